@@ -1,0 +1,27 @@
+# The quick start is `make demo` and `make test`; both install into .venv when needed.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-etcdsim
+
+.PHONY: install demo test bench lint
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/etcdsim run --seed 1
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2
+
+bench: $(STAMP)
+	$(PY) -m sim.bench
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check sim etcdcore tests conftest.py
+	$(VENV)/bin/mypy

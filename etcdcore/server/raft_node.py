@@ -1,0 +1,222 @@
+"""raft_node: drives the pure Raft inside a node, obeying the Ready contract.
+
+One loop, as etcd's raftNode.start: take a Ready; a leader sends its replication messages at
+once (in parallel with its own fsync); persist entries and hard state to the WAL and fsync when
+Raft says so; then send the rest (votes and acknowledgements must follow the fsync); hand
+committed entries to the apply function; advance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from etcdcore.env import DiskError, Env, Future, Process
+from etcdcore.raft import Config, MemoryStorage, RawNode
+from etcdcore.raft.types import Entry, HardState, Message, MessageType, Ready, StateType
+from etcdcore.wal import WAL, WALCorruptError
+
+__all__ = ["RaftMonitor", "RaftNode", "RaftTiming"]
+
+# Replication traffic a leader may send before its own write is durable (etcd does the same):
+# followers acknowledge only what they persisted, and the leader counts itself only after
+# advance(), so nothing is committed on the strength of the leader's unsynced write.
+_EARLY = frozenset({MessageType.MSG_APP, MessageType.MSG_HEARTBEAT})
+
+
+@dataclass(frozen=True)
+class RaftTiming:
+    """etcd's defaults: a 100 ms tick, heartbeat every tick, election after 10 ticks."""
+
+    tick_us: int = 100_000
+    heartbeat_ticks: int = 1
+    election_ticks: int = 10
+
+
+class RaftMonitor(Protocol):
+    """What an observer (the simulation's invariant watcher) is told by the driver."""
+
+    def restarted(self, node: int, hard_state: HardState, entries: list[Entry]) -> None:
+        """The node replayed its WAL into this state."""
+
+    def became_leader(self, node: int, raft_node: RaftNode) -> None:
+        """The node just became leader."""
+
+    def committed(self, node: int, commit: int) -> None:
+        """The node's in-memory commit index is now `commit`."""
+
+    def persisted(
+        self, node: int, hard_state: HardState, entries: list[Entry], prev_term: int
+    ) -> None:
+        """`hard_state` (the last written) and `entries` (following `prev_term`) are durable."""
+
+    def applied(self, node: int, entry: Entry) -> None:
+        """The node applied `entry` to its state machine."""
+
+
+class RaftNode:
+    """A Raft member living in an Env: WAL on its disk, ticks on its clock, messages on the net."""
+
+    def __init__(
+        self,
+        env: Env,
+        peers: list[int],
+        timing: RaftTiming | None = None,
+        apply: Callable[[Entry], None] | None = None,
+        monitor: RaftMonitor | None = None,
+    ) -> None:
+        self.env = env
+        self.id = env.node_id
+        self.peers = sorted(peers)
+        self.timing = timing or RaftTiming()
+        self._apply = apply
+        self.monitor = monitor
+        self.node: RawNode | None = None
+        self.wal: WAL | None = None
+        self._wake: Future | None = None
+        self._written: HardState | None = None
+        self.lead = 0
+        self.state = StateType.FOLLOWER
+
+    # ---- start -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Replay the WAL (or create one), build Raft from it, and spawn the loop."""
+        try:
+            if WAL.exists(self.env.disk):
+                wal, hard_state, entries, info = WAL.open(self.env.disk)
+                if info.torn_bytes:
+                    self.env.trace("wal.repair", info.torn_bytes)
+            else:
+                wal, hard_state, entries = WAL.create(self.env.disk), HardState(), []
+        except WALCorruptError as exc:
+            self.env.fail(str(exc))
+            return
+        except DiskError as exc:
+            self.env.fail(f"wal: {exc}")
+            return
+        self.wal = wal
+        self._written = hard_state
+        if self.monitor is not None:
+            self.monitor.restarted(self.id, hard_state, entries)
+        storage = MemoryStorage(hard_state, entries)
+        config = Config(
+            id=self.id,
+            peers=self.peers,
+            election_tick=self.timing.election_ticks,
+            heartbeat_tick=self.timing.heartbeat_ticks,
+            rand=self.env.rand("raft"),
+        )
+        self.node = RawNode(config, storage)
+        self.env.set_receiver(self._receive)
+        self.env.call_later(self.timing.tick_us, self._tick)
+        self.env.spawn(self.run(), "raft")
+
+    # ---- inputs ----------------------------------------------------------------------------
+
+    def propose(self, data: bytes) -> bool:
+        """Propose `data`; False when this node is not the leader (the proposal is dropped)."""
+        if self.node is None or not self.node.propose(data):
+            return False
+        self._notify()
+        return True
+
+    def _tick(self) -> None:
+        assert self.node is not None
+        self.node.tick()
+        self.env.call_later(self.timing.tick_us, self._tick)
+        self._notify()
+
+    def _receive(self, frm: int, msg: Message) -> None:
+        assert self.node is not None
+        self.node.step(msg)
+        self._notify()
+
+    def _notify(self) -> None:
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            wake.succeed()
+
+    # ---- the loop --------------------------------------------------------------------------
+
+    def run(self) -> Process:
+        """The Raft loop: Ready → (send early) → WAL + fsync → send → apply → advance."""
+        node = self.node
+        wal = self.wal
+        assert node is not None and wal is not None
+        env = self.env
+        while True:
+            if not node.has_ready():
+                self._wake = env.future()
+                yield self._wake
+                continue
+            rd = node.ready()
+            self._observe(rd)
+            early, late = self._split_messages(rd)
+            for m in early:
+                env.send(m.to, m)
+            prev_term = 0
+            if rd.entries:
+                prev_term = node.raft.term_at(rd.entries[0].index - 1) or 0
+            try:
+                if rd.entries or rd.hard_state is not None:
+                    wal.save(rd.hard_state, rd.entries)
+                    if rd.hard_state is not None:
+                        self._written = rd.hard_state
+                if rd.must_sync:
+                    durable = self._written
+                    yield wal.sync()
+                    if self.monitor is not None and durable is not None:
+                        self.monitor.persisted(self.id, durable, rd.entries, prev_term)
+            except DiskError as exc:
+                env.fail(f"wal: {exc}")
+                return
+            for m in late:
+                env.send(m.to, m)
+            for entry in rd.committed_entries:
+                if self._apply is not None:
+                    self._apply(entry)
+                if self.monitor is not None:
+                    self.monitor.applied(self.id, entry)
+            node.advance(rd)
+
+    def _observe(self, rd: Ready) -> None:
+        if rd.soft_state is not None:
+            was_leader = self.state == StateType.LEADER
+            self.lead = rd.soft_state.lead
+            self.state = rd.soft_state.raft_state
+            if self.state == StateType.LEADER and not was_leader:
+                self.env.trace("raft.leader", self.term)
+                if self.monitor is not None:
+                    self.monitor.became_leader(self.id, self)
+        if rd.hard_state is not None and self.monitor is not None:
+            self.monitor.committed(self.id, rd.hard_state.commit)
+
+    def _split_messages(self, rd: Ready) -> tuple[list[Message], list[Message]]:
+        if self.state != StateType.LEADER:
+            return [], rd.messages
+        early = [m for m in rd.messages if m.type in _EARLY]
+        late = [m for m in rd.messages if m.type not in _EARLY]
+        return early, late
+
+    # ---- what observers read ---------------------------------------------------------------
+
+    @property
+    def term(self) -> int:
+        """Current term (0 before start)."""
+        return self.node.raft.term if self.node is not None else 0
+
+    @property
+    def committed(self) -> int:
+        """Commit index known to this node."""
+        return self.node.raft.committed if self.node is not None else 0
+
+    def term_at(self, index: int) -> int | None:
+        """Term of the entry at `index` in this node's log, None if absent."""
+        return self.node.raft.term_at(index) if self.node is not None else None
+
+    def last_index(self) -> int:
+        """Index of the last entry in this node's log."""
+        return self.node.raft.last_index() if self.node is not None else 0

@@ -1,0 +1,248 @@
+"""The `etcdsim` command: run one seed, or sweep many.
+
+Exit codes: 0 clean, 1 a check failed, 2 bad usage (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from typing import NoReturn
+
+from sim.runner import RunConfig, RunResult, run
+from sim.trace import encode_event
+
+__all__ = ["main"]
+
+_S = 1_000_000
+MAX_NODES = 9
+
+
+class UsageError(Exception):
+    """Bad usage: printed as one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed must be a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seed must be >= 0, got {value}")
+    return value
+
+
+def _nodes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"nodes must be a whole number, got {text!r}") from None
+    if not 1 <= value <= MAX_NODES:
+        raise argparse.ArgumentTypeError(f"nodes must be between 1 and {MAX_NODES}, got {value}")
+    return value
+
+
+def _duration(text: str) -> int:
+    """Simulated seconds (decimals allowed) as integer microseconds."""
+    try:
+        seconds = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(
+            f"duration must be a number of simulated seconds, got {text!r}") from None
+    if not seconds.is_finite() or seconds <= 0:
+        raise argparse.ArgumentTypeError(f"duration must be > 0 seconds, got {text!r}")
+    if seconds > 86_400:
+        raise argparse.ArgumentTypeError(f"duration must be at most 86400 seconds, got {text!r}")
+    return int(seconds * _S)
+
+
+def _seed_range(text: str) -> range:
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"seeds must look like A:B, got {text!r}")
+    a, b = (_seed(p) for p in parts)
+    if b <= a:
+        raise argparse.ArgumentTypeError(f"seeds A:B needs A < B (B excluded), got {text!r}")
+    return range(a, b)
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"workers must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"workers must be >= 1, got {value}")
+    return value
+
+
+def _rate(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"proposals must be a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"proposals must be >= 0, got {value}")
+    return value
+
+
+def _add_cluster_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--nodes", type=_nodes, default=3, help="cluster size (default 3)")
+    p.add_argument("--duration", type=_duration, default=60 * _S, metavar="SIM_SECONDS",
+                   help="simulated seconds (default 60)")
+    p.add_argument("--faults", choices=("none", "default"), default="default",
+                   help="fault mix drawn from the seed (default: default)")
+    p.add_argument("--proposals", type=_rate, default=100, metavar="PER_SECOND",
+                   help="entries proposed per simulated second (default 100)")
+
+
+def _parser() -> _Parser:
+    parser = _Parser(prog="etcdsim", description="Deterministic simulation of an etcd cluster.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p_run = sub.add_parser("run", help="run one seed")
+    p_run.add_argument("--seed", type=_seed, required=True)
+    _add_cluster_options(p_run)
+    p_run.add_argument("--json", action="store_true", help="print one JSON object")
+    p_run.add_argument("--check-determinism", action="store_true",
+                       help="run again in a fresh process with another PYTHONHASHSEED")
+    p_run.add_argument("--trace-out", metavar="FILE", help="write the trace, one JSON event a line")
+    p_sweep = sub.add_parser("sweep", help="run many seeds")
+    p_sweep.add_argument("--seeds", type=_seed_range, required=True, metavar="A:B",
+                         help="seeds A to B-1")
+    p_sweep.add_argument("--workers", type=_workers, default=os.cpu_count() or 1)
+    _add_cluster_options(p_sweep)
+    return parser
+
+
+def _config(args: argparse.Namespace, seed: int) -> RunConfig:
+    return RunConfig(seed=seed, nodes=args.nodes, duration_us=args.duration, faults=args.faults,
+                     proposals_per_sec=args.proposals)
+
+
+def replay_command(config: RunConfig) -> str:
+    """The exact command that reruns `config`."""
+    seconds = Decimal(config.duration_us) / _S
+    return (f"etcdsim run --seed {config.seed} --nodes {config.nodes} --duration {seconds} "
+            f"--faults {config.faults} --proposals {config.proposals_per_sec}")
+
+
+def _print_result(result: RunResult, config: RunConfig) -> None:
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    ratio = result.sim_seconds / result.wall_seconds if result.wall_seconds else 0.0
+    faults = ", ".join(f"{k} {v}" for k, v in result.faults.items()) or "none"
+    verdict = "[bold green]PASS[/]" if result.ok else "[bold red]FAIL[/]"
+    console.print(f"[bold]etcdsim run[/]  seed {result.seed}  nodes {result.nodes}")
+    console.print(f"  simulated   {result.sim_seconds:.1f} s   wall {result.wall_seconds:.2f} s"
+                  f"   ({ratio:,.0f}x)")
+    console.print(f"  events      {result.events:,}")
+    console.print(f"  faults      {sum(result.faults.values())}: {faults}")
+    console.print(f"  committed   {result.committed:,} entries (proposals sent {result.proposed:,},"
+                  f" leaders elected {result.leaders})")
+    console.print("  checks")
+    for name, outcome in result.checks.items():
+        colour = "green" if outcome.startswith("pass") else "red"
+        console.print(f"    {name:<22} [{colour}]{outcome}[/]")
+    for v in result.violations:
+        console.print(f"  [red]violation[/]   {v['check']} on node {v['node']} at "
+                      f"t={v['time_us']}us: {v['detail']}")
+        for event in v.get("trace_tail", [])[-10:]:
+            console.print(f"      {encode_event(tuple(event))}", markup=False)
+    console.print(f"  verdict     {verdict}")
+    console.print(f"  digest      {result.digest}")
+    if not result.ok:
+        console.print(f"  replay      {replay_command(config)}", markup=False)
+
+
+def _write_trace(result: RunResult, path: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for event in result.trace:
+            f.write(encode_event(event) + "\n")
+
+
+def _check_determinism(args: argparse.Namespace, result: RunResult) -> int:
+    """Rerun in a fresh process with another PYTHONHASHSEED; 0 if the digests agree."""
+    ours = os.environ.get("PYTHONHASHSEED", "")
+    other = str((int(ours) + 1) % 4_294_967_296) if ours.isdigit() else "1"
+    with tempfile.TemporaryDirectory() as tmp:
+        trace_path = os.path.join(tmp, "trace.jsonl")
+        cmd = [sys.executable, "-m", "sim", "run", "--seed", str(args.seed),
+               "--nodes", str(args.nodes), "--duration", str(Decimal(args.duration) / _S),
+               "--faults", args.faults, "--proposals", str(args.proposals),
+               "--json", "--trace-out", trace_path]
+        env = dict(os.environ, PYTHONHASHSEED=other)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        if proc.returncode not in (0, 1):
+            print(f"etcdsim: error: the rerun failed: {proc.stderr.strip()}", file=sys.stderr)
+            return 1
+        theirs = json.loads(proc.stdout)["digest"]
+        if theirs == result.digest:
+            print(f"deterministic: digest {theirs} (PYTHONHASHSEED {ours or 'random'} and {other})")
+            return 0
+        print(f"NOT deterministic: {result.digest} here, {theirs} with PYTHONHASHSEED={other}")
+        with open(trace_path, encoding="utf-8") as f:
+            for i, line in enumerate(f):
+                mine = encode_event(result.trace[i]) if i < len(result.trace) else "<end>"
+                if line.rstrip("\n") != mine:
+                    print(f"first difference at event {i}:\n  here:  {mine}\n  rerun: {line}",
+                          end="")
+                    break
+            else:
+                print(f"the rerun's trace is a prefix; here event {i + 1} onward is extra")
+        return 1
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    config = _config(args, args.seed)
+    result = run(config)
+    if args.trace_out:
+        _write_trace(result, args.trace_out)
+    if args.json:
+        print(json.dumps(result.to_json(), sort_keys=True))
+    else:
+        _print_result(result, config)
+    if args.check_determinism and _check_determinism(args, result) != 0:
+        return 1
+    return 0 if result.ok else 1
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from sim.sweep import sweep
+
+    return sweep(list(args.seeds), _config(args, 0), args.workers)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `etcdsim` console script."""
+    try:
+        args = _parser().parse_args(argv)
+    except UsageError as exc:
+        print(f"etcdsim: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "run":
+            return _cmd_run(args)
+        return _cmd_sweep(args)
+    except KeyboardInterrupt:
+        print("etcdsim: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        print(f"etcdsim: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

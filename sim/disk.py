@@ -1,0 +1,319 @@
+"""One simulated disk per node: a page cache over durable storage, with faults.
+
+Invariants:
+- A file name maps to an inode; rename moves the inode, so durability travels with it.
+- Metadata operations (create, rename, remove) are durable at once, as on a journaled file
+  system; a file's *content* becomes durable only when an fsync of it completes.
+- An inode's durable content only moves forward: an fsync whose snapshot is older than what is
+  already durable changes nothing (fsyncs may complete out of order under jitter).
+- Every random draw comes from the disk's own stream, in an order fixed by the calls made, and
+  files are visited in sorted order wherever a draw or the trace depends on it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import simpy
+
+from etcdcore.env import DiskError, DiskFullError
+from sim.trace import Trace
+
+__all__ = ["DiskConfig", "SimDisk"]
+
+FsyncCallback = Callable[[DiskError | None], None]
+
+_ERROR_OPS = ("read", "write", "fsync")
+
+
+@dataclass(frozen=True)
+class DiskConfig:
+    """Fixed properties of a disk; faults change behaviour on top of these."""
+
+    fsync_base_us: int = 1000
+    fsync_jitter_us: int = 500  # latency is base ± jitter, drawn uniformly as an integer
+    torn_probability: float = 0.5  # chance that an unsynced append leaves a torn prefix on crash
+
+    def __post_init__(self) -> None:
+        if self.fsync_base_us < 0 or self.fsync_jitter_us < 0:
+            raise ValueError("fsync_base_us and fsync_jitter_us must be >= 0")
+        if not 0.0 <= self.torn_probability <= 1.0:
+            raise ValueError("torn_probability must be in [0, 1]")
+
+
+@dataclass(slots=True)
+class _Inode:
+    content: bytearray
+    durable: bytes = b""
+    # Bumped on every content change, so an fsync knows how new its snapshot is.
+    version: int = 0
+    durable_version: int = 0
+
+
+def _ppm(p: float) -> int:
+    # Trace fields must be ints/strs/bools/None for a canonical encoding, so rates are in ppm.
+    return round(p * 1_000_000)
+
+
+class SimDisk:
+    """A node's disk: synchronous file operations, asynchronous fsync, crash and faults."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        rng: random.Random,
+        trace: Trace,
+        node: int,
+        config: DiskConfig | None = None,
+    ) -> None:
+        self._env = env
+        self._rng = rng
+        self._trace = trace
+        self.node = node
+        self.config = config if config is not None else DiskConfig()
+        self._files: dict[str, _Inode] = {}
+        self._used = 0  # total bytes of current content, kept so the capacity check is O(1)
+        # A crash or wipe bumps this; fsyncs started under an older generation are dropped.
+        self._generation = 0
+        self._latency_factor = 1
+        self._stall_until = 0
+        self._p_read = 0.0
+        self._p_write = 0.0
+        self._p_fsync = 0.0
+        self._capacity: int | None = None
+
+    # -- file operations ----------------------------------------------------------------------
+
+    def write(self, path: str, data: bytes) -> None:
+        """Replace the whole content of `path` (created if missing); not durable until fsync."""
+        self._maybe_fail_write("write", path)
+        inode = self._files.get(path)
+        old = len(inode.content) if inode is not None else 0
+        self._check_space("write", path, len(data) - old)
+        if inode is None:
+            inode = self._files[path] = _Inode(bytearray())
+        inode.content[:] = data
+        inode.version += 1
+        self._used += len(data) - old
+
+    def append(self, path: str, data: bytes) -> None:
+        """Append `data` to `path` (created if missing); not durable until fsync."""
+        self._maybe_fail_write("append", path)
+        self._check_space("append", path, len(data))
+        inode = self._files.get(path)
+        if inode is None:
+            inode = self._files[path] = _Inode(bytearray())
+        inode.content += data
+        inode.version += 1
+        self._used += len(data)
+
+    def read(self, path: str) -> bytes:
+        """The current content of `path` (FileNotFoundError if missing)."""
+        if self._p_read and self._rng.random() < self._p_read:
+            self._trace.emit("disk.error", self.node, "read", path)
+            raise DiskError(f"node {self.node}: injected read error on {path!r}")
+        return bytes(self._inode(path).content)
+
+    def rename(self, src: str, dst: str) -> None:
+        """Atomically rename `src` to `dst`, replacing `dst`; the inode keeps its durable state."""
+        self._maybe_fail_write("rename", src)
+        inode = self._inode(src)
+        if src == dst:
+            return
+        replaced = self._files.pop(dst, None)
+        if replaced is not None:
+            self._used -= len(replaced.content)
+        del self._files[src]
+        self._files[dst] = inode
+
+    def truncate(self, path: str, size: int) -> None:
+        """Cut `path` to `size` bytes, or extend it with zeros (FileNotFoundError if missing)."""
+        if size < 0:
+            raise ValueError(f"truncate size must be >= 0, got {size}")
+        self._maybe_fail_write("truncate", path)
+        inode = self._inode(path)
+        delta = size - len(inode.content)
+        if delta > 0:
+            self._check_space("truncate", path, delta)
+            inode.content += bytes(delta)
+        else:
+            del inode.content[size:]
+        inode.version += 1
+        self._used += delta
+
+    def list(self) -> list[str]:
+        """All file names, sorted."""
+        return sorted(self._files)
+
+    def remove(self, path: str) -> None:
+        """Delete `path` (FileNotFoundError if missing)."""
+        self._maybe_fail_write("remove", path)
+        inode = self._inode(path)
+        del self._files[path]
+        self._used -= len(inode.content)
+
+    def exists(self, path: str) -> bool:
+        """True if `path` exists."""
+        return path in self._files
+
+    def size(self, path: str) -> int:
+        """Length of the current content of `path` (FileNotFoundError if missing)."""
+        return len(self._inode(path).content)
+
+    def durable(self, path: str) -> bytes:
+        """What `path` would hold after a crash, torn writes aside (for tests)."""
+        return self._inode(path).durable
+
+    # -- fsync --------------------------------------------------------------------------------
+
+    def fsync(self, path: str, on_done: FsyncCallback) -> None:
+        """Make `path`'s content as of now durable after a latency, then call `on_done`.
+
+        `on_done(None)` on success, `on_done(DiskError)` on an injected failure; never called
+        if the disk crashes or is wiped first. FileNotFoundError at once if `path` is missing.
+        """
+        inode = self._inode(path)
+        snapshot = bytes(inode.content)
+        version = inode.version
+        failed = bool(self._p_fsync) and self._rng.random() < self._p_fsync
+        jitter = self.config.fsync_jitter_us
+        latency = self.config.fsync_base_us
+        if jitter:
+            latency += self._rng.randint(-jitter, jitter)
+        latency = max(0, latency) * self._latency_factor
+        generation = self._generation
+
+        def complete(_event: simpy.Event) -> None:
+            if generation != self._generation:
+                return
+            now = self._env.now
+            if now < self._stall_until:
+                # Re-check on wake-up: the stall may have been extended meanwhile.
+                self._env.timeout(self._stall_until - now).callbacks.append(complete)
+                return
+            if failed:
+                self._trace.emit("disk.error", self.node, "fsync", path)
+                on_done(DiskError(f"node {self.node}: injected fsync error on {path!r}"))
+                return
+            if version > inode.durable_version:
+                inode.durable = snapshot
+                inode.durable_version = version
+            self._trace.emit("disk.fsync", self.node, path, len(snapshot))
+            on_done(None)
+
+        # A bare timeout with a callback, not a process: fsync is on the hot path.
+        self._env.timeout(latency).callbacks.append(complete)
+
+    # -- crash and replacement ----------------------------------------------------------------
+
+    def crash(self) -> None:
+        """Lose everything not fsynced, maybe leaving a torn prefix of an unsynced append."""
+        self._generation += 1
+        for path in sorted(self._files):
+            inode = self._files[path]
+            durable = inode.durable
+            content = inode.content
+            torn = 0
+            if len(content) > len(durable) and content.startswith(durable):
+                tail = len(content) - len(durable)
+                if self._rng.random() < self.config.torn_probability and tail > 1:
+                    torn = self._rng.randint(1, tail - 1)
+            kept = len(durable) + torn
+            self._used += kept - len(content)
+            del content[kept:]
+            content[: len(durable)] = durable
+            # What survived is on the platter now, so a second crash keeps it.
+            inode.version += 1
+            inode.durable = bytes(content)
+            inode.durable_version = inode.version
+            self._trace.emit("disk.crash", self.node, path, len(durable), torn)
+
+    def wipe(self) -> None:
+        """Replace the disk with an empty one: every file gone, durable content too."""
+        self._generation += 1
+        self._files.clear()
+        self._used = 0
+        self._trace.emit("disk.wipe", self.node)
+
+    # -- faults -------------------------------------------------------------------------------
+
+    def set_latency_factor(self, factor: int) -> None:
+        """Multiply the latency of fsyncs started from now on by `factor` (>= 1)."""
+        if factor < 1:
+            raise ValueError(f"latency factor must be >= 1, got {factor}")
+        self._latency_factor = factor
+        self._trace.emit("disk.latency", self.node, factor)
+
+    def stall(self, until_us: int) -> None:
+        """Hold every fsync, including those in flight, until global time `until_us`."""
+        self._stall_until = until_us
+        self._trace.emit("disk.stall", self.node, until_us)
+
+    def set_error_rate(self, op: str, p: float) -> None:
+        """Fail each `op` ("read", "write" or "fsync") with probability `p`.
+
+        "write" covers write, append, truncate, rename and remove; a failed one changes nothing.
+        """
+        if op not in _ERROR_OPS:
+            raise ValueError(f"op must be one of {_ERROR_OPS}, got {op!r}")
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"error rate must be in [0, 1], got {p}")
+        if op == "read":
+            self._p_read = p
+        elif op == "write":
+            self._p_write = p
+        else:
+            self._p_fsync = p
+        self._trace.emit("disk.error_rate", self.node, op, _ppm(p))
+
+    def set_capacity(self, limit: int | None) -> None:
+        """Refuse growth past `limit` total bytes of current content (None: unlimited)."""
+        self._capacity = limit
+        self._trace.emit("disk.capacity", self.node, limit)
+
+    def corrupt(self) -> tuple[str, int] | None:
+        """Flip one byte of some file's durable content; (path, offset), or None if none."""
+        candidates = [path for path in sorted(self._files) if self._files[path].durable]
+        if not candidates:
+            return None
+        path = candidates[self._rng.randrange(len(candidates))]
+        inode = self._files[path]
+        durable = inode.durable
+        offset = self._rng.randrange(len(durable))
+        mask = self._rng.randint(1, 255)
+        # The page cache holds the same block while the file still starts with it.
+        if inode.content.startswith(durable):
+            inode.content[offset] ^= mask
+        flipped = bytearray(durable)
+        flipped[offset] ^= mask
+        inode.durable = bytes(flipped)
+        self._trace.emit("disk.corrupt", self.node, path, offset)
+        return path, offset
+
+    def clear_faults(self) -> None:
+        """Back to a healthy disk: factor 1, no stall, no error rates, no capacity limit."""
+        self._latency_factor = 1
+        self._stall_until = 0
+        self._p_read = self._p_write = self._p_fsync = 0.0
+        self._capacity = None
+        self._trace.emit("disk.clear_faults", self.node)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _inode(self, path: str) -> _Inode:
+        inode = self._files.get(path)
+        if inode is None:
+            raise FileNotFoundError(f"node {self.node}: no such file {path!r}")
+        return inode
+
+    def _maybe_fail_write(self, op: str, path: str) -> None:
+        if self._p_write and self._rng.random() < self._p_write:
+            self._trace.emit("disk.error", self.node, op, path)
+            raise DiskError(f"node {self.node}: injected {op} error on {path!r}")
+
+    def _check_space(self, op: str, path: str, growth: int) -> None:
+        if self._capacity is not None and growth > 0 and self._used + growth > self._capacity:
+            self._trace.emit("disk.full", self.node, op, path)
+            raise DiskFullError(f"node {self.node}: no space left for {op} on {path!r}")

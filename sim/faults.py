@@ -1,0 +1,251 @@
+"""Fault schedules: drawn from a seed, applied to the world at their times.
+
+A schedule is a list of timed `Fault`s. Each fault starts at `at_us` and, when it has a
+duration, undoes itself after it (a crash restarts, a pause resumes, a partition heals).
+At `heal_at` everything is undone at once, so the end of every run is fault-free.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from sim import partitions
+from sim.node import NodeStatus
+from sim.world import World
+
+__all__ = ["FAULT_KINDS", "PARTITION_KINDS", "Fault", "FaultInjector", "generate_faults"]
+
+PARTITION_KINDS = ("halves", "isolate", "isolate_leader", "majority_ring", "bridge", "random")
+
+FAULT_KINDS = (
+    "partition",
+    "cut",
+    "clog",
+    "loss",
+    "duplicate",
+    "delay",
+    "crash",
+    "pause",
+    "disk_latency",
+    "disk_stall",
+    "disk_error",
+    "disk_corrupt",
+    "disk_full",
+    "clock_jump",
+    "clock_drift",
+)
+
+_MS = 1_000
+_S = 1_000_000
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One timed fault. `node`/`peer` are its targets; `value` and `name` are kind-specific."""
+
+    at_us: int
+    kind: str
+    node: int = 0
+    peer: int = 0
+    duration_us: int = 0
+    value: int = 0  # loss/duplicate: per mille; delay: µs; disk_latency: factor; clock: µs/ppm
+    name: str = ""  # partition kind, or disk_error's operation
+
+    def to_json(self) -> dict[str, object]:
+        """A plain dict (for --json output and reports)."""
+        return asdict(self)
+
+
+def _duration(rng: random.Random, lo_ms: int, hi_ms: int) -> int:
+    return rng.randint(lo_ms, hi_ms) * _MS
+
+
+def generate_faults(
+    rng: random.Random,
+    node_ids: list[int],
+    start_us: int,
+    end_us: int,
+    mean_gap_us: int = 1_500_000,
+) -> list[Fault]:
+    """A schedule mixing every fault kind, in [start_us, end_us), drawn from `rng`."""
+    faults: list[Fault] = []
+    corrupted = False  # one corrupted disk at most: a second could leave no quorum for good
+    t = start_us
+    while True:
+        t += max(1, int(rng.expovariate(1.0) * mean_gap_us))
+        if t >= end_us:
+            break
+        kind = rng.choice(FAULT_KINDS)
+        node = rng.choice(node_ids)
+        if kind == "disk_corrupt":
+            if corrupted or len(node_ids) < 3:
+                kind = "crash"
+            corrupted = corrupted or kind == "disk_corrupt"
+        peer = rng.choice([i for i in node_ids if i != node] or [node])
+        fault: Fault
+        if kind == "partition":
+            fault = Fault(t, kind, duration_us=_duration(rng, 500, 8_000),
+                          name=rng.choice(PARTITION_KINDS))
+        elif kind in ("cut", "clog"):
+            fault = Fault(t, kind, node, peer, _duration(rng, 200, 4_000))
+        elif kind in ("loss", "duplicate"):
+            fault = Fault(t, kind, duration_us=_duration(rng, 500, 5_000),
+                          value=rng.randint(20, 300))
+        elif kind == "delay":
+            fault = Fault(t, kind, duration_us=_duration(rng, 500, 5_000),
+                          value=rng.randint(5, 200) * _MS)
+        elif kind in ("crash", "pause", "disk_stall"):
+            fault = Fault(t, kind, node, duration_us=_duration(rng, 100, 5_000))
+        elif kind == "disk_latency":
+            fault = Fault(t, kind, node, duration_us=_duration(rng, 500, 5_000),
+                          value=rng.randint(2, 50))
+        elif kind == "disk_error":
+            fault = Fault(t, kind, node, duration_us=_duration(rng, 200, 3_000),
+                          value=rng.randint(50, 500), name=rng.choice(("read", "write", "fsync")))
+        elif kind in ("disk_corrupt", "disk_full"):
+            fault = Fault(t, kind, node, duration_us=_duration(rng, 200, 3_000))
+        elif kind == "clock_jump":
+            fault = Fault(t, kind, node, value=rng.choice((-1, 1)) * rng.randint(1, 1_000) * _MS)
+        else:  # clock_drift
+            fault = Fault(t, kind, node, value=rng.choice((-1, 1)) * rng.randint(100, 50_000))
+        faults.append(fault)
+    return faults
+
+
+class FaultInjector:
+    """Applies a schedule to a world; `leader` names the current leader for isolate_leader."""
+
+    def __init__(self, world: World, leader: Callable[[], int | None]) -> None:
+        self.world = world
+        self.leader = leader
+        self.counts: Counter[str] = Counter()
+        self._rng = world.streams.get("faults/apply")
+        self._partition_gen = 0
+
+    def schedule(self, faults: list[Fault], heal_at: int) -> None:
+        """Arrange every fault, and the final heal at `heal_at`."""
+        for fault in faults:
+            if fault.at_us < heal_at:
+                self.world.at(fault.at_us, lambda f=fault: self.apply(f))  # type: ignore[misc]
+        self.world.at(heal_at, self.heal_all)
+
+    def _later(self, fault: Fault, fn: Callable[[], None]) -> None:
+        self.world.at(self.world.now + fault.duration_us, fn)
+
+    def apply(self, fault: Fault) -> None:
+        """Start one fault now and schedule its end."""
+        w = self.world
+        net = w.network
+        node = w.nodes.get(fault.node)
+        self.counts[fault.kind] += 1
+        w.trace.emit("fault", fault.kind, fault.node, fault.peer, fault.duration_us,
+                     fault.value, fault.name)
+        kind = fault.kind
+        if kind == "partition":
+            self._partition_gen += 1
+            gen = self._partition_gen
+            net.apply_partition(fault.name, self._cuts(fault.name))
+
+            def end_partition() -> None:
+                if gen == self._partition_gen:
+                    net.apply_partition("none", [])
+
+            self._later(fault, end_partition)
+        elif kind == "cut":
+            net.cut(fault.node, fault.peer)
+            self._later(fault, lambda: net.uncut(fault.node, fault.peer))
+        elif kind == "clog":
+            net.clog(fault.node, fault.peer)
+            self._later(fault, lambda: net.unclog(fault.node, fault.peer))
+        elif kind == "loss":
+            net.set_loss(fault.value / 1000)
+            self._later(fault, lambda: net.set_loss(net.config.loss))
+        elif kind == "duplicate":
+            net.set_duplicate(fault.value / 1000)
+            self._later(fault, lambda: net.set_duplicate(net.config.duplicate))
+        elif kind == "delay":
+            net.set_extra_latency(fault.value)
+            self._later(fault, lambda: net.set_extra_latency(0))
+        elif node is None:
+            raise ValueError(f"fault {kind} needs a node, got {fault.node}")
+        elif kind == "crash":
+            node.crash()
+            self._later(fault, node.start)
+        elif kind == "pause":
+            node.pause()
+            self._later(fault, node.resume)
+        elif kind == "disk_latency":
+            node.disk.set_latency_factor(fault.value)
+            self._later(fault, lambda: node.disk.set_latency_factor(1))
+        elif kind == "disk_stall":
+            node.disk.stall(w.now + fault.duration_us)
+        elif kind == "disk_error":
+            node.disk.set_error_rate(fault.name, fault.value / 1000)
+
+            def end_errors() -> None:
+                node.disk.set_error_rate(fault.name, 0.0)
+                self._restart_failed(fault.node)
+
+            self._later(fault, end_errors)
+        elif kind == "disk_corrupt":
+            # Corruption is silent until the WAL is read again: crash so the restart reads it.
+            node.disk.corrupt()
+            node.crash()
+            self._later(fault, node.start)
+        elif kind == "disk_full":
+            used = sum(node.disk.size(p) for p in node.disk.list())
+            node.disk.set_capacity(used + self._rng.randint(0, 4096))
+
+            def end_full() -> None:
+                node.disk.set_capacity(None)
+                self._restart_failed(fault.node)
+
+            self._later(fault, end_full)
+        elif kind == "clock_jump":
+            node.clock_jump(fault.value)
+        elif kind == "clock_drift":
+            node.clock_drift(fault.value)
+        else:
+            raise ValueError(f"unknown fault kind {kind!r}")
+
+    def _restart_failed(self, node_id: int) -> None:
+        # A supervisor (systemd, Kubernetes) restarts a member that stopped on a disk error.
+        node = self.world.nodes[node_id]
+        if node.status is NodeStatus.FAILED:
+            node.start()
+
+    def _cuts(self, name: str) -> list[tuple[int, int]]:
+        ids = self.world.node_ids
+        if name == "halves":
+            return partitions.halves(ids, self._rng)
+        if name == "isolate":
+            return partitions.isolate(ids, self._rng.choice(ids))
+        if name == "isolate_leader":
+            leader = self.leader()
+            return partitions.isolate(ids, leader if leader is not None else self._rng.choice(ids))
+        if name == "majority_ring":
+            return partitions.majority_ring(ids, self._rng)
+        if name == "bridge":
+            return partitions.bridge(ids, self._rng)
+        if name == "random":
+            return partitions.random_cuts(ids, self._rng)
+        raise ValueError(f"unknown partition kind {name!r}")
+
+    def heal_all(self) -> None:
+        """End every fault: network healed, disks cleared, clocks steady, every node running."""
+        w = self.world
+        w.trace.emit("heal")
+        self._partition_gen += 1
+        w.network.heal()
+        for i in w.node_ids:
+            node = w.nodes[i]
+            node.disk.clear_faults()
+            if node.clock.drift_ppm:
+                node.clock_drift(0)
+            if node.status is NodeStatus.PAUSED:
+                node.resume()
+            elif not node.is_up:
+                node.start()

@@ -1,0 +1,170 @@
+"""Raft's safety properties, watched while the run goes.
+
+The driver reports what each node does (RaftMonitor); every report is checked against what all
+nodes did before. A violation raises at once, so the run stops where the rule broke.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from etcdcore.raft.types import Entry, HardState
+from etcdcore.server.raft_node import RaftNode
+
+__all__ = ["INVARIANTS", "InvariantViolation", "RaftInvariants"]
+
+INVARIANTS = (
+    "election_safety",
+    "log_matching",
+    "leader_completeness",
+    "state_machine_safety",
+    "commit_monotonic",
+    "durable_state",
+    "applied_once",
+)
+
+
+class InvariantViolation(Exception):
+    """A safety property broke: which one, where, when, and why."""
+
+    def __init__(self, invariant: str, node: int, time_us: int, detail: str) -> None:
+        super().__init__(f"{invariant} violated on node {node} at t={time_us}us: {detail}")
+        self.invariant = invariant
+        self.node = node
+        self.time_us = time_us
+        self.detail = detail
+
+
+@dataclass
+class _NodeView:
+    """What the watcher remembers of one node."""
+
+    commit: int = 0  # in-memory commit index, this incarnation
+    last_applied: int = 0  # this incarnation (the state machine is rebuilt on restart)
+    durable: HardState = field(default_factory=HardState)  # survives crashes
+
+
+class RaftInvariants:
+    """Checks every report from every node; counts how often each invariant was checked."""
+
+    def __init__(self, now: Callable[[], int]) -> None:
+        self._now = now
+        self._nodes: dict[int, _NodeView] = {}
+        self._leaders: dict[int, int] = {}  # term -> leader
+        self._entries: dict[tuple[int, int], tuple[bytes, int]] = {}  # (index, term) -> data, prev
+        self._applied: dict[int, Entry] = {}  # index -> the entry every node must apply there
+        self._max_committed = 0
+        self.checked: dict[str, int] = dict.fromkeys(INVARIANTS, 0)
+
+    def _view(self, node: int) -> _NodeView:
+        view = self._nodes.get(node)
+        if view is None:
+            view = self._nodes[node] = _NodeView()
+        return view
+
+    def _fail(self, invariant: str, node: int, detail: str) -> None:
+        raise InvariantViolation(invariant, node, self._now(), detail)
+
+    # ---- RaftMonitor -------------------------------------------------------------------------
+
+    def restarted(self, node: int, hard_state: HardState, entries: list[Entry]) -> None:
+        view = self._view(node)
+        before = view.durable
+        self.checked["durable_state"] += 1
+        if hard_state.term < before.term:
+            self._fail("durable_state", node, f"term went back {before.term} -> {hard_state.term}")
+        if hard_state.term == before.term and before.vote and hard_state.vote != before.vote:
+            self._fail(
+                "durable_state", node,
+                f"vote in term {before.term} changed {before.vote} -> {hard_state.vote}",
+            )
+        self.checked["commit_monotonic"] += 1
+        if hard_state.commit < before.commit:
+            self._fail(
+                "commit_monotonic", node,
+                f"durable commit went back across restart {before.commit} -> {hard_state.commit}",
+            )
+        if hard_state.commit > len(entries) or (
+            entries and entries[-1].index != len(entries)
+        ):
+            self._fail(
+                "durable_state", node,
+                f"commit {hard_state.commit} beyond the {len(entries)} entries replayed",
+            )
+        view.commit = hard_state.commit
+        view.last_applied = 0
+        view.durable = hard_state
+
+    def became_leader(self, node: int, raft_node: RaftNode) -> None:
+        term = raft_node.term
+        self.checked["election_safety"] += 1
+        other = self._leaders.setdefault(term, node)
+        if other != node:
+            self._fail("election_safety", node, f"node {other} already led term {term}")
+        self.checked["leader_completeness"] += 1
+        m = self._max_committed
+        if m and raft_node.term_at(m) != self._applied[m].term:
+            self._fail(
+                "leader_completeness", node,
+                f"leader of term {term} lacks committed entry {m} (term {self._applied[m].term}); "
+                f"has term {raft_node.term_at(m)}",
+            )
+
+    def committed(self, node: int, commit: int) -> None:
+        view = self._view(node)
+        self.checked["commit_monotonic"] += 1
+        if commit < view.commit:
+            self._fail("commit_monotonic", node, f"commit went back {view.commit} -> {commit}")
+        view.commit = commit
+
+    def persisted(
+        self, node: int, hard_state: HardState, entries: list[Entry], prev_term: int
+    ) -> None:
+        self._view(node).durable = hard_state
+        entries_seen = self._entries
+        for entry in entries:
+            self.checked["log_matching"] += 1
+            key = (entry.index, entry.term)
+            known = entries_seen.get(key)
+            if known is None:
+                entries_seen[key] = (entry.data, prev_term)
+            elif known != (entry.data, prev_term):
+                self._fail(
+                    "log_matching", node,
+                    f"entry {entry.index} of term {entry.term} differs from another node's "
+                    f"(data or preceding term {prev_term} vs {known[1]})",
+                )
+            prev_term = entry.term
+
+    def applied(self, node: int, entry: Entry) -> None:
+        view = self._view(node)
+        self.checked["applied_once"] += 1
+        if entry.index != view.last_applied + 1:
+            self._fail(
+                "applied_once", node,
+                f"applied index {entry.index} after {view.last_applied}",
+            )
+        view.last_applied = entry.index
+        self.checked["state_machine_safety"] += 1
+        known = self._applied.get(entry.index)
+        if known is None:
+            self._applied[entry.index] = entry
+            self._max_committed = max(self._max_committed, entry.index)
+        elif known.term != entry.term or known.data != entry.data:
+            self._fail(
+                "state_machine_safety", node,
+                f"applied term {entry.term} at index {entry.index}; another node applied "
+                f"term {known.term}",
+            )
+
+    # ---- summaries -------------------------------------------------------------------------
+
+    @property
+    def max_committed(self) -> int:
+        """Highest index any node has applied."""
+        return self._max_committed
+
+    def leaders(self) -> dict[int, int]:
+        """Term -> leader, for reports."""
+        return dict(self._leaders)

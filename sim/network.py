@@ -1,0 +1,293 @@
+"""The simulated network: directed links that delay, reorder, drop, duplicate, hold and cut.
+
+Messages are opaque objects. Each directed link draws from its own named stream, so a message's
+fate on one link never depends on traffic on another. A message's fate is decided when it is sent
+(or released from a clog): a cut applied while a message is on the wire does not recall it.
+
+Every message gets a sequence id, and the trace records its fate:
+
+    ("net.send", id, src, dst, label)
+    then ("net.drop", id, "cut" | "loss"), or ("net.deliver", id) at delivery,
+    or ("net.hold", id) on a clogged link, later ("net.release", id) and one of the above;
+    ("net.dup", id) adds a second, separately traced ("net.deliver", id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from random import Random
+from typing import Any
+
+import simpy
+
+from sim.rng import Streams
+from sim.trace import Trace
+
+__all__ = ["Deliver", "Link", "Network", "NetworkConfig"]
+
+Link = tuple[int, int]
+Deliver = Callable[[int, int, object], None]
+
+
+def _check_probability(name: str, p: float) -> None:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
+
+
+def _check_us(name: str, us: int) -> None:
+    # Floats would leak into simpy's clock and break integer time.
+    if not isinstance(us, int) or isinstance(us, bool) or us < 0:
+        raise ValueError(f"{name} must be a non-negative int of microseconds, got {us!r}")
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Baseline link behaviour; faults change it and `Network.heal` restores it."""
+
+    min_latency_us: int = 200
+    mean_jitter_us: int = 800  # mean of the exponential jitter added to the minimum
+    loss: float = 0.0
+    duplicate: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_us("min_latency_us", self.min_latency_us)
+        _check_us("mean_jitter_us", self.mean_jitter_us)
+        _check_probability("loss", self.loss)
+        _check_probability("duplicate", self.duplicate)
+
+
+class _Link:
+    """Mutable state of one directed link."""
+
+    __slots__ = (
+        "clogged",
+        "cut",
+        "dst",
+        "duplicate",
+        "extra_us",
+        "held",
+        "loss",
+        "partitioned",
+        "rng",
+        "src",
+    )
+
+    def __init__(self, src: int, dst: int, rng: Random, config: NetworkConfig) -> None:
+        self.src = src
+        self.dst = dst
+        self.rng = rng
+        self.cut = False  # manual one-way cut
+        self.partitioned = False  # cut by the current partition
+        self.clogged = False
+        self.held: list[tuple[int, object]] = []
+        self.loss = config.loss
+        self.duplicate = config.duplicate
+        self.extra_us = 0
+
+
+class Network:
+    """Directed links between `nodes`; `deliver(src, dst, msg)` is called when a message arrives."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        streams: Streams,
+        trace: Trace,
+        nodes: Sequence[int],
+        deliver: Deliver,
+        config: NetworkConfig | None = None,
+    ) -> None:
+        self.nodes: tuple[int, ...] = tuple(sorted(set(nodes)))
+        if len(self.nodes) != len(nodes):
+            raise ValueError(f"node ids must be distinct, got {list(nodes)}")
+        self.config = config if config is not None else NetworkConfig()
+        self._env = env
+        self._trace = trace
+        self._deliver = deliver
+        self._min_us = self.config.min_latency_us
+        self._jitter_rate = 1.0 / self.config.mean_jitter_us if self.config.mean_jitter_us else 0.0
+        # Built in sorted order, so iterating the dict is deterministic.
+        self._links: dict[Link, _Link] = {
+            (s, d): _Link(s, d, streams.get(f"net/{s}->{d}"), self.config)
+            for s in self.nodes
+            for d in self.nodes
+            if s != d
+        }
+        self.partition: str | None = None  # name of the partition in force
+        self._next_id = 0
+        self.sent = 0
+        self.delivered = 0
+        self.dropped = 0
+        self.duplicated = 0
+        self.held = 0
+
+    # -- the hot path -----------------------------------------------------------------------
+
+    def send(self, src: int, dst: int, msg: object) -> None:
+        """Put `msg` on the link src->dst; its fate is traced under a fresh sequence id."""
+        link = self._links.get((src, dst))
+        if link is None:
+            raise ValueError(f"no link {src}->{dst}: nodes are {list(self.nodes)}")
+        self._next_id += 1
+        mid = self._next_id
+        self.sent += 1
+        label = getattr(msg, "label", None)
+        self._trace.emit(
+            "net.send", mid, src, dst, str(label()) if callable(label) else type(msg).__name__
+        )
+        if link.clogged and not (link.cut or link.partitioned):
+            link.held.append((mid, msg))
+            self.held += 1
+            self._trace.emit("net.hold", mid)
+            return
+        self._transmit(link, mid, msg)
+
+    def _transmit(self, link: _Link, mid: int, msg: object) -> None:
+        if link.cut or link.partitioned:
+            self.dropped += 1
+            self._trace.emit("net.drop", mid, "cut")
+            return
+        rng = link.rng
+        if link.loss and rng.random() < link.loss:
+            self.dropped += 1
+            self._trace.emit("net.drop", mid, "loss")
+            return
+        self._schedule(link, mid, msg)
+        if link.duplicate and rng.random() < link.duplicate:
+            self.duplicated += 1
+            self._trace.emit("net.dup", mid)
+            self._schedule(link, mid, msg)
+
+    def _schedule(self, link: _Link, mid: int, msg: object) -> None:
+        delay = self._min_us + link.extra_us
+        if self._jitter_rate:
+            # Round to whole microseconds so simulated time stays an int.
+            delay += int(link.rng.expovariate(self._jitter_rate) + 0.5)
+        src, dst = link.src, link.dst
+
+        def arrive(_event: Any) -> None:
+            self.delivered += 1
+            self._trace.emit("net.deliver", mid)
+            self._deliver(src, dst, msg)
+
+        self._env.timeout(delay).callbacks.append(arrive)
+
+    # -- faults -----------------------------------------------------------------------------
+
+    def cut(self, src: int, dst: int) -> None:
+        """Drop every message sent src->dst from now on (a one-way cut)."""
+        self._link(src, dst).cut = True
+        self._trace.emit("net.cut", src, dst)
+
+    def uncut(self, src: int, dst: int) -> None:
+        """Lift a one-way cut made by `cut` (a partition's cuts stay)."""
+        self._link(src, dst).cut = False
+        self._trace.emit("net.uncut", src, dst)
+
+    def clog(self, src: int, dst: int) -> None:
+        """Hold every message sent src->dst until `unclog` or `heal`."""
+        self._link(src, dst).clogged = True
+        self._trace.emit("net.clog", src, dst)
+
+    def unclog(self, src: int, dst: int) -> None:
+        """Release held messages in a shuffled order, each with a fresh latency."""
+        link = self._link(src, dst)
+        link.clogged = False
+        self._trace.emit("net.unclog", src, dst)
+        self._release(link)
+
+    def set_loss(self, p: float, link: Link | None = None) -> None:
+        """Drop each message with probability `p`, on one link or (None) on all."""
+        _check_probability("loss", p)
+        for state in self._select(link):
+            state.loss = p
+        self._trace.emit("net.loss", repr(p), *self._fields(link))
+
+    def set_duplicate(self, p: float, link: Link | None = None) -> None:
+        """Deliver each message twice with probability `p`, on one link or (None) on all."""
+        _check_probability("duplicate", p)
+        for state in self._select(link):
+            state.duplicate = p
+        self._trace.emit("net.duplicate", repr(p), *self._fields(link))
+
+    def set_extra_latency(self, us: int, link: Link | None = None) -> None:
+        """Add `us` to every latency draw (a delay spike), on one link or (None) on all."""
+        _check_us("extra latency", us)
+        for state in self._select(link):
+            state.extra_us = us
+        self._trace.emit("net.latency", us, *self._fields(link))
+
+    def apply_partition(self, name: str, cuts: Iterable[Link]) -> None:
+        """Replace the current partition by `cuts`; manual one-way cuts are kept."""
+        wanted = sorted(set(cuts))
+        for src, dst in wanted:
+            self._link(src, dst)  # validate before changing anything
+        for state in self._links.values():
+            state.partitioned = False
+        for src, dst in wanted:
+            self._links[(src, dst)].partitioned = True
+        self.partition = name
+        self._trace.emit("net.partition", name, " ".join(f"{s}->{d}" for s, d in wanted))
+
+    def heal(self) -> None:
+        """No cuts, no clogs (held messages released); loss, duplication, latency as configured."""
+        self._trace.emit("net.heal")
+        self.partition = None
+        clogged = []
+        for state in self._links.values():
+            state.cut = state.partitioned = False
+            state.loss = self.config.loss
+            state.duplicate = self.config.duplicate
+            state.extra_us = 0
+            if state.clogged:
+                state.clogged = False
+                clogged.append(state)
+        for state in clogged:
+            self._release(state)
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def is_cut(self, src: int, dst: int) -> bool:
+        """Whether src->dst is cut, by hand or by the current partition."""
+        link = self._link(src, dst)
+        return link.cut or link.partitioned
+
+    def reachable(self, src: int, dst: int) -> bool:
+        """Whether a message sent now can arrive without waiting for a fault to lift."""
+        if src == dst:
+            return src in self.nodes
+        link = self._link(src, dst)
+        return not (link.cut or link.partitioned or link.clogged or link.loss >= 1.0)
+
+    def counters(self) -> dict[str, int]:
+        """Message counts for summaries."""
+        return {
+            "sent": self.sent,
+            "delivered": self.delivered,
+            "dropped": self.dropped,
+            "duplicated": self.duplicated,
+            "held": self.held,
+        }
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _link(self, src: int, dst: int) -> _Link:
+        link = self._links.get((src, dst))
+        if link is None:
+            raise ValueError(f"no link {src}->{dst}: nodes are {list(self.nodes)}")
+        return link
+
+    def _select(self, link: Link | None) -> Iterable[_Link]:
+        return self._links.values() if link is None else (self._link(*link),)
+
+    @staticmethod
+    def _fields(link: Link | None) -> tuple[int | None, int | None]:
+        return (None, None) if link is None else link
+
+    def _release(self, link: _Link) -> None:
+        held, link.held = link.held, []
+        link.rng.shuffle(held)
+        for mid, msg in held:
+            self._trace.emit("net.release", mid)
+            self._transmit(link, mid, msg)

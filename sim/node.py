@@ -1,0 +1,380 @@
+"""A node of the world: local clock, timers, processes, and its lifecycle.
+
+A node hosts one service (etcdcore's server) per incarnation. Crashing ends the incarnation:
+memory, timers, processes and queued work are gone, and the disk loses what was not fsynced.
+A paused node does nothing: its timers freeze and everything addressed to it waits.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Callable
+from typing import Any, cast
+
+import simpy
+
+from etcdcore.env import DiskError, Process
+from sim.clock import LocalClock
+from sim.disk import SimDisk
+from sim.rng import Streams
+from sim.trace import Trace
+
+__all__ = ["Node", "NodeEnv", "NodeStatus", "SimFuture"]
+
+
+class NodeStatus(enum.Enum):
+    """Where a node is in its lifecycle."""
+
+    DOWN = "down"
+    UP = "up"
+    PAUSED = "paused"
+    FAILED = "failed"  # stopped itself (fail-stop), e.g. on a disk error or a corrupt WAL
+
+
+class SimFuture:
+    """A one-shot waitable; callbacks run when it resolves."""
+
+    __slots__ = ("_callbacks", "exc", "triggered", "value")
+
+    def __init__(self) -> None:
+        self.triggered = False
+        self.value: Any = None
+        self.exc: BaseException | None = None
+        self._callbacks: list[Callable[[SimFuture], None]] = []
+
+    def succeed(self, value: Any = None) -> None:
+        """Resolve with `value` (a second resolution is ignored, like closing a done channel)."""
+        if self.triggered:
+            return
+        self.triggered = True
+        self.value = value
+        self._fire()
+
+    def fail(self, exc: BaseException) -> None:
+        """Resolve with an exception, thrown into every waiting process."""
+        if self.triggered:
+            return
+        self.triggered = True
+        self.exc = exc
+        self._fire()
+
+    def add_callback(self, fn: Callable[[SimFuture], None]) -> None:
+        """Run `fn(self)` on resolution (at once if already resolved)."""
+        if self.triggered:
+            fn(self)
+        else:
+            self._callbacks.append(fn)
+
+    def _fire(self) -> None:
+        callbacks, self._callbacks = self._callbacks, []
+        for fn in callbacks:
+            fn(self)
+
+
+class _Timer:
+    """A callback due at a local-clock deadline; `version` invalidates stale simpy wakeups."""
+
+    __slots__ = ("deadline", "fn", "key", "node", "remaining", "version")
+
+    def __init__(self, node: Node, key: int, deadline: int, fn: Callable[[], None]) -> None:
+        self.node = node
+        self.key = key
+        self.deadline = deadline
+        self.fn = fn
+        self.version = 0
+        self.remaining = 0
+
+    def cancel(self) -> None:
+        if self.node._timers.pop(self.key, None) is not None:
+            self.version = -1
+
+
+class Node:
+    """One machine: clock, disk, timers, processes; hosts a service per incarnation."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        node_id: int,
+        streams: Streams,
+        trace: Trace,
+        disk: SimDisk,
+        transmit: Callable[[int, int, object], None],
+        boot: Callable[[NodeEnv], object],
+    ) -> None:
+        self.env = env
+        self.id = node_id
+        self.streams = streams
+        self.trace = trace
+        self.disk = disk
+        self.clock = LocalClock()
+        self.status = NodeStatus.DOWN
+        self.incarnation = 0
+        self.service: object | None = None
+        self.fail_reason: str | None = None
+        self._transmit = transmit
+        self._boot = boot
+        self._timers: dict[int, _Timer] = {}
+        self._timer_seq = 0
+        self._deferred: list[Callable[[], None]] = []
+        self._receiver: Callable[[int, Any], None] | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def is_up(self) -> bool:
+        """Running or paused (its memory exists)."""
+        return self.status in (NodeStatus.UP, NodeStatus.PAUSED)
+
+    def start(self) -> None:
+        """Boot a new incarnation from whatever is on the disk."""
+        if self.is_up:
+            return
+        self.incarnation += 1
+        self.status = NodeStatus.UP
+        self.fail_reason = None
+        self.trace.emit("node.start", self.id, self.incarnation)
+        self.service = self._boot(NodeEnv(self, self.incarnation))
+
+    def crash(self) -> None:
+        """Lose memory, timers and queued work; the disk keeps only what was fsynced."""
+        if not self.is_up:
+            return
+        self._end_incarnation(NodeStatus.DOWN)
+        self.trace.emit("node.crash", self.id)
+        self.disk.crash()
+
+    def fail(self, reason: str) -> None:
+        """The service stopped itself (fail-stop); the disk is left as it is."""
+        if not self.is_up:
+            return
+        self._end_incarnation(NodeStatus.FAILED)
+        self.fail_reason = reason
+        self.trace.emit("node.fail", self.id, reason)
+        # The process exits: the OS page cache survives a process exit, but we model the
+        # harsher case of a machine that goes down with it.
+        self.disk.crash()
+
+    def pause(self) -> None:
+        """Freeze the node: timers keep their remaining time, deliveries wait."""
+        if self.status is not NodeStatus.UP:
+            return
+        self.status = NodeStatus.PAUSED
+        local_now = self.local_now()
+        for timer in self._timers.values():
+            timer.remaining = max(0, timer.deadline - local_now)
+            timer.version += 1  # the scheduled wakeup is now stale
+        self.trace.emit("node.pause", self.id)
+
+    def resume(self) -> None:
+        """Unfreeze: timers restart with their remaining time, waiting work runs in order."""
+        if self.status is not NodeStatus.PAUSED:
+            return
+        self.status = NodeStatus.UP
+        self.trace.emit("node.resume", self.id)
+        local_now = self.local_now()
+        for timer in list(self._timers.values()):
+            timer.deadline = local_now + timer.remaining
+            self._arm(timer)
+        deferred, self._deferred = self._deferred, []
+        for fn in deferred:
+            self._soon(fn)
+
+    def _end_incarnation(self, status: NodeStatus) -> None:
+        self.incarnation += 1
+        self.status = status
+        self.service = None
+        self._receiver = None
+        for timer in self._timers.values():
+            timer.version = -1
+        self._timers.clear()
+        self._deferred.clear()
+
+    # ---- clock -----------------------------------------------------------------------------
+
+    def gnow(self) -> int:
+        """Global simulated time (simpy's clock holds only integers here)."""
+        return cast(int, self.env.now)
+
+    def local_now(self) -> int:
+        """This node's clock reading now."""
+        return self.clock.local(self.gnow())
+
+    def clock_jump(self, delta_us: int) -> None:
+        """Step the local clock; pending timers move with it."""
+        self.clock.jump(self.gnow(), delta_us)
+        self.trace.emit("clock.jump", self.id, delta_us)
+        self._rearm_all()
+
+    def clock_drift(self, drift_ppm: int) -> None:
+        """Change the clock's rate; pending timers follow the new rate."""
+        self.clock.set_drift(self.gnow(), drift_ppm)
+        self.trace.emit("clock.drift", self.id, drift_ppm)
+        self._rearm_all()
+
+    def _rearm_all(self) -> None:
+        if self.status is NodeStatus.UP:
+            for timer in list(self._timers.values()):
+                self._arm(timer)
+
+    # ---- timers and scheduling ------------------------------------------------------------
+
+    def call_later(self, delay_us: int, fn: Callable[[], None]) -> _Timer:
+        """Run `fn` once the local clock has advanced by `delay_us`."""
+        self._timer_seq += 1
+        timer = _Timer(self, self._timer_seq, self.local_now() + max(0, delay_us), fn)
+        self._timers[timer.key] = timer
+        if self.status is NodeStatus.PAUSED:
+            timer.remaining = max(0, delay_us)
+        else:
+            self._arm(timer)
+        return timer
+
+    def _arm(self, timer: _Timer) -> None:
+        timer.version += 1
+        version = timer.version
+        now = self.gnow()
+        wakeup = self.env.timeout(self.clock.global_at(timer.deadline, now) - now)
+        wakeup.callbacks.append(lambda _ev: self._fire(timer, version))
+
+    def _fire(self, timer: _Timer, version: int) -> None:
+        if timer.version != version or self._timers.pop(timer.key, None) is None:
+            return
+        timer.version = -1
+        timer.fn()
+
+    def _soon(self, fn: Callable[[], None]) -> None:
+        """Run `fn` at the current time, after what is already queued, in this incarnation."""
+        incarnation = self.incarnation
+        event = self.env.timeout(0)
+        event.callbacks.append(lambda _ev: self._run_if_current(incarnation, fn))
+
+    def _run_if_current(self, incarnation: int, fn: Callable[[], None]) -> None:
+        if incarnation != self.incarnation:
+            return
+        if self.status is NodeStatus.PAUSED:
+            self._deferred.append(fn)
+        else:
+            fn()
+
+    # ---- messages --------------------------------------------------------------------------
+
+    def deliver(self, src: int, msg: object) -> None:
+        """A message arrives from the network."""
+        if not self.is_up or self._receiver is None:
+            self.trace.emit("node.discard", self.id, src)
+            return
+        if self.status is NodeStatus.PAUSED:
+            receiver = self._receiver
+            self._deferred.append(lambda: receiver(src, msg))
+            return
+        self._receiver(src, msg)
+
+    # ---- processes -------------------------------------------------------------------------
+
+    def spawn(self, process: Process, name: str) -> None:
+        """Start a generator process; it runs at once until its first wait."""
+        self._step(process, None, None)
+
+    def _step(self, process: Process, value: Any, exc: BaseException | None) -> None:
+        try:
+            waitable = process.throw(exc) if exc is not None else process.send(value)
+        except StopIteration:
+            return
+        incarnation = self.incarnation
+
+        def wake(fut: SimFuture) -> None:
+            self._soon_for(incarnation, lambda: self._step(process, fut.value, fut.exc))
+
+        cast(SimFuture, waitable).add_callback(wake)
+
+    def _soon_for(self, incarnation: int, fn: Callable[[], None]) -> None:
+        if incarnation == self.incarnation:
+            self._soon(fn)
+
+
+class _NodeDisk:
+    """The node's view of its disk: fsync becomes a waitable of this incarnation."""
+
+    def __init__(self, node: Node, incarnation: int) -> None:
+        self._node = node
+        self._disk = node.disk
+        self._incarnation = incarnation
+        self.write = self._disk.write
+        self.append = self._disk.append
+        self.read = self._disk.read
+        self.rename = self._disk.rename
+        self.truncate = self._disk.truncate
+        self.list = self._disk.list
+        self.remove = self._disk.remove
+        self.exists = self._disk.exists
+
+    def fsync(self, path: str) -> SimFuture:
+        fut = SimFuture()
+
+        def done(err: DiskError | None) -> None:
+            def resolve() -> None:
+                if err is None:
+                    fut.succeed()
+                else:
+                    fut.fail(err)
+
+            self._node._soon_for(self._incarnation, resolve)
+
+        self._disk.fsync(path, done)
+        return fut
+
+
+class NodeEnv:
+    """etcdcore's Env for one incarnation of one node; inert once that incarnation ends."""
+
+    def __init__(self, node: Node, incarnation: int) -> None:
+        self._node = node
+        self._incarnation = incarnation
+        self.node_id = node.id
+        self.disk = _NodeDisk(node, incarnation)
+
+    @property
+    def alive(self) -> bool:
+        """True while this incarnation is the node's current one."""
+        return self._incarnation == self._node.incarnation
+
+    def now(self) -> int:
+        return self._node.local_now()
+
+    def rand(self, name: str) -> random.Random:
+        return self._node.streams.get(f"node/{self.node_id}/{name}")
+
+    def sleep(self, us: int) -> SimFuture:
+        fut = SimFuture()
+        if self.alive:
+            self._node.call_later(us, fut.succeed)
+        return fut
+
+    def call_later(self, us: int, fn: Callable[[], None]) -> _Timer:
+        if not self.alive:
+            return _Timer(self._node, -1, 0, fn)
+        return self._node.call_later(us, fn)
+
+    def future(self) -> SimFuture:
+        return SimFuture()
+
+    def spawn(self, process: Process, name: str) -> None:
+        if self.alive:
+            self._node.spawn(process, name)
+
+    def send(self, to: int, msg: Any) -> None:
+        if self.alive:
+            self._node._transmit(self.node_id, to, msg)
+
+    def set_receiver(self, fn: Callable[[int, Any], None]) -> None:
+        if self.alive:
+            self._node._receiver = fn
+
+    def fail(self, reason: str) -> None:
+        if self.alive:
+            self._node.fail(reason)
+
+    def trace(self, kind: str, *fields: object) -> None:
+        self._node.trace.emit(kind, self.node_id, *fields)

@@ -1,0 +1,278 @@
+"""One run: a world, a Raft cluster in it, a proposer, faults, invariants, and a liveness check.
+
+`run(RunConfig) -> RunResult` is a pure function of its config: the same config gives the same
+trace digest in any process.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import simpy
+
+from etcdcore.raft.types import Entry, StateType
+from etcdcore.server.raft_node import RaftNode, RaftTiming
+from sim.faults import Fault, FaultInjector, generate_faults
+from sim.invariants import INVARIANTS, InvariantViolation, RaftInvariants
+from sim.node import NodeEnv
+from sim.trace import Event
+from sim.world import World
+
+__all__ = ["RunConfig", "RunResult", "run"]
+
+_S = 1_000_000
+LIVENESS_BOUND_US = 10 * _S  # ten election timeouts of etcd's default timing
+TRACE_TAIL = 30
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run depends on."""
+
+    seed: int
+    nodes: int = 3
+    duration_us: int = 60 * _S
+    faults: str = "default"  # "none" | "default"
+    proposals_per_sec: int = 100
+    timing: RaftTiming = field(default_factory=RaftTiming)
+    liveness_bound_us: int = LIVENESS_BOUND_US
+    fault_schedule: tuple[Fault, ...] | None = None  # overrides the drawn one (tests, shrinking)
+
+    @property
+    def heal_at_us(self) -> int:
+        """When faults stop: the last 30% of the run, and at least the liveness bound, is quiet."""
+        quiet = max(self.liveness_bound_us, self.duration_us * 3 // 10)
+        return max(0, self.duration_us - quiet)
+
+
+@dataclass
+class RunResult:
+    """What a run found."""
+
+    seed: int
+    digest: str
+    sim_seconds: float
+    wall_seconds: float
+    events: int
+    faults: dict[str, int]
+    checks: dict[str, str]
+    violations: list[dict[str, Any]]
+    proposed: int
+    committed: int
+    leaders: int
+    nodes: int
+    trace: list[Event] = field(repr=False, default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no check failed."""
+        return not self.violations
+
+    def to_json(self) -> dict[str, Any]:
+        """The --json form (without the trace)."""
+        return {
+            "seed": self.seed,
+            "nodes": self.nodes,
+            "digest": self.digest,
+            "sim_seconds": self.sim_seconds,
+            "wall_seconds": round(self.wall_seconds, 3),
+            "events": self.events,
+            "faults": self.faults,
+            "checks": self.checks,
+            "violations": self.violations,
+            "proposed": self.proposed,
+            "committed": self.committed,
+            "leaders": self.leaders,
+        }
+
+
+class _Cluster:
+    """The system under test in its world, with the clients that drive it."""
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+        ids = list(range(1, config.nodes + 1))
+        self.world = World(config.seed, ids, self._boot)
+        self.invariants = RaftInvariants(lambda: self.world.now)
+        self.applied_by: dict[bytes, set[int]] = {}
+        self.liveness_marker = b"liveness"
+        self.liveness: str = "pending"
+        self.liveness_detail = ""
+        self.proposed = 0
+
+    def _boot(self, env: NodeEnv) -> RaftNode:
+        node_id = env.node_id
+
+        def apply(entry: Entry) -> None:
+            if entry.data:
+                self.applied_by.setdefault(entry.data, set()).add(node_id)
+
+        raft_node = RaftNode(
+            env,  # type: ignore[arg-type]  # NodeEnv's disk returns SimFuture, a Waitable
+            self.world.node_ids, self.config.timing, apply=apply, monitor=self.invariants
+        )
+        raft_node.start()
+        return raft_node
+
+    def leader(self) -> int | None:
+        """The running node that leads the highest term, if any."""
+        best: tuple[int, int] | None = None
+        for i in self.world.live_nodes():
+            service = self.world.nodes[i].service
+            if (
+                isinstance(service, RaftNode)
+                and service.state == StateType.LEADER
+                and (best is None or service.term > best[0])
+            ):
+                best = (service.term, i)
+        return None if best is None else best[1]
+
+    def propose(self, data: bytes) -> bool:
+        """Hand `data` to the leader, as a client co-located with it would."""
+        leader = self.leader()
+        if leader is None:
+            return False
+        service = self.world.nodes[leader].service
+        return isinstance(service, RaftNode) and service.propose(data)
+
+    def proposer(self, env: simpy.Environment) -> Generator[simpy.Event, Any, None]:
+        """Submit entries at the configured rate; retry those not applied within 2 s."""
+        rate = self.config.proposals_per_sec
+        if rate <= 0:
+            return
+        gap = max(1, _S // rate)
+        retry_after = 2 * _S
+        pending: dict[int, int] = {}  # proposal number -> time of the last attempt
+        n = 0
+        end = self.config.duration_us
+        while env.now < end:
+            n += 1
+            pending[n] = -retry_after
+            for k in sorted(pending):
+                data = b"p%d" % k
+                if data in self.applied_by:
+                    del pending[k]
+                elif self.world.now - pending[k] >= retry_after and self.propose(data):
+                    pending[k] = self.world.now
+                    self.proposed += 1
+            yield env.timeout(gap)
+
+    def liveness_check(self, env: simpy.Environment) -> Generator[simpy.Event, Any, None]:
+        """After the heal: a leader emerges and a fresh entry reaches every live node in time."""
+        deadline = self.config.heal_at_us + self.config.liveness_bound_us
+        proposed = False
+        poll = 10_000
+        while env.now <= deadline:
+            if not proposed:
+                proposed = self.propose(self.liveness_marker)
+            if proposed:
+                live = set(self.world.live_nodes())
+                if live and live <= self.applied_by.get(self.liveness_marker, set()):
+                    self.liveness = "pass"
+                    delay = env.now - self.config.heal_at_us
+                    self.liveness_detail = f"committed on all live nodes {delay}us after heal"
+                    self.world.trace.emit("liveness.pass", delay)
+                    return
+            yield env.timeout(poll)
+        self.liveness = "fail"
+        missing = sorted(set(self.world.live_nodes()) - self.applied_by.get(
+            self.liveness_marker, set()))
+        self.liveness_detail = (
+            f"no fresh entry committed on live nodes {missing} within "
+            f"{self.config.liveness_bound_us}us of the heal"
+            if proposed else
+            f"no leader accepted a proposal within {self.config.liveness_bound_us}us of the heal"
+        )
+        self.world.trace.emit("liveness.fail")
+
+
+def _start(world: World, process: Generator[simpy.Event, Any, None]) -> None:
+    world.env.process(process)
+
+
+def run(config: RunConfig) -> RunResult:
+    """Run one seed to the end, or to the first violation."""
+    wall_start = time.perf_counter()
+    cluster = _Cluster(config)
+    world = cluster.world
+    heal_at = config.heal_at_us
+    if config.fault_schedule is not None:
+        schedule = list(config.fault_schedule)
+    elif config.faults == "default":
+        schedule = generate_faults(world.streams.get("faults"), world.node_ids, _S, heal_at)
+    else:
+        schedule = []
+    injector = FaultInjector(world, cluster.leader)
+    injector.schedule(schedule, heal_at)
+    world.start_all()
+    world.env.process(cluster.proposer(world.env))
+    world.at(heal_at, lambda: _start(world, cluster.liveness_check(world.env)))
+
+    violations: list[dict[str, Any]] = []
+    failed_invariant: str | None = None
+    end = max(config.duration_us, heal_at + config.liveness_bound_us + 1)
+    try:
+        world.run_until(config.duration_us)
+        while cluster.liveness == "pending" and world.now < end:
+            world.run_until(min(end, world.now + 100_000))
+    except InvariantViolation as v:
+        failed_invariant = v.invariant
+        violations.append({
+            "check": v.invariant, "node": v.node, "time_us": v.time_us, "detail": v.detail,
+            "trace_tail": [list(e) for e in world.trace.tail(TRACE_TAIL)],
+        })
+    except Exception as exc:  # a bug in the simulator or the system under test
+        failed_invariant = "no_exception"
+        violations.append({
+            "check": "no_exception", "node": 0, "time_us": world.now,
+            "detail": "".join(traceback.format_exception_only(exc)).strip(),
+            "traceback": traceback.format_exc(),
+            "trace_tail": [list(e) for e in world.trace.tail(TRACE_TAIL)],
+        })
+
+    checks: dict[str, str] = {}
+    for name in INVARIANTS:
+        if name == failed_invariant:
+            checks[name] = "fail"
+        elif failed_invariant is None:
+            checks[name] = f"pass ({cluster.invariants.checked[name]} checks)"
+        else:
+            checks[name] = "not finished"
+    if failed_invariant is None:
+        checks["liveness"] = (
+            "pass" if cluster.liveness == "pass" else "fail"
+        ) + f" ({cluster.liveness_detail})"
+        if cluster.liveness != "pass":
+            violations.append({
+                "check": "liveness", "node": 0, "time_us": world.now,
+                "detail": cluster.liveness_detail,
+                "trace_tail": [list(e) for e in world.trace.tail(TRACE_TAIL)],
+            })
+    else:
+        checks["liveness"] = "not finished"
+        if failed_invariant == "no_exception":
+            checks["no_exception"] = "fail"
+
+    committed = sum(
+        1 for data, nodes in cluster.applied_by.items()
+        if data.startswith(b"p") and len(nodes) * 2 > config.nodes
+    )
+    return RunResult(
+        seed=config.seed,
+        digest=world.trace.digest(),
+        sim_seconds=world.now / _S,
+        wall_seconds=time.perf_counter() - wall_start,
+        events=len(world.trace),
+        faults=dict(sorted(injector.counts.items())),
+        checks=checks,
+        violations=violations,
+        proposed=cluster.proposed,
+        committed=committed,
+        leaders=len(cluster.invariants.leaders()),
+        nodes=config.nodes,
+        trace=world.trace.events,
+    )

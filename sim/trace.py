@@ -1,0 +1,47 @@
+"""The run's trace: a list of structured events whose digest names the run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+
+__all__ = ["Event", "Trace", "encode_event"]
+
+# (time_us, kind, *fields); fields are ints, strs, bools or None so the encoding is canonical.
+Event = tuple[object, ...]
+
+
+def encode_event(event: Event) -> str:
+    """Canonical one-line JSON of an event (what the digest hashes)."""
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=True)
+
+
+class Trace:
+    """Append-only list of events stamped with global simulated time."""
+
+    def __init__(self, now: Callable[[], int]) -> None:
+        self._now = now
+        self.events: list[Event] = []
+
+    def emit(self, kind: str, *fields: object) -> None:
+        """Record one event at the current simulated time."""
+        self.events.append((self._now(), kind, *fields))
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.events)
+
+    def tail(self, n: int) -> list[Event]:
+        """The last `n` events (for violation reports)."""
+        return self.events[-n:]
+
+    def digest(self) -> str:
+        """sha256 of the canonical encoding of every event, one per line."""
+        h = hashlib.sha256()
+        for event in self.events:
+            h.update(encode_event(event).encode())
+            h.update(b"\n")
+        return h.hexdigest()

@@ -1,0 +1,73 @@
+"""The world: one simpy clock, named random streams, the network, a disk and a node per member."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import cast
+
+import simpy
+
+from sim.disk import DiskConfig, SimDisk
+from sim.network import Network, NetworkConfig
+from sim.node import Node, NodeEnv, NodeStatus
+from sim.rng import Streams
+from sim.trace import Trace
+
+__all__ = ["World"]
+
+
+class World:
+    """Everything outside the system under test, built from one root seed."""
+
+    def __init__(
+        self,
+        seed: int,
+        node_ids: Sequence[int],
+        boot: Callable[[NodeEnv], object],
+        network: NetworkConfig | None = None,
+        disk: DiskConfig | None = None,
+    ) -> None:
+        self.seed = seed
+        self.env = simpy.Environment()
+        self.streams = Streams(seed)
+        self.trace = Trace(self._now)
+        self.node_ids = sorted(node_ids)
+        self.network = Network(
+            self.env, self.streams, self.trace, self.node_ids, self._deliver, network
+        )
+        self.nodes: dict[int, Node] = {}
+        for i in self.node_ids:
+            node_disk = SimDisk(self.env, self.streams.get(f"disk/{i}"), self.trace, i, disk)
+            self.nodes[i] = Node(
+                self.env, i, self.streams, self.trace, node_disk, self.network.send, boot
+            )
+
+    def _now(self) -> int:
+        return cast(int, self.env.now)
+
+    @property
+    def now(self) -> int:
+        """Global simulated time in microseconds."""
+        return self._now()
+
+    def _deliver(self, src: int, dst: int, msg: object) -> None:
+        self.nodes[dst].deliver(src, msg)
+
+    def start_all(self) -> None:
+        """Boot every node."""
+        for i in self.node_ids:
+            self.nodes[i].start()
+
+    def live_nodes(self) -> list[int]:
+        """Nodes that are up and not paused."""
+        return [i for i in self.node_ids if self.nodes[i].status is NodeStatus.UP]
+
+    def run_until(self, t_us: int) -> None:
+        """Advance the simulation to global time `t_us`."""
+        if t_us > self.now:
+            self.env.run(until=t_us)
+
+    def at(self, t_us: int, fn: Callable[[], None]) -> None:
+        """Call `fn` at global time `t_us` (now if already past)."""
+        event = self.env.timeout(max(0, t_us - self.now))
+        event.callbacks.append(lambda _ev: fn())
