@@ -141,7 +141,7 @@ def replay_command(config: RunConfig) -> str:
 def _print_result(result: RunResult, config: RunConfig) -> None:
     from rich.console import Console
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     ratio = result.sim_seconds / result.wall_seconds if result.wall_seconds else 0.0
     faults = ", ".join(f"{k} {v}" for k, v in result.faults.items()) or "none"
     verdict = "[bold green]PASS[/]" if result.ok else "[bold red]FAIL[/]"

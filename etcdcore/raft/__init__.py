@@ -1,0 +1,45 @@
+"""A pure Raft, after etcd-io/raft: no clock, no IO, no threads; driven by a RawNode.
+
+The driver ticks it, steps it with peers' messages, proposes data, and loops over
+`ready()` / persist / send / apply / `advance()`. See `rawnode` for the contract.
+"""
+
+from .errors import ProposalDropped, RaftError
+from .log import RaftLog
+from .progress import Inflights, Progress, ProgressState
+from .quorum import VoteResult
+from .raft import Config, Raft
+from .rawnode import RawNode
+from .storage import MemoryStorage
+from .types import (
+    NONE,
+    Entry,
+    HardState,
+    Message,
+    MessageType,
+    Ready,
+    SoftState,
+    StateType,
+)
+
+__all__ = [
+    "NONE",
+    "Config",
+    "Entry",
+    "HardState",
+    "Inflights",
+    "MemoryStorage",
+    "Message",
+    "MessageType",
+    "Progress",
+    "ProgressState",
+    "ProposalDropped",
+    "Raft",
+    "RaftError",
+    "RaftLog",
+    "RawNode",
+    "Ready",
+    "SoftState",
+    "StateType",
+    "VoteResult",
+]

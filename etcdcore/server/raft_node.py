@@ -74,6 +74,7 @@ class RaftNode:
         self.monitor = monitor
         self.node: RawNode | None = None
         self.wal: WAL | None = None
+        self._repaired = False  # a torn tail was cut: make the cut durable before anything else
         self._wake: Future | None = None
         self._written: HardState | None = None
         self.lead = 0
@@ -88,6 +89,7 @@ class RaftNode:
                 wal, hard_state, entries, info = WAL.open(self.env.disk)
                 if info.torn_bytes:
                     self.env.trace("wal.repair", info.torn_bytes)
+                    self._repaired = True
             else:
                 wal, hard_state, entries = WAL.create(self.env.disk), HardState(), []
         except WALCorruptError as exc:
@@ -147,6 +149,12 @@ class RaftNode:
         wal = self.wal
         assert node is not None and wal is not None
         env = self.env
+        if self._repaired:
+            try:
+                yield wal.sync()
+            except DiskError as exc:
+                env.fail(f"wal: {exc}")
+                return
         while True:
             if not node.has_ready():
                 self._wake = env.future()

@@ -1,0 +1,552 @@
+"""The Raft state machine: elections, replication and commitment, driven by `step` and `tick`.
+
+Invariants this module keeps:
+
+- `term` never decreases; `vote` is set at most once per term (reset to NONE only with a new term).
+- A vote is granted only to a candidate whose log is at least as up to date as ours.
+- A leader never truncates its own log; no node ever truncates a committed entry.
+- A leader's own `Progress.match` counts only entries the driver has persisted: it moves in
+  `on_persisted`, called from `RawNode.advance`, never when the leader appends.
+- A leader commits by counting replicas only entries of its own term (Raft paper, Figure 8).
+- A follower commits at most up to the last entry it knows matches the leader's log.
+- Messages go out in ascending peer id order; nothing here iterates a set or reads a clock.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from . import quorum
+from .errors import ProposalDropped, RaftError
+from .log import RaftLog
+from .progress import Progress, ProgressState
+from .quorum import VoteResult
+from .storage import MemoryStorage
+from .types import NONE, Entry, HardState, Message, MessageType, SoftState, StateType
+
+__all__ = ["Config", "Raft"]
+
+MT = MessageType
+
+_VOTE_TYPES = (MT.MSG_VOTE, MT.MSG_PRE_VOTE)
+# Messages whose term is set by the sender explicitly, not stamped with the current term: a
+# pre-vote is for a term we have not entered, and a vote answer echoes the request's term.
+_EXPLICIT_TERM = (MT.MSG_VOTE, MT.MSG_VOTE_RESP, MT.MSG_PRE_VOTE, MT.MSG_PRE_VOTE_RESP)
+
+
+@dataclass(kw_only=True)
+class Config:
+    """How one Raft node is set up. `peers`: every voter (this node's id is added if absent)."""
+
+    id: int
+    peers: list[int]
+    rand: random.Random  # draws the randomized election timeouts; nothing else
+    election_tick: int = 10
+    heartbeat_tick: int = 1
+    max_msg_entries: int = 64  # most entries in one MsgApp
+    max_inflight: int = 256  # most unacknowledged MsgApps to one follower in REPLICATE state
+    pre_vote: bool = True
+    check_quorum: bool = True
+    applied: int = 0  # the last index already applied to the state machine, on restart
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad setting."""
+        if self.id == NONE:
+            raise ValueError("Config.id must not be 0 (NONE)")
+        if self.heartbeat_tick <= 0:
+            raise ValueError("Config.heartbeat_tick must be greater than 0")
+        if self.election_tick <= self.heartbeat_tick:
+            raise ValueError("Config.election_tick must be greater than heartbeat_tick")
+        if self.max_msg_entries <= 0:
+            raise ValueError("Config.max_msg_entries must be greater than 0")
+        if self.max_inflight <= 0:
+            raise ValueError("Config.max_inflight must be greater than 0")
+        if self.applied < 0:
+            raise ValueError("Config.applied must not be negative")
+        if NONE in self.peers:
+            raise ValueError("Config.peers must not contain 0 (NONE)")
+
+
+class Raft:
+    """One node's Raft: feed it `step(message)` and `tick()`; it queues messages in `msgs`."""
+
+    def __init__(self, config: Config, storage: MemoryStorage) -> None:
+        config.validate()
+        self.id = config.id
+        self.voters: tuple[int, ...] = tuple(sorted(set(config.peers) | {config.id}))
+        self.others: tuple[int, ...] = tuple(v for v in self.voters if v != config.id)
+        self.raft_log = RaftLog(storage)
+        self.max_msg_entries = config.max_msg_entries
+        self.max_inflight = config.max_inflight
+        self.pre_vote = config.pre_vote
+        self.check_quorum = config.check_quorum
+        self.election_timeout = config.election_tick
+        self.heartbeat_timeout = config.heartbeat_tick
+        self.rand = config.rand
+
+        self.term = 0
+        self.vote = NONE
+        self.lead = NONE
+        self.state = StateType.FOLLOWER
+        self.prs: dict[int, Progress] = {}
+        self.votes: dict[int, bool] = {}
+        self.msgs: list[Message] = []
+        self.election_elapsed = 0
+        self.heartbeat_elapsed = 0
+        self.randomized_election_timeout = 0
+        self._step: Callable[[Message], None] = self.step_follower
+
+        hs = storage.initial_state()
+        if hs != HardState():
+            self.load_state(hs)
+        if config.applied:
+            self.raft_log.applied_to(config.applied)
+        self.become_follower(self.term, NONE)
+
+    def __repr__(self) -> str:
+        return f"Raft(id={self.id} {self.state.name} t{self.term} lead={self.lead} {self.raft_log})"
+
+    # ---- state ---------------------------------------------------------------------------
+
+    @property
+    def committed(self) -> int:
+        """The commit index."""
+        return self.raft_log.committed
+
+    @property
+    def applied(self) -> int:
+        """The last index the driver confirmed applied."""
+        return self.raft_log.applied
+
+    def last_index(self) -> int:
+        """The index of the last log entry, persisted or not."""
+        return self.raft_log.last_index()
+
+    def term_at(self, index: int) -> int | None:
+        """The term of entry `index`; None if this node does not have it."""
+        return self.raft_log.term_at(index)
+
+    def soft_state(self) -> SoftState:
+        """The volatile state: leader and role."""
+        return SoftState(lead=self.lead, raft_state=self.state)
+
+    def hard_state(self) -> HardState:
+        """The state to persist: term, vote and commit index."""
+        return HardState(term=self.term, vote=self.vote, commit=self.raft_log.committed)
+
+    def load_state(self, hs: HardState) -> None:
+        """Restore the persisted hard state on restart."""
+        log = self.raft_log
+        if hs.commit < log.committed or hs.commit > log.last_index():
+            raise RaftError(
+                f"persisted commit {hs.commit} is out of range [{log.committed}, "
+                f"{log.last_index()}]: the WAL lost entries it had acknowledged"
+            )
+        log.committed = hs.commit
+        self.term = hs.term
+        self.vote = hs.vote
+
+    # ---- role changes --------------------------------------------------------------------
+
+    def reset(self, term: int) -> None:
+        """Start `term` (clearing the vote if it is new), with fresh timers and progress."""
+        if self.term != term:
+            self.term = term
+            self.vote = NONE
+        self.lead = NONE
+        self.election_elapsed = 0
+        self.heartbeat_elapsed = 0
+        self.reset_randomized_election_timeout()
+        self.votes = {}
+        next_index = self.raft_log.last_index() + 1
+        self.prs = {v: Progress(next_index, self.max_inflight) for v in self.voters}
+        # Only what the driver has persisted counts as ours: see on_persisted.
+        self.prs[self.id].match = self.raft_log.stable_last_index()
+
+    def reset_randomized_election_timeout(self) -> None:
+        """Draw the next election timeout from [election_timeout, 2 * election_timeout)."""
+        self.randomized_election_timeout = self.rand.randrange(
+            self.election_timeout, 2 * self.election_timeout
+        )
+
+    def become_follower(self, term: int, lead: int) -> None:
+        """Follow `lead` (NONE if unknown) in `term`."""
+        self._step = self.step_follower
+        self.reset(term)
+        self.lead = lead
+        self.state = StateType.FOLLOWER
+
+    def become_pre_candidate(self) -> None:
+        """Ask for pre-votes without touching term or vote."""
+        if self.state == StateType.LEADER:
+            raise RaftError("invalid transition: leader -> pre-candidate")
+        # Term and vote stay: a pre-campaign that fails must leave no trace on anyone.
+        self._step = self.step_candidate
+        self.votes = {}
+        self.lead = NONE
+        self.state = StateType.PRE_CANDIDATE
+
+    def become_candidate(self) -> None:
+        """Enter the next term, voting for ourselves."""
+        if self.state == StateType.LEADER:
+            raise RaftError("invalid transition: leader -> candidate")
+        self._step = self.step_candidate
+        self.reset(self.term + 1)
+        self.vote = self.id
+        self.state = StateType.CANDIDATE
+
+    def become_leader(self) -> None:
+        """Lead the current term: append an empty entry of this term so it can commit."""
+        if self.state == StateType.FOLLOWER:
+            raise RaftError("invalid transition: follower -> leader")
+        self._step = self.step_leader
+        self.reset(self.term)
+        self.lead = self.id
+        self.state = StateType.LEADER
+        self.prs[self.id].become_replicate()
+        self.prs[self.id].recent_active = True
+        # Committing this entry commits every earlier one (Figure 8: earlier terms never
+        # commit by counting replicas).
+        self.append_entry([Entry(term=0, index=0)])
+
+    # ---- ticks ---------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Advance the logical clock by one tick."""
+        if self.state == StateType.LEADER:
+            self.tick_heartbeat()
+        else:
+            self.tick_election()
+
+    def tick_election(self) -> None:
+        """Campaign once the randomized election timeout passes without hearing a leader."""
+        self.election_elapsed += 1
+        if self.election_elapsed >= self.randomized_election_timeout:
+            self.election_elapsed = 0
+            self.step(Message(MT.MSG_HUP, frm=self.id))
+
+    def tick_heartbeat(self) -> None:
+        """Send heartbeats; with check-quorum, step down if a quorum went quiet."""
+        self.heartbeat_elapsed += 1
+        self.election_elapsed += 1
+        if self.election_elapsed >= self.election_timeout:
+            self.election_elapsed = 0
+            if self.check_quorum and not self.quorum_active():
+                self.become_follower(self.term, NONE)
+                return
+        if self.heartbeat_elapsed >= self.heartbeat_timeout:
+            self.heartbeat_elapsed = 0
+            self.step(Message(MT.MSG_BEAT, frm=self.id))
+
+    def quorum_active(self) -> bool:
+        """True if a quorum answered since the last check; clears the marks for the next one."""
+        active = 0
+        for v in self.voters:
+            pr = self.prs[v]
+            if v == self.id or pr.recent_active:
+                active += 1
+            if v != self.id:
+                pr.recent_active = False
+        return active >= quorum.majority(len(self.voters))
+
+    # ---- stepping ------------------------------------------------------------------------
+
+    def send(self, m: Message) -> None:
+        """Queue `m` for the driver, stamped with our id and (for most types) our term."""
+        m.frm = self.id
+        if m.type in _EXPLICIT_TERM:
+            if m.term == 0:
+                raise RaftError(f"{m.type.name} must carry an explicit term")
+        else:
+            m.term = self.term
+        self.msgs.append(m)
+
+    def step(self, m: Message) -> None:
+        """Handle one message: a local one (term 0) or one from a peer."""
+        if m.term == 0:
+            pass  # local message
+        elif m.term > self.term:
+            if m.type in _VOTE_TYPES:
+                # The lease rule: while we hear from a leader, a vote request (even of a higher
+                # term) comes from a node that cannot reach it; ignoring it keeps that node from
+                # deposing a healthy leader.
+                in_lease = (
+                    self.check_quorum
+                    and self.lead != NONE
+                    and self.election_elapsed < self.election_timeout
+                )
+                if in_lease:
+                    return
+            if m.type == MT.MSG_PRE_VOTE or (m.type == MT.MSG_PRE_VOTE_RESP and not m.reject):
+                # A pre-vote is for a term nobody entered yet; a granted answer carries that
+                # future term. Neither moves our term.
+                pass
+            elif m.type in (MT.MSG_APP, MT.MSG_HEARTBEAT):
+                self.become_follower(m.term, m.frm)
+            else:
+                self.become_follower(m.term, NONE)
+        elif m.term < self.term:
+            if (self.check_quorum or self.pre_vote) and m.type in (MT.MSG_APP, MT.MSG_HEARTBEAT):
+                # A stale leader, maybe cut off until now. With check-quorum or pre-vote our
+                # term did not grow by disrupting it, so it may never learn the new term
+                # otherwise: answer so that it steps down.
+                self.send(Message(MT.MSG_APP_RESP, to=m.frm))
+            elif m.type == MT.MSG_PRE_VOTE:
+                # Tell the pre-candidate our term, or it could pre-campaign forever.
+                self.send(Message(MT.MSG_PRE_VOTE_RESP, to=m.frm, term=self.term, reject=True))
+            return
+
+        if m.type == MT.MSG_HUP:
+            self.hup()
+        elif m.type in _VOTE_TYPES:
+            self.handle_vote_request(m)
+        else:
+            self._step(m)
+
+    def hup(self) -> None:
+        """Start an election (a pre-vote first, if enabled) unless we lead."""
+        if self.state == StateType.LEADER:
+            return
+        self.campaign(pre=self.pre_vote)
+
+    def campaign(self, *, pre: bool) -> None:
+        """Ask every voter for a (pre-)vote; win at once if we are the only voter."""
+        if pre:
+            self.become_pre_candidate()
+            vote_type = MT.MSG_PRE_VOTE
+            term = self.term + 1
+        else:
+            self.become_candidate()
+            vote_type = MT.MSG_VOTE
+            term = self.term
+        if self.poll(self.id, granted=True) == VoteResult.WON:
+            if pre:
+                self.campaign(pre=False)
+            else:
+                self.become_leader()
+            return
+        last_index = self.raft_log.last_index()
+        last_term = self.raft_log.last_term()
+        for to in self.others:
+            self.send(Message(vote_type, to=to, term=term, index=last_index, log_term=last_term))
+
+    def poll(self, voter: int, *, granted: bool) -> VoteResult:
+        """Record `voter`'s answer (the first one counts) and tally the election."""
+        self.votes.setdefault(voter, granted)
+        return quorum.vote_result(self.voters, self.votes)
+
+    def handle_vote_request(self, m: Message) -> None:
+        """Grant or refuse a (pre-)vote: once per term, and only to an up-to-date log."""
+        resp_type = MT.MSG_VOTE_RESP if m.type == MT.MSG_VOTE else MT.MSG_PRE_VOTE_RESP
+        can_vote = (
+            self.vote == m.frm  # a repeated request: answer the same
+            or (self.vote == NONE and self.lead == NONE)
+            or (m.type == MT.MSG_PRE_VOTE and m.term > self.term)
+        )
+        if can_vote and self.raft_log.is_up_to_date(m.index, m.log_term):
+            self.send(Message(resp_type, to=m.frm, term=m.term))
+            if m.type == MT.MSG_VOTE:
+                self.election_elapsed = 0
+                self.vote = m.frm
+        else:
+            self.send(Message(resp_type, to=m.frm, term=self.term, reject=True))
+
+    def step_follower(self, m: Message) -> None:
+        """A follower's handling of a message of its current term."""
+        if m.type == MT.MSG_PROP:
+            raise ProposalDropped(f"node {self.id} is not the leader (leader: {self.lead or '?'})")
+        if m.type == MT.MSG_APP:
+            self.election_elapsed = 0
+            self.lead = m.frm
+            self.handle_append_entries(m)
+        elif m.type == MT.MSG_HEARTBEAT:
+            self.election_elapsed = 0
+            self.lead = m.frm
+            self.handle_heartbeat(m)
+
+    def step_candidate(self, m: Message) -> None:
+        """A (pre-)candidate's handling of a message of its current term."""
+        if m.type == MT.MSG_PROP:
+            raise ProposalDropped(f"node {self.id} is campaigning, not leading")
+        if m.type == MT.MSG_APP:
+            self.become_follower(m.term, m.frm)
+            self.handle_append_entries(m)
+        elif m.type == MT.MSG_HEARTBEAT:
+            self.become_follower(m.term, m.frm)
+            self.handle_heartbeat(m)
+        elif m.type == (
+            MT.MSG_PRE_VOTE_RESP if self.state == StateType.PRE_CANDIDATE else MT.MSG_VOTE_RESP
+        ):
+            result = self.poll(m.frm, granted=not m.reject)
+            if result == VoteResult.WON:
+                if self.state == StateType.PRE_CANDIDATE:
+                    self.campaign(pre=False)
+                else:
+                    self.become_leader()
+                    self.bcast_append()
+            elif result == VoteResult.LOST:
+                self.become_follower(self.term, NONE)
+
+    def step_leader(self, m: Message) -> None:
+        """A leader's handling of a message of its current term."""
+        if m.type == MT.MSG_BEAT:
+            self.bcast_heartbeat()
+            return
+        if m.type == MT.MSG_PROP:
+            if not m.entries:
+                raise RaftError("empty proposal")
+            self.append_entry(m.entries)
+            self.bcast_append()
+            return
+        pr = self.prs.get(m.frm)
+        if pr is None or m.frm == self.id:
+            return
+        if m.type == MT.MSG_APP_RESP:
+            self.handle_append_response(m, pr)
+        elif m.type == MT.MSG_HEARTBEAT_RESP:
+            pr.recent_active = True
+            pr.probe_sent = False
+            if pr.state == ProgressState.REPLICATE and pr.inflights.full():
+                pr.inflights.free_first_one()
+            if pr.match < self.raft_log.last_index():
+                # Also retries a lost append: heartbeats are the leader's retransmission timer.
+                self.send_append(m.frm)
+
+    # ---- leader: replication -------------------------------------------------------------
+
+    def append_entry(self, entries: Sequence[Entry]) -> None:
+        """Append entries of our term to our log; they count for us only once persisted."""
+        li = self.raft_log.last_index()
+        self.raft_log.append(
+            [Entry(term=self.term, index=li + 1 + k, data=e.data) for k, e in enumerate(entries)]
+        )
+        # No self match update here: a leader counts itself towards a quorum only once the
+        # driver has made these durable (on_persisted), or a crash could lose a committed entry.
+
+    def on_persisted(self) -> None:
+        """The driver persisted our log up to its stable index: count ourselves, maybe commit."""
+        if self.state != StateType.LEADER:
+            return
+        if (
+            self.prs[self.id].maybe_update(self.raft_log.stable_last_index())
+            and self.maybe_commit()
+        ):
+            self.bcast_append()
+
+    def maybe_commit(self) -> bool:
+        """Advance the commit index to what a quorum holds, if that entry is of our term."""
+        mci = quorum.committed_index(self.prs[v].match for v in self.voters)
+        return self.raft_log.maybe_commit(mci, self.term)
+
+    def bcast_append(self) -> None:
+        """Send appends (or at least the commit index) to every follower."""
+        for to in self.others:
+            self.send_append(to)
+
+    def send_append(self, to: int) -> None:
+        """Send entries, or an empty append carrying the commit index, to `to` unless paused."""
+        self.maybe_send_append(to, send_if_empty=True)
+
+    def maybe_send_append(self, to: int, *, send_if_empty: bool) -> bool:
+        """Send an append to `to` if its progress allows; True if one was sent."""
+        pr = self.prs[to]
+        if pr.is_paused():
+            return False
+        log = self.raft_log
+        prev_index = pr.next - 1
+        prev_term = log.term_at(prev_index)
+        if prev_term is None:
+            raise RaftError(f"term of {prev_index} unknown: follower {to} would need a snapshot")
+        entries = log.entries(pr.next, self.max_msg_entries)
+        if not entries and not send_if_empty:
+            return False
+        if pr.state == ProgressState.REPLICATE:
+            if entries:
+                last = entries[-1].index
+                pr.optimistic_update(last)
+                pr.inflights.add(last)
+        else:
+            pr.probe_sent = True
+        self.send(
+            Message(
+                MT.MSG_APP,
+                to=to,
+                index=prev_index,
+                log_term=prev_term,
+                entries=entries,
+                commit=log.committed,
+            )
+        )
+        return True
+
+    def bcast_heartbeat(self) -> None:
+        """Send heartbeats; each carries min(follower's match, commit)."""
+        committed = self.raft_log.committed
+        for to in self.others:
+            # A follower may hold a stale tail that does not match ours: it must not commit
+            # beyond what we know it shares with us.
+            commit = min(self.prs[to].match, committed)
+            self.send(Message(MT.MSG_HEARTBEAT, to=to, commit=commit))
+
+    def handle_append_response(self, m: Message, pr: Progress) -> None:
+        """Update `pr` from a follower's answer; back off on rejection, commit on success."""
+        pr.recent_active = True
+        if m.reject:
+            next_probe = m.reject_hint
+            if m.log_term > 0:
+                # The follower's entry at reject_hint has term log_term: skip every entry of
+                # ours with a larger term, which cannot match it.
+                next_probe, _ = self.raft_log.find_conflict_by_term(m.reject_hint, m.log_term)
+            if pr.maybe_decr_to(m.index, next_probe):
+                if pr.state == ProgressState.REPLICATE:
+                    pr.become_probe()
+                self.send_append(m.frm)
+            return
+        old_paused = pr.is_paused()
+        if not pr.maybe_update(m.index):
+            return
+        if pr.state == ProgressState.PROBE:
+            pr.become_replicate()
+        else:
+            pr.inflights.free_le(m.index)
+        if self.maybe_commit():
+            self.bcast_append()
+        elif old_paused:
+            self.send_append(m.frm)
+        # Flow control may now allow several appends (e.g. right after probing succeeded).
+        while self.maybe_send_append(m.frm, send_if_empty=False):
+            pass
+
+    # ---- follower: replication -----------------------------------------------------------
+
+    def handle_append_entries(self, m: Message) -> None:
+        """Append a leader's entries if they follow on from our log; answer either way."""
+        log = self.raft_log
+        if m.index < log.committed:
+            # Stale: everything up to our commit index already matches the leader.
+            self.send(Message(MT.MSG_APP_RESP, to=m.frm, index=log.committed))
+            return
+        last_new = log.maybe_append(m.index, m.log_term, m.commit, m.entries)
+        if last_new is not None:
+            self.send(Message(MT.MSG_APP_RESP, to=m.frm, index=last_new))
+            return
+        hint_index, hint_term = log.find_conflict_by_term(
+            min(m.index, log.last_index()), m.log_term
+        )
+        self.send(
+            Message(
+                MT.MSG_APP_RESP,
+                to=m.frm,
+                index=m.index,
+                reject=True,
+                reject_hint=hint_index,
+                log_term=hint_term,
+            )
+        )
+
+    def handle_heartbeat(self, m: Message) -> None:
+        """Commit what the leader says we share with it, and answer."""
+        self.raft_log.commit_to(m.commit)
+        self.send(Message(MT.MSG_HEARTBEAT_RESP, to=m.frm))

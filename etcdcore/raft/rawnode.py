@@ -1,0 +1,189 @@
+"""RawNode: the driver's handle on Raft — tick, step, propose; then ready, persist, advance.
+
+The driver's loop, as in etcd's raft_node:
+
+    if node.has_ready():
+        rd = node.ready()
+        # persist rd.hard_state and rd.entries (fsync if rd.must_sync); send rd.messages (a
+        # leader may send before its own fsync, any other node only after); apply
+        # rd.committed_entries. (advance records rd in the MemoryStorage itself.)
+        node.advance(rd)
+
+`step` may be called between `ready` and `advance`; only one Ready may be outstanding.
+"""
+
+from __future__ import annotations
+
+from .errors import ProposalDropped, RaftError
+from .raft import Config, Raft
+from .storage import MemoryStorage
+from .types import Entry, Message, MessageType, Ready, SoftState, StateType
+
+__all__ = ["RawNode"]
+
+_LOCAL = (MessageType.MSG_HUP, MessageType.MSG_BEAT, MessageType.MSG_PROP)
+
+
+class RawNode:
+    """One Raft node. Restart it by building it again from the storage the WAL replayed into."""
+
+    __slots__ = ("_outstanding", "_prev_hard", "_prev_soft", "raft")
+
+    def __init__(self, config: Config, storage: MemoryStorage) -> None:
+        self.raft = Raft(config, storage)
+        self._prev_soft: SoftState = self.raft.soft_state()
+        # What the driver already has: the restored hard state is durable, so not reported.
+        self._prev_hard = self.raft.hard_state()
+        self._outstanding = False
+
+    def __repr__(self) -> str:
+        return f"RawNode({self.raft!r})"
+
+    # ---- inputs --------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Advance the logical clock by one tick (elections, heartbeats, check-quorum)."""
+        self.raft.tick()
+
+    def campaign(self) -> None:
+        """Start an election now (a pre-vote first, if enabled)."""
+        self.raft.step(Message(MessageType.MSG_HUP, frm=self.raft.id))
+
+    def propose(self, data: bytes) -> bool:
+        """Append `data` to the log if this node leads; False (nothing appended) if not."""
+        try:
+            self.raft.step(
+                Message(MessageType.MSG_PROP, frm=self.raft.id, entries=[Entry(0, 0, data)])
+            )
+        except ProposalDropped:
+            return False
+        return True
+
+    def step(self, m: Message) -> None:
+        """Handle a message from a peer (never a local one: use tick, campaign, propose)."""
+        if m.type in _LOCAL:
+            raise RaftError(f"cannot step local message {m.type.name}")
+        self.raft.step(m)
+
+    # ---- outputs -------------------------------------------------------------------------
+
+    def has_ready(self) -> bool:
+        """True if `ready()` would return something to persist, send or apply."""
+        r = self.raft
+        if r.msgs:
+            return True
+        log = r.raft_log
+        if log.has_next_unstable_entries() or log.has_next_committed_entries():
+            return True
+        soft, hard = self._prev_soft, self._prev_hard
+        return (
+            r.lead != soft.lead
+            or r.state != soft.raft_state
+            or r.term != hard.term
+            or r.vote != hard.vote
+            or log.committed != hard.commit
+        )
+
+    def ready(self) -> Ready:
+        """Everything to do now; the caller must `advance(rd)` before the next `ready()`."""
+        if self._outstanding:
+            raise RaftError("ready() called again before advance() of the previous Ready")
+        r = self.raft
+        log = r.raft_log
+        rd = Ready(
+            entries=log.next_unstable_entries(),
+            committed_entries=log.next_committed_entries(),
+            messages=r.msgs,
+        )
+        r.msgs = []
+        soft = r.soft_state()
+        if soft != self._prev_soft:
+            rd.soft_state = soft
+            self._prev_soft = soft
+        hard = r.hard_state()
+        prev = self._prev_hard
+        if hard != prev:
+            rd.hard_state = hard
+            self._prev_hard = hard
+        # A vote or term must be durable before the messages that rely on it (MsgVoteResp)
+        # go out; a commit index alone may be written lazily.
+        rd.must_sync = bool(rd.entries) or hard.term != prev.term or hard.vote != prev.vote
+        log.accept_unstable()
+        if rd.committed_entries:
+            log.accept_applying(rd.committed_entries[-1].index)
+        self._outstanding = True
+        return rd
+
+    def advance(self, rd: Ready) -> None:
+        """The driver persisted `rd.entries` and hard state, and applied `rd.committed_entries`.
+
+        Records them in the MemoryStorage (the driver need not), then lets a leader count its
+        own now-durable entries towards commitment.
+        """
+        if not self._outstanding:
+            raise RaftError("advance() without an outstanding Ready")
+        self._outstanding = False
+        r = self.raft
+        log = r.raft_log
+        # A step between ready() and advance() may have replaced a suffix of rd.entries: what
+        # still matches our log (same index and term) is durable, the rest is not ours anymore.
+        entries = rd.entries
+        for k in range(len(entries) - 1, -1, -1):
+            e = entries[k]
+            if log.term_at(e.index) == e.term:
+                # Storage mirrors what the driver made durable; etcd leaves this append to the
+                # driver, doing it here means a driver cannot forget it (appending twice is
+                # harmless).
+                log.storage.append(entries if k == len(entries) - 1 else entries[: k + 1])
+                log.stable_to(e.index, e.term)
+                break
+        if rd.hard_state is not None:
+            log.storage.set_hard_state(rd.hard_state)
+        if rd.committed_entries:
+            log.applied_to(rd.committed_entries[-1].index)
+        r.on_persisted()
+
+    # ---- read-only views -----------------------------------------------------------------
+
+    @property
+    def id(self) -> int:
+        """This node's id."""
+        return self.raft.id
+
+    @property
+    def term(self) -> int:
+        """The current term."""
+        return self.raft.term
+
+    @property
+    def vote(self) -> int:
+        """Whom this node voted for in the current term (NONE if nobody)."""
+        return self.raft.vote
+
+    @property
+    def state(self) -> StateType:
+        """This node's role."""
+        return self.raft.state
+
+    @property
+    def lead(self) -> int:
+        """The leader this node knows of in the current term (NONE if none)."""
+        return self.raft.lead
+
+    @property
+    def committed(self) -> int:
+        """The commit index."""
+        return self.raft.raft_log.committed
+
+    @property
+    def applied(self) -> int:
+        """The last index the driver confirmed applied (through advance)."""
+        return self.raft.raft_log.applied
+
+    def last_index(self) -> int:
+        """The index of the last log entry, persisted or not."""
+        return self.raft.raft_log.last_index()
+
+    def term_at(self, index: int) -> int | None:
+        """The term of entry `index`; None if this node does not have it."""
+        return self.raft.raft_log.term_at(index)

@@ -1,0 +1,97 @@
+"""The etcdsim command: usage errors, output forms, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sim.cli import main
+
+SHORT = ["--duration", "3", "--nodes", "3"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["run", "--seed", "-1"], "seed must be >= 0"),
+        (["run", "--seed", "1", "--bogus"], "unrecognized arguments: --bogus"),
+        (["run", "--seed", "1", "--duration", "abc"], "duration must be a number"),
+        (["run", "--seed", "1", "--duration", "0"], "duration must be > 0"),
+        (["run", "--seed", "1", "--nodes", "0"], "nodes must be between"),
+        (["run", "--seed", "x"], "seed must be a whole number"),
+        (["run"], "--seed"),
+        (["sweep", "--seeds", "5:1"], "needs A < B"),
+        (["sweep", "--seeds", "5"], "A:B"),
+        (["sweep", "--seeds", "0:2", "--workers", "0"], "workers must be >= 1"),
+        (["frobnicate"], "invalid choice"),
+        ([], "command"),
+    ],
+)
+def test_bad_usage_exits_2_with_one_line_naming_the_problem(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("etcdsim: error:")
+    assert needle in err
+
+
+def test_run_json_reports_the_promised_fields(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", "--seed", "3", *SHORT, "--json"])
+    out = json.loads(capsys.readouterr().out)
+    for key in ("seed", "digest", "sim_seconds", "wall_seconds", "events", "faults", "checks",
+                "violations"):
+        assert key in out
+    assert out["seed"] == 3
+    assert len(out["digest"]) == 64
+    assert code == (0 if not out["violations"] else 1)
+    assert "election_safety" in out["checks"] and "liveness" in out["checks"]
+
+
+def test_run_prints_a_readable_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["run", "--seed", "2", *SHORT, "--faults", "none"])
+    out = capsys.readouterr().out
+    for word in ("seed 2", "nodes 3", "simulated", "wall", "events", "faults", "committed",
+                 "verdict", "digest"):
+        assert word in out
+
+
+def test_python_dash_m_sim_is_the_same_command() -> None:
+    proc = subprocess.run([sys.executable, "-m", "sim", "run", "--seed", "-4"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("etcdsim: error:")
+
+
+def test_the_same_seed_gives_the_same_digest_in_processes_with_other_hash_seeds() -> None:
+    digests = set()
+    for hash_seed in ("1", "987654"):
+        env = dict(os.environ, PYTHONHASHSEED=hash_seed)
+        proc = subprocess.run(
+            [sys.executable, "-m", "sim", "run", "--seed", "11", "--duration", "20", "--json"],
+            capture_output=True, text=True, env=env, check=False,
+        )
+        assert proc.returncode in (0, 1), proc.stderr
+        digests.add(json.loads(proc.stdout)["digest"])
+    assert len(digests) == 1
+
+
+def test_check_determinism_agrees_with_itself(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", "--seed", "5", *SHORT, "--json", "--check-determinism"])
+    out = capsys.readouterr().out
+    assert "deterministic: digest" in out
+    assert code in (0, 1)
+
+
+def test_sweep_runs_every_seed_and_summarises(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["sweep", "--seeds", "0:3", "--workers", "1", *SHORT])
+    out = capsys.readouterr().out
+    assert "seeds run   3" in out
+    assert "failures" in out
+    assert code in (0, 1)

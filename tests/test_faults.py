@@ -1,0 +1,118 @@
+"""Fault schedules: drawn deterministically, applied to the world, undone at their end."""
+
+from __future__ import annotations
+
+import random
+
+from sim.faults import FAULT_KINDS, Fault, FaultInjector, generate_faults
+from sim.node import NodeEnv, NodeStatus
+from sim.world import World
+
+S = 1_000_000
+
+
+def idle_world() -> World:
+    world = World(3, [1, 2, 3], lambda env: None)
+    world.start_all()
+    return world
+
+
+def test_a_seed_draws_the_same_schedule_every_time() -> None:
+    a = generate_faults(random.Random(9), [1, 2, 3], S, 60 * S)
+    b = generate_faults(random.Random(9), [1, 2, 3], S, 60 * S)
+    assert a == b
+    assert all(S <= f.at_us < 60 * S for f in a)
+
+
+def test_the_default_mix_draws_every_kind_over_enough_seeds() -> None:
+    kinds = set()
+    for seed in range(20):
+        kinds |= {f.kind for f in generate_faults(random.Random(seed), [1, 2, 3], S, 60 * S)}
+    assert kinds == set(FAULT_KINDS)
+
+
+def test_at_most_one_disk_is_corrupted_per_run() -> None:
+    for seed in range(50):
+        schedule = generate_faults(random.Random(seed), [1, 2, 3], S, 120 * S)
+        assert sum(f.kind == "disk_corrupt" for f in schedule) <= 1
+
+
+def test_a_crash_fault_takes_the_node_down_and_restarts_it_after_its_duration() -> None:
+    world = idle_world()
+    injector = FaultInjector(world, lambda: None)
+    injector.schedule([Fault(S, "crash", node=2, duration_us=2 * S)], heal_at=10 * S)
+    world.run_until(2 * S)
+    assert world.nodes[2].status is NodeStatus.DOWN
+    world.run_until(3 * S + 1)
+    assert world.nodes[2].status is NodeStatus.UP
+    assert injector.counts["crash"] == 1
+
+
+def test_a_pause_fault_resumes_after_its_duration() -> None:
+    world = idle_world()
+    FaultInjector(world, lambda: None).schedule(
+        [Fault(S, "pause", node=1, duration_us=S)], heal_at=10 * S)
+    world.run_until(S + 1)
+    assert world.nodes[1].status is NodeStatus.PAUSED
+    world.run_until(2 * S + 1)
+    assert world.nodes[1].status is NodeStatus.UP
+
+
+def test_isolate_leader_cuts_the_node_the_oracle_names() -> None:
+    world = idle_world()
+    FaultInjector(world, lambda: 3).schedule(
+        [Fault(S, "partition", duration_us=S, name="isolate_leader")], heal_at=10 * S)
+    world.run_until(S + 1)
+    net = world.network
+    assert net.is_cut(3, 1) and net.is_cut(1, 3) and net.is_cut(2, 3)
+    assert not net.is_cut(1, 2)
+    world.run_until(2 * S + 1)
+    assert not net.is_cut(3, 1)
+
+
+def test_a_later_partition_is_not_healed_by_an_earlier_ones_end() -> None:
+    world = idle_world()
+    FaultInjector(world, lambda: 1).schedule([
+        Fault(S, "partition", duration_us=2 * S, name="isolate_leader"),
+        Fault(2 * S, "partition", duration_us=5 * S, name="isolate_leader"),
+    ], heal_at=20 * S)
+    world.run_until(4 * S)
+    assert world.network.is_cut(1, 2)
+
+
+def test_the_heal_ends_every_fault_and_brings_every_node_back() -> None:
+    world = idle_world()
+    faults = [
+        Fault(S, "crash", node=1, duration_us=50 * S),
+        Fault(S, "pause", node=2, duration_us=50 * S),
+        Fault(S, "partition", duration_us=50 * S, name="halves"),
+        Fault(S, "clog", node=1, peer=3, duration_us=50 * S),
+        Fault(S, "disk_latency", node=3, duration_us=50 * S, value=10),
+        Fault(S, "clock_drift", node=3, value=40_000),
+    ]
+    FaultInjector(world, lambda: None).schedule(faults, heal_at=5 * S)
+    world.run_until(5 * S + 1)
+    assert [world.nodes[i].status for i in (1, 2, 3)] == [NodeStatus.UP] * 3
+    assert not any(world.network.is_cut(a, b) for a in (1, 2, 3) for b in (1, 2, 3) if a != b)
+    assert world.nodes[3].clock.drift_ppm == 0
+
+
+def test_a_disk_error_fault_restarts_a_node_that_stopped_on_it() -> None:
+    def boot(env: NodeEnv) -> None:
+        def write() -> None:
+            try:
+                env.disk.append("f", b"x")
+                env.call_later(10_000, write)
+            except OSError as exc:
+                env.fail(str(exc))
+
+        write()
+
+    world = World(5, [1, 2, 3], boot)
+    world.start_all()
+    FaultInjector(world, lambda: None).schedule(
+        [Fault(S, "disk_error", node=1, duration_us=S, value=1000, name="write")], heal_at=9 * S)
+    world.run_until(S + 20_000)
+    assert world.nodes[1].status is NodeStatus.FAILED
+    world.run_until(2 * S + 1)
+    assert world.nodes[1].status is NodeStatus.UP
