@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import random
+from collections import deque
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -118,6 +119,11 @@ class Node:
         self._timers: dict[int, _Timer] = {}
         self._timer_seq = 0
         self._deferred: list[Callable[[], None]] = []
+        # Work queued while the node is already handling something runs right after that
+        # handler returns, in the same simpy step (like an event loop's ready queue): no
+        # re-entrancy, and no extra kernel event per wakeup.
+        self._runq: deque[Callable[[], None]] = deque()
+        self._draining = False
         self._receiver: Callable[[int, Any], None] | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -190,6 +196,7 @@ class Node:
             timer.version = -1
         self._timers.clear()
         self._deferred.clear()
+        self._runq.clear()
 
     # ---- clock -----------------------------------------------------------------------------
 
@@ -242,13 +249,33 @@ class Node:
         if timer.version != version or self._timers.pop(timer.key, None) is None:
             return
         timer.version = -1
-        timer.fn()
+        self._enter(timer.fn)
+
+    def _enter(self, fn: Callable[[], None]) -> None:
+        """Run `fn` as one step of the node, then everything it queued."""
+        if self._draining:
+            self._runq.append(fn)
+            return
+        self._draining = True
+        try:
+            fn()
+            runq = self._runq
+            while runq:
+                runq.popleft()()
+        finally:
+            self._draining = False
 
     def _soon(self, fn: Callable[[], None]) -> None:
         """Run `fn` at the current time, after what is already queued, in this incarnation."""
         incarnation = self.incarnation
-        event = self.env.timeout(0)
-        event.callbacks.append(lambda _ev: self._run_if_current(incarnation, fn))
+
+        def item() -> None:
+            self._run_if_current(incarnation, fn)
+
+        if self._draining:
+            self._runq.append(item)
+        else:
+            self.env.timeout(0).callbacks.append(lambda _ev: self._enter(item))
 
     def _run_if_current(self, incarnation: int, fn: Callable[[], None]) -> None:
         if incarnation != self.incarnation:
@@ -265,11 +292,11 @@ class Node:
         if not self.is_up or self._receiver is None:
             self.trace.emit("node.discard", self.id, src)
             return
+        receiver = self._receiver
         if self.status is NodeStatus.PAUSED:
-            receiver = self._receiver
             self._deferred.append(lambda: receiver(src, msg))
             return
-        self._receiver(src, msg)
+        self._enter(lambda: receiver(src, msg))
 
     # ---- processes -------------------------------------------------------------------------
 
@@ -320,7 +347,9 @@ class _NodeDisk:
                 else:
                     fut.fail(err)
 
-            self._node._soon_for(self._incarnation, resolve)
+            node = self._node
+            incarnation = self._incarnation
+            node._enter(lambda: node._run_if_current(incarnation, resolve))
 
         self._disk.fsync(path, done)
         return fut

@@ -22,7 +22,7 @@ from sim.node import NodeEnv
 from sim.trace import Event
 from sim.world import World
 
-__all__ = ["RunConfig", "RunResult", "run"]
+__all__ = ["Cluster", "RunConfig", "RunResult", "run"]
 
 _S = 1_000_000
 LIVENESS_BOUND_US = 10 * _S  # ten election timeouts of etcd's default timing
@@ -90,7 +90,7 @@ class RunResult:
         }
 
 
-class _Cluster:
+class Cluster:
     """The system under test in its world, with the clients that drive it."""
 
     def __init__(self, config: RunConfig) -> None:
@@ -197,7 +197,7 @@ def _start(world: World, process: Generator[simpy.Event, Any, None]) -> None:
 def run(config: RunConfig) -> RunResult:
     """Run one seed to the end, or to the first violation."""
     wall_start = time.perf_counter()
-    cluster = _Cluster(config)
+    cluster = Cluster(config)
     world = cluster.world
     heal_at = config.heal_at_us
     if config.fault_schedule is not None:

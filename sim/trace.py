@@ -39,9 +39,10 @@ class Trace:
         return self.events[-n:]
 
     def digest(self) -> str:
-        """sha256 of the canonical encoding of every event, one per line."""
-        h = hashlib.sha256()
-        for event in self.events:
-            h.update(encode_event(event).encode())
-            h.update(b"\n")
-        return h.hexdigest()
+        """sha256 of every event's repr, one per line.
+
+        Events hold only ints, strs, bools and None, whose reprs are canonical; repr is several
+        times faster than JSON here, and the digest is computed once per run over every event.
+        """
+        text = "\n".join(map(repr, self.events))
+        return hashlib.sha256(text.encode()).hexdigest()

@@ -281,11 +281,12 @@ FATES = ("deliver", "deliver", "drop", "delay", "duplicate")
 @given(
     seed=st.integers(0, 2**16),
     fates=st.lists(st.sampled_from(FATES), min_size=1, max_size=64),
+    size=st.sampled_from((3, 5)),
     pre_vote=st.booleans(),
     check_quorum=st.booleans(),
 )
 def test_at_most_one_leader_per_term_under_random_message_loss(
-    seed: int, fates: list[str], pre_vote: bool, check_quorum: bool
+    seed: int, fates: list[str], size: int, pre_vote: bool, check_quorum: bool
 ) -> None:
     """Messages meet `fates` in turn (cycled); ticks, proposals and crashes come from `seed`.
 
@@ -293,8 +294,15 @@ def test_at_most_one_leader_per_term_under_random_message_loss(
     step; nodes also crash between ready() and persisting, and step messages between ready()
     and advance(). Once faults stop, a leader must emerge and every log must converge.
     """
-    net = RaftNet((1, 2, 3, 4, 5), seed=seed, pre_vote=pre_vote, check_quorum=check_quorum,
-                  election_tick=5, max_msg_entries=2, max_inflight=4)  # fmt: skip
+    net = RaftNet(
+        range(1, size + 1),
+        seed=seed,
+        pre_vote=pre_vote,
+        check_quorum=check_quorum,
+        election_tick=5,
+        max_msg_entries=2,
+        max_inflight=4,
+    )
     rng = random.Random(seed)
     fate = itertools.cycle(fates)
 

@@ -9,7 +9,10 @@ from etcdcore.raft import Entry, HardState, MemoryStorage, RaftError, RaftLog
 
 def ents(*terms: int, start: int = 1) -> list[Entry]:
     """Entries with the given terms, from index `start`."""
-    return [Entry(term=t, index=start + k, data=f"{start + k}@{t}".encode()) for k, t in enumerate(terms)]
+    return [
+        Entry(term=t, index=start + k, data=f"{start + k}@{t}".encode())
+        for k, t in enumerate(terms)
+    ]
 
 
 def log_of(*terms: int, committed: int = 0) -> RaftLog:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-import pytest
 from raft_net import RaftNet
 
 from etcdcore.raft import (
@@ -15,7 +14,6 @@ from etcdcore.raft import (
     MemoryStorage,
     Message,
     MessageType,
-    RaftError,
     RawNode,
     StateType,
 )
@@ -32,15 +30,19 @@ def follower(terms: Sequence[int], term: int, commit: int = 0) -> RawNode:
     )
 
 
-def app(
-    index: int, log_term: int, terms: Sequence[int], commit: int = 0, term: int = 3
-) -> Message:
+def app(index: int, log_term: int, terms: Sequence[int], commit: int = 0, term: int = 3) -> Message:
     """A MsgApp from leader 2 following (index, log_term), carrying entries of `terms`."""
     entries = [Entry(term=t, index=index + 1 + k) for k, t in enumerate(terms)]
     return Message(
-        MT.MSG_APP, to=1, frm=2, term=term, index=index, log_term=log_term,
-        entries=entries, commit=commit,
-    )  # fmt: skip
+        MT.MSG_APP,
+        to=1,
+        frm=2,
+        term=term,
+        index=index,
+        log_term=log_term,
+        entries=entries,
+        commit=commit,
+    )
 
 
 def answer(node: RawNode) -> Message:
@@ -55,11 +57,6 @@ def terms_of(node: RawNode) -> list[int | None]:
 
 
 # ---- Figure 8 --------------------------------------------------------------------------------
-
-
-def no_app(frm: int, to: Sequence[int]) -> object:
-    """A filter dropping MsgApp from `frm` to any of `to`."""
-    return lambda m: not (m.type == MT.MSG_APP and m.frm == frm and m.to in to)
 
 
 def figure8_setup() -> RaftNet:
@@ -95,16 +92,20 @@ def figure8_setup() -> RaftNet:
     # (term 2), so the term-2 entry sits on a majority: S1, S2, S3.
     net.restart(1)
     s1 = net.node(1)
-    keep_s4_out = lambda m: 4 not in (m.to, m.frm)  # noqa: E731
+
+    def keep_s4_out(m: Message) -> bool:
+        return 4 not in (m.to, m.frm)
+
+    def keep_index_3_from_s3(m: Message) -> bool:
+        # S1's own entry of term 4 (index 3) reaches S2, but not S3 once S3 could take it.
+        s3_could_take_it = m.index == 2 and m.log_term == 2 and net.node(3).last_index() == 2
+        return keep_s4_out(m) and not (m.to == 3 and s3_could_take_it)
+
     net.campaign(1)
     net.flush(allow=keep_s4_out)
     assert s1.state == StateType.CANDIDATE and s1.term == 3
     net.campaign(1)
-    # S1's own entry of term 4 (index 3) reaches S2, but not S3 once S3 could take it.
-    net.flush(
-        allow=lambda m: keep_s4_out(m)
-        and not (m.to == 3 and m.index == 2 and m.log_term == 2 and net.node(3).last_index() == 2)
-    )
+    net.flush(allow=keep_index_3_from_s3)
     assert (s1.state, s1.term) == (StateType.LEADER, 4)
     assert net.log_terms(1) == net.log_terms(2) == [1, 2, 4]
     assert net.log_terms(3) == [1, 2]

@@ -96,18 +96,16 @@ class RawNode:
             messages=r.msgs,
         )
         r.msgs = []
-        soft = r.soft_state()
-        if soft != self._prev_soft:
-            rd.soft_state = soft
-            self._prev_soft = soft
-        hard = r.hard_state()
+        soft = self._prev_soft
+        if r.lead != soft.lead or r.state != soft.raft_state:
+            rd.soft_state = self._prev_soft = r.soft_state()
         prev = self._prev_hard
-        if hard != prev:
-            rd.hard_state = hard
-            self._prev_hard = hard
+        term_or_vote_changed = r.term != prev.term or r.vote != prev.vote
+        if term_or_vote_changed or log.committed != prev.commit:
+            rd.hard_state = self._prev_hard = r.hard_state()
         # A vote or term must be durable before the messages that rely on it (MsgVoteResp)
         # go out; a commit index alone may be written lazily.
-        rd.must_sync = bool(rd.entries) or hard.term != prev.term or hard.vote != prev.vote
+        rd.must_sync = term_or_vote_changed or bool(rd.entries)
         log.accept_unstable()
         if rd.committed_entries:
             log.accept_applying(rd.committed_entries[-1].index)
