@@ -52,7 +52,7 @@ def test_a_leader_counts_itself_only_once_its_own_write_is_durable() -> None:
     world = cluster.world
     leader = cluster.leader()
     assert leader is not None
-    f1, f2 = followers(cluster)
+    _f1, f2 = followers(cluster)
     world.network.apply_partition("isolate", partitions.isolate(world.node_ids, f2))
     # Shorter than an election timeout, so the stalled loop keeps its leadership.
     world.nodes[leader].disk.stall(world.now + S // 2)

@@ -2,6 +2,9 @@
 
 The driver ticks it, steps it with peers' messages, proposes data, and loops over
 `ready()` / persist / send / apply / `advance()`. See `rawnode` for the contract.
+
+    node = RawNode(Config(id=1, peers=[1, 2, 3], rand=env.rand("raft")), MemoryStorage())
+    node = RawNode(config, MemoryStorage(hard_state, entries))  # restart from a replayed WAL
 """
 
 from .errors import ProposalDropped, RaftError
