@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from etcdcore.raft.types import Entry, HardState
+from etcdcore.raft.types import Entry, HardState, Message, MessageType
 from etcdcore.server.raft_node import RaftNode
 
 __all__ = ["INVARIANTS", "InvariantViolation", "RaftInvariants"]
@@ -21,6 +21,7 @@ INVARIANTS = (
     "state_machine_safety",
     "commit_monotonic",
     "durable_state",
+    "durable_before_reply",
     "applied_once",
 )
 
@@ -43,6 +44,7 @@ class _NodeView:
     commit: int = 0  # in-memory commit index, this incarnation
     last_applied: int = 0  # this incarnation (the state machine is rebuilt on restart)
     durable: HardState = field(default_factory=HardState)  # survives crashes
+    durable_last: int = 0  # last index of the durable log
 
 
 class RaftInvariants:
@@ -95,6 +97,7 @@ class RaftInvariants:
         view.commit = hard_state.commit
         view.last_applied = 0
         view.durable = hard_state
+        view.durable_last = len(entries)
 
     def became_leader(self, node: int, raft_node: RaftNode) -> None:
         term = raft_node.term
@@ -121,7 +124,11 @@ class RaftInvariants:
     def persisted(
         self, node: int, hard_state: HardState, entries: list[Entry], prev_term: int
     ) -> None:
-        self._view(node).durable = hard_state
+        view = self._view(node)
+        view.durable = hard_state
+        if entries:
+            # A batch starting at index k replaced whatever the durable log held from k on.
+            view.durable_last = entries[-1].index
         entries_seen = self._entries
         for entry in entries:
             self.checked["log_matching"] += 1
@@ -136,6 +143,27 @@ class RaftInvariants:
                     f"(data or preceding term {prev_term} vs {known[1]})",
                 )
             prev_term = entry.term
+
+    def sent(self, node: int, msg: Message) -> None:
+        kind = msg.type
+        if msg.reject or kind not in (MessageType.MSG_VOTE_RESP, MessageType.MSG_APP_RESP):
+            return
+        view = self._view(node)
+        self.checked["durable_before_reply"] += 1
+        if kind == MessageType.MSG_VOTE_RESP:
+            durable = view.durable
+            if durable.term != msg.term or durable.vote != msg.to:
+                self._fail(
+                    "durable_before_reply", node,
+                    f"granted its vote to {msg.to} in term {msg.term} before persisting it "
+                    f"(durable term {durable.term}, vote {durable.vote})",
+                )
+        elif msg.index > view.durable_last:
+            self._fail(
+                "durable_before_reply", node,
+                f"acknowledged index {msg.index} to {msg.to} with only {view.durable_last} "
+                f"entries durable",
+            )
 
     def applied(self, node: int, entry: Entry) -> None:
         view = self._view(node)

@@ -14,6 +14,7 @@ from typing import Any
 
 import simpy
 
+from etcdcore.raft import RaftError
 from etcdcore.raft.types import Entry, StateType
 from etcdcore.server.raft_node import RaftNode, RaftTiming
 from sim.faults import Fault, FaultInjector, generate_faults
@@ -231,6 +232,13 @@ def run(config: RunConfig) -> RunResult:
             "check": v.invariant, "node": v.node, "time_us": v.time_us, "detail": v.detail,
             "trace_tail": [list(e) for e in world.trace.tail(TRACE_TAIL)],
         })
+    except RaftError as exc:  # Raft caught a broken rule itself, as etcd-io/raft panics
+        failed_invariant = "raft_panic"
+        violations.append({
+            "check": "raft_panic", "node": 0, "time_us": world.now, "detail": str(exc),
+            "traceback": traceback.format_exc(),
+            "trace_tail": [list(e) for e in world.trace.tail(TRACE_TAIL)],
+        })
     except Exception as exc:  # a bug in the simulator or the system under test
         failed_invariant = "no_exception"
         violations.append({
@@ -260,8 +268,8 @@ def run(config: RunConfig) -> RunResult:
             })
     else:
         checks["liveness"] = "not finished"
-        if failed_invariant == "no_exception":
-            checks["no_exception"] = "fail"
+        if failed_invariant in ("no_exception", "raft_panic"):
+            checks[failed_invariant] = "fail"
 
     committed = sum(
         1 for data, nodes in cluster.applied_by.items()

@@ -51,6 +51,9 @@ class RaftMonitor(Protocol):
     ) -> None:
         """`hard_state` (the last written) and `entries` (following `prev_term`) are durable."""
 
+    def sent(self, node: int, msg: Message) -> None:
+        """The node is handing `msg` to the network."""
+
     def applied(self, node: int, entry: Entry) -> None:
         """The node applied `entry` to its state machine."""
 
@@ -164,7 +167,7 @@ class RaftNode:
             self._observe(rd)
             early, late = self._split_messages(rd)
             for m in early:
-                env.send(m.to, m)
+                self._send(m)
             prev_term = 0
             if rd.entries:
                 prev_term = node.raft.term_at(rd.entries[0].index - 1) or 0
@@ -182,13 +185,18 @@ class RaftNode:
                 env.fail(f"wal: {exc}")
                 return
             for m in late:
-                env.send(m.to, m)
+                self._send(m)
             for entry in rd.committed_entries:
                 if self._apply is not None:
                     self._apply(entry)
                 if self.monitor is not None:
                     self.monitor.applied(self.id, entry)
             node.advance(rd)
+
+    def _send(self, m: Message) -> None:
+        if self.monitor is not None:
+            self.monitor.sent(self.id, m)
+        self.env.send(m.to, m)
 
     def _observe(self, rd: Ready) -> None:
         if rd.soft_state is not None:
