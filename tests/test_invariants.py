@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from etcdcore.raft.types import Entry, HardState
+from etcdcore.raft.types import Entry, HardState, Message, MessageType
 from sim.invariants import InvariantViolation, RaftInvariants
 
 
@@ -108,3 +108,27 @@ def test_a_lost_vote_is_caught_on_restart() -> None:
     w2.persisted(1, HardState(4, 2, 0), [], prev_term=0)
     with violated("durable_state"):
         w2.restarted(1, HardState(3, 2, 0), [])
+
+
+def test_a_vote_granted_before_it_is_durable_is_caught() -> None:
+    w = watcher()
+    w.persisted(1, HardState(3, 0, 0), [], prev_term=0)
+    with violated("durable_before_reply"):
+        w.sent(1, Message(MessageType.MSG_VOTE_RESP, to=2, frm=1, term=4))
+
+
+def test_an_acknowledgement_beyond_the_durable_log_is_caught() -> None:
+    w = watcher()
+    w.persisted(1, HardState(1, 2, 0), [Entry(1, 1), Entry(1, 2)], prev_term=0)
+    w.sent(1, Message(MessageType.MSG_APP_RESP, to=2, frm=1, term=1, index=2))
+    with violated("durable_before_reply"):
+        w.sent(1, Message(MessageType.MSG_APP_RESP, to=2, frm=1, term=1, index=3))
+
+
+def test_votes_and_rejections_that_follow_the_rules_pass() -> None:
+    w = watcher()
+    w.persisted(1, HardState(4, 2, 0), [], prev_term=0)
+    w.sent(1, Message(MessageType.MSG_VOTE_RESP, to=2, frm=1, term=4))
+    w.sent(1, Message(MessageType.MSG_VOTE_RESP, to=3, frm=1, term=4, reject=True))
+    w.sent(1, Message(MessageType.MSG_APP_RESP, to=2, frm=1, term=4, index=9, reject=True))
+    assert w.checked["durable_before_reply"] == 1
