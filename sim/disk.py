@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import simpy
 
@@ -43,13 +43,52 @@ class DiskConfig:
             raise ValueError("torn_probability must be in [0, 1]")
 
 
+@dataclass(slots=True, eq=False)
+class _Snapshot:
+    """What an in-flight fsync will make durable: the first `length` bytes of the content,
+    or `data` once a rewrite has made the content stop starting with them."""
+
+    length: int
+    data: bytes | None = None
+
+
 @dataclass(slots=True)
 class _Inode:
     content: bytearray
-    durable: bytes = b""
+    # The durable content is `durable_bytes` when set, else the first `durable_len` bytes of
+    # `content`. Appends (the WAL's hot path) keep that prefix intact, so fsync copies nothing;
+    # only a rewrite (write, truncate, corruption) copies out what still points into content.
+    durable_bytes: bytes | None = None
+    durable_len: int = 0
     # Bumped on every content change, so an fsync knows how new its snapshot is.
     version: int = 0
     durable_version: int = 0
+    pending: list[_Snapshot] = field(default_factory=list)
+
+    @property
+    def durable_size(self) -> int:
+        return self.durable_len if self.durable_bytes is None else len(self.durable_bytes)
+
+    @property
+    def durable(self) -> bytes:
+        if self.durable_bytes is not None:
+            return self.durable_bytes
+        return bytes(self.content[: self.durable_len])
+
+    def detach(self) -> None:
+        """Before content changes other than an append: copy out the prefixes still shared."""
+        if self.durable_bytes is None:
+            self.durable_bytes = bytes(self.content[: self.durable_len])
+        for snap in self.pending:
+            if snap.data is None:
+                snap.data = bytes(self.content[: snap.length])
+
+    def make_durable(self, snap: _Snapshot) -> None:
+        if snap.data is None:
+            self.durable_bytes = None
+            self.durable_len = snap.length
+        else:
+            self.durable_bytes = snap.data
 
 
 def _ppm(p: float) -> int:
@@ -94,6 +133,7 @@ class SimDisk:
         self._check_space("write", path, len(data) - old)
         if inode is None:
             inode = self._files[path] = _Inode(bytearray())
+        inode.detach()
         inode.content[:] = data
         inode.version += 1
         self._used += len(data) - old
@@ -134,6 +174,7 @@ class SimDisk:
             raise ValueError(f"truncate size must be >= 0, got {size}")
         self._maybe_fail_write("truncate", path)
         inode = self._inode(path)
+        inode.detach()
         delta = size - len(inode.content)
         if delta > 0:
             self._check_space("truncate", path, delta)
@@ -175,7 +216,8 @@ class SimDisk:
         if the disk crashes or is wiped first. FileNotFoundError at once if `path` is missing.
         """
         inode = self._inode(path)
-        snapshot = bytes(inode.content)
+        snapshot = _Snapshot(len(inode.content))
+        inode.pending.append(snapshot)
         version = inode.version
         failed = bool(self._p_fsync) and self._rng.random() < self._p_fsync
         jitter = self.config.fsync_jitter_us
@@ -193,14 +235,15 @@ class SimDisk:
                 # Re-check on wake-up: the stall may have been extended meanwhile.
                 self._env.timeout(self._stall_until - now).callbacks.append(complete)
                 return
+            inode.pending.remove(snapshot)
             if failed:
                 self._trace.emit("disk.error", self.node, "fsync", path)
                 on_done(DiskError(f"node {self.node}: injected fsync error on {path!r}"))
                 return
             if version > inode.durable_version:
-                inode.durable = snapshot
+                inode.make_durable(snapshot)
                 inode.durable_version = version
-            self._trace.emit("disk.fsync", self.node, path, len(snapshot))
+            self._trace.emit("disk.fsync", self.node, path, snapshot.length)
             on_done(None)
 
         # A bare timeout with a callback, not a process: fsync is on the hot path.
@@ -226,7 +269,9 @@ class SimDisk:
             content[: len(durable)] = durable
             # What survived is on the platter now, so a second crash keeps it.
             inode.version += 1
-            inode.durable = bytes(content)
+            inode.pending.clear()
+            inode.durable_bytes = None
+            inode.durable_len = kept
             inode.durable_version = inode.version
             self._trace.emit("disk.crash", self.node, path, len(durable), torn)
 
@@ -275,11 +320,12 @@ class SimDisk:
 
     def corrupt(self) -> tuple[str, int] | None:
         """Flip one byte of some file's durable content; (path, offset), or None if none."""
-        candidates = [path for path in sorted(self._files) if self._files[path].durable]
+        candidates = [path for path in sorted(self._files) if self._files[path].durable_size]
         if not candidates:
             return None
         path = candidates[self._rng.randrange(len(candidates))]
         inode = self._files[path]
+        inode.detach()
         durable = inode.durable
         offset = self._rng.randrange(len(durable))
         mask = self._rng.randint(1, 255)
@@ -288,7 +334,7 @@ class SimDisk:
             inode.content[offset] ^= mask
         flipped = bytearray(durable)
         flipped[offset] ^= mask
-        inode.durable = bytes(flipped)
+        inode.durable_bytes = bytes(flipped)
         self._trace.emit("disk.corrupt", self.node, path, offset)
         return path, offset
 
