@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import NoReturn
 
 from sim.runner import RunConfig, RunResult, run
-from sim.trace import encode_event
+from sim.trace import Event, encode_event
 
 __all__ = ["main"]
 
@@ -194,15 +194,18 @@ def _check_determinism(args: argparse.Namespace, result: RunResult) -> int:
             return 0
         print(f"NOT deterministic: {result.digest} here, {theirs} with PYTHONHASHSEED={other}")
         with open(trace_path, encoding="utf-8") as f:
-            for i, line in enumerate(f):
-                mine = encode_event(result.trace[i]) if i < len(result.trace) else "<end>"
-                if line.rstrip("\n") != mine:
-                    print(f"first difference at event {i}:\n  here:  {mine}\n  rerun: {line}",
-                          end="")
-                    break
-            else:
-                print(f"the rerun's trace is a prefix; here event {i + 1} onward is extra")
+            print(first_difference(result.trace, f.read().splitlines()))
         return 1
+
+
+def first_difference(ours: Sequence[Event], theirs: Sequence[str]) -> str:
+    """Where two traces part: ours as events, theirs as encoded lines."""
+    for i in range(max(len(ours), len(theirs))):
+        mine = encode_event(ours[i]) if i < len(ours) else "<end of trace>"
+        other = theirs[i] if i < len(theirs) else "<end of trace>"
+        if mine != other:
+            return f"first difference at event {i}:\n  here:  {mine}\n  rerun: {other}"
+    return "the traces are identical"
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -129,3 +129,15 @@ def test_sweep_results_do_not_depend_on_the_number_of_workers() -> None:
     one = [r["digest"] for r in run_seeds(configs, 1)]
     two = [r["digest"] for r in run_seeds(configs, 2)]
     assert one == two
+
+
+def test_a_determinism_failure_names_the_first_differing_event() -> None:
+    from sim.cli import first_difference
+
+    ours = [(0, "a", 1), (5, "b", 2), (9, "c", 3)]
+    theirs = ['[0,"a",1]', '[5,"b",7]', '[9,"c",3]']
+    assert first_difference(ours, theirs) == (
+        'first difference at event 1:\n  here:  [5,"b",2]\n  rerun: [5,"b",7]')
+    assert "event 3" in first_difference([*ours, (10, "d")], ['[0,"a",1]', '[5,"b",2]',
+                                                            '[9,"c",3]'])
+    assert first_difference(ours[:1], ['[0,"a",1]']) == "the traces are identical"
