@@ -27,6 +27,7 @@ __all__ = ["Cluster", "RunConfig", "RunResult", "run"]
 
 _S = 1_000_000
 LIVENESS_BOUND_US = 10 * _S  # ten election timeouts of etcd's default timing
+LIVENESS_POLL_US = 10_000
 TRACE_TAIL = 30
 
 
@@ -171,7 +172,7 @@ class Cluster:
         deadline = self.config.heal_at_us + self.config.liveness_bound_us
         marker = self.liveness_marker
         last_try: int | None = None
-        poll = 10_000
+        poll = LIVENESS_POLL_US
         while self.world.now <= deadline:
             applied = self.applied_by.get(marker)
             if applied is None:
@@ -221,7 +222,8 @@ def run(config: RunConfig) -> RunResult:
 
     violations: list[dict[str, Any]] = []
     failed_invariant: str | None = None
-    end = max(config.duration_us, heal_at + config.liveness_bound_us + 1)
+    # Long enough for the liveness check to reach its verdict, whatever the duration.
+    end = max(config.duration_us, heal_at + config.liveness_bound_us + 2 * LIVENESS_POLL_US)
     try:
         world.run_until(config.duration_us)
         while cluster.liveness == "pending" and world.now < end:
