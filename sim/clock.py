@@ -31,6 +31,8 @@ class LocalClock:
         behind = local_deadline - self._local_anchor
         if behind <= 0:
             return now
+        if not self.drift_ppm:  # the common case: a steady clock
+            return max(self._global_anchor + behind, now)
         # ceil(behind * 1e6 / (1e6 + drift)), then step up until floor rounding agrees.
         rate = _PPM + self.drift_ppm
         t = self._global_anchor + -(-behind * _PPM // rate)
