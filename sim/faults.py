@@ -235,7 +235,7 @@ class FaultInjector:
         raise ValueError(f"unknown partition kind {name!r}")
 
     def heal_all(self) -> None:
-        """End every fault: network healed, disks cleared, clocks steady, every node running."""
+        """End every fault: network healed, disks cleared, drift back to normal, nodes running."""
         w = self.world
         w.trace.emit("heal")
         self._partition_gen += 1
@@ -243,8 +243,8 @@ class FaultInjector:
         for i in w.node_ids:
             node = w.nodes[i]
             node.disk.clear_faults()
-            if node.clock.drift_ppm:
-                node.clock_drift(0)
+            if node.clock.drift_ppm != node.base_drift_ppm:
+                node.clock_drift(node.base_drift_ppm)
             if node.status is NodeStatus.PAUSED:
                 node.resume()
             elif not node.is_up:

@@ -109,7 +109,11 @@ class Node:
         self.streams = streams
         self.trace = trace
         self.disk = disk
-        self.clock = LocalClock()
+        # Real clocks disagree a little from the start: an offset, and a drift within what
+        # crystal oscillators do (±100 ppm). Faults move them further.
+        clock_rng = streams.get(f"clock/{node_id}")
+        self.base_drift_ppm = clock_rng.randint(-100, 100)
+        self.clock = LocalClock(clock_rng.randrange(10_000_000), self.base_drift_ppm)
         self.status = NodeStatus.DOWN
         self.incarnation = 0
         self.service: object | None = None

@@ -94,7 +94,7 @@ def test_the_heal_ends_every_fault_and_brings_every_node_back() -> None:
     world.run_until(5 * S + 1)
     assert [world.nodes[i].status for i in (1, 2, 3)] == [NodeStatus.UP] * 3
     assert not any(world.network.is_cut(a, b) for a in (1, 2, 3) for b in (1, 2, 3) if a != b)
-    assert world.nodes[3].clock.drift_ppm == 0
+    assert world.nodes[3].clock.drift_ppm == world.nodes[3].base_drift_ppm
 
 
 def test_a_disk_error_fault_restarts_a_node_that_stopped_on_it() -> None:

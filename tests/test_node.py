@@ -32,6 +32,8 @@ def make_world(boot_extra: Any = None) -> tuple[World, list[tuple[int, str]]]:
 
     world = World(7, [1, 2], boot)
     holder["w"] = world
+    for node in world.nodes.values():
+        node.clock = LocalClock()  # steady clocks, so expected times are exact
     world.start_all()
     return world, log
 
@@ -153,3 +155,13 @@ def test_local_clock_is_monotonic_under_drift_changes() -> None:
         readings.append(clock.local(t))
     assert readings == sorted(readings)
     assert clock.global_at(clock.local(70_000), 50_000) == 70_000
+
+
+def test_nodes_start_with_their_own_offset_and_a_small_drift() -> None:
+    world = World(7, [1, 2, 3], lambda env: None)
+    clocks = [world.nodes[i].clock for i in (1, 2, 3)]
+    assert len({c.local(0) for c in clocks}) == 3
+    assert all(-100 <= c.drift_ppm <= 100 for c in clocks)
+    again = World(7, [1, 2, 3], lambda env: None)
+    assert [again.nodes[i].clock.local(5_000_000) for i in (1, 2, 3)] == [
+        c.local(5_000_000) for c in clocks]
