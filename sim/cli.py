@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import NoReturn
 
@@ -33,24 +33,29 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seed must be a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"seed must be >= 0, got {value}")
-    return value
+def _whole(name: str, low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high], with a message naming `name`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be a whole number, got {text!r}") from None
+        if high is not None and not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be between {low} and {high}, got {value}")
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{name} must be >= {low}, got {value}")
+        return value
+
+    return parse
 
 
-def _nodes(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"nodes must be a whole number, got {text!r}") from None
-    if not 1 <= value <= MAX_NODES:
-        raise argparse.ArgumentTypeError(f"nodes must be between 1 and {MAX_NODES}, got {value}")
-    return value
+_seed = _whole("seed", 0)
+_nodes = _whole("nodes", 1, MAX_NODES)
+_workers = _whole("workers", 1)
+_rate = _whole("proposals", 0)
 
 
 def _duration(text: str) -> int:
@@ -75,27 +80,6 @@ def _seed_range(text: str) -> range:
     if b <= a:
         raise argparse.ArgumentTypeError(f"seeds A:B needs A < B (B excluded), got {text!r}")
     return range(a, b)
-
-
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"workers must be a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"workers must be >= 1, got {value}")
-    return value
-
-
-def _rate(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"proposals must be a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"proposals must be >= 0, got {value}")
-    return value
 
 
 def _add_cluster_options(p: argparse.ArgumentParser) -> None:
