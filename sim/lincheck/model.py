@@ -1,0 +1,43 @@
+"""How to write a model for the checker: an initial state and a step function.
+
+States must be hashable and compare by value: the search caches (operations done, state) pairs.
+`step` returns every state the model may be in after `op` given what the client saw — none if
+`op` cannot take effect now with that result, several if the model is nondeterministic or the
+result is unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any
+
+from sim.lincheck.history import Operation
+
+__all__ = ["Model"]
+
+
+class Model:
+    """Base class: override `init` and `step`; the rest has sensible defaults."""
+
+    name = "model"
+
+    def init(self) -> Hashable:
+        """The state before any operation."""
+        raise NotImplementedError
+
+    def step(self, state: Any, op: Operation) -> Iterable[Hashable]:
+        """States after `op` takes effect in `state` and yields what the client saw."""
+        raise NotImplementedError
+
+    def partition(self, ops: Sequence[Operation]) -> list[list[Operation]]:
+        """Independent parts checked alone (P-compositionality); by default one part."""
+        return [list(ops)]
+
+    def describe_operation(self, op: Operation) -> str:
+        """One line for reports."""
+        outcome = "?" if op.result is None and op.status.value != "ok" else repr(op.result)
+        return f"{op.f}({op.args!r}) -> {outcome}"
+
+    def describe_state(self, state: Any) -> str:
+        """One line for reports."""
+        return repr(state)
