@@ -1,6 +1,7 @@
-"""The `etcdsim` command: run one seed, or sweep many.
+"""The `etcdsim` command: run one seed, sweep many, or check a history.
 
-Exit codes: 0 clean, 1 a check failed, 2 bad usage (one line on stderr, no traceback).
+Exit codes: 0 clean, 1 a check failed, 2 bad usage (one line on stderr, no traceback);
+`check` also exits 3 when its time limit ran out.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import NoReturn
 
+from sim.lincheck.command import add_check_parser, cmd_check
 from sim.runner import RunConfig, RunResult, run
 from sim.trace import Event, encode_event
 
@@ -107,6 +109,7 @@ def _parser() -> _Parser:
                          help="seeds A to B-1")
     p_sweep.add_argument("--workers", type=_workers, default=os.cpu_count() or 1)
     _add_cluster_options(p_sweep)
+    add_check_parser(sub)
     return parser
 
 
@@ -222,6 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _cmd_run(args)
+        if args.command == "check":
+            return cmd_check(args)
         return _cmd_sweep(args)
     except KeyboardInterrupt:
         print("etcdsim: interrupted", file=sys.stderr)

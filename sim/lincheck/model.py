@@ -33,6 +33,11 @@ class Model:
         """Independent parts checked alone (P-compositionality); by default one part."""
         return [list(ops)]
 
+    def read_only(self, op: Operation) -> bool:
+        """True if `op` never changes the state (a read): the search then places it as soon as
+        it fits, without trying other orders. False, the safe default, is always correct."""
+        return False
+
     def describe_operation(self, op: Operation) -> str:
         """One line for reports."""
         outcome = "?" if op.result is None and op.status.value != "ok" else repr(op.result)

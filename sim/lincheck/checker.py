@@ -1,0 +1,361 @@
+"""The linearizability checker: Wing & Gong's search with Lowe's cache, part by part.
+
+Each independent part (P-compositionality: `Model.partition`) is searched depth first for an
+order of its operations that respects real time and replays through the model. At each point
+the candidates are the unplaced operations called no later than the earliest return among the
+unplaced OK operations; OK ones are tried first, by call time, then unknown-outcome ones, most
+recently called first. A dead end undoes the last placement. A search node is (OK operations
+placed, unknown ones placed, model state); a node whose subtree failed is remembered, so it is
+never searched again.
+
+Why it is exact:
+- Unknown-outcome operations have no return: they never limit the candidates, and one left
+  unplaced never happened. So a failed node (O, s, U) also fails (O, s, U') for every U' ⊇ U;
+  the cache keeps, per (O, s), the minimal failed sets U.
+- Placing an unknown operation that leaves the state as it is never helps: it is skipped.
+- A read (`Model.read_only`) that can take effect now goes first and alone: in any
+  linearization from here it can be moved to the front.
+
+Why it is fast:
+- OK operations are numbered by call time; the placed ones are a watermark `w` (all below are
+  placed, `w` is not) and `rel`, the placed ones above it as bits relative to `w`. The search
+  advances roughly in call order, so `rel` stays about as wide as the concurrency, however long
+  the history.
+- Where several unknown operations are pending, trying every subset of them at every dead end
+  is what makes such searches explode. So a narrow search goes first (see `_Search.run`); the
+  exhaustive one runs only when the narrow one fails having left something out.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_right
+from collections.abc import Hashable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from sim.lincheck.history import Operation, Status
+from sim.lincheck.model import Model
+from sim.lincheck.result import CheckResult, PartResult, Verdict
+
+__all__ = ["check"]
+
+_CLOCK_EVERY = 1 << 10  # search nodes between reads of the clock; a power of two
+_NARROW_SCAN = 8  # pending unknown ops a narrow search considers at a node, most recent first
+_NARROW_CHAIN = 3  # unknown ops it places in a row where no OK candidate can take effect
+
+
+def check(
+    history: Sequence[Operation], model: Model, timeout: float | None = None
+) -> CheckResult:
+    """Is `history` linearizable for `model`? `timeout` (wall seconds) bounds the whole check.
+
+    FAIL operations are ignored. When time runs out, the parts not yet decided are
+    Verdict.UNKNOWN, and so is the whole unless a part is already known not to be linearizable.
+    """
+    start = time.perf_counter()
+    deadline = None if timeout is None else start + timeout
+    live: list[Operation] = []
+    for op in history:
+        if op.status is Status.FAIL:
+            continue
+        if op.status is Status.OK:
+            _ret(op)  # every OK operation must have returned
+        live.append(op)
+    parts = [_check_part(ops, model, deadline) for ops in model.partition(live)]
+    verdicts = {p.verdict for p in parts}
+    if Verdict.NOT_LINEARIZABLE in verdicts:
+        verdict = Verdict.NOT_LINEARIZABLE
+    elif Verdict.UNKNOWN in verdicts:
+        verdict = Verdict.UNKNOWN
+    else:
+        verdict = Verdict.LINEARIZABLE
+    return CheckResult(
+        verdict=verdict,
+        parts=parts,
+        operations=len(history),
+        elapsed=time.perf_counter() - start,
+    )
+
+
+def _part_name(ops: Sequence[Operation]) -> str:
+    """The key every operation of the part touches, else "all"."""
+    keys = {op.key for op in ops}
+    if len(keys) == 1:
+        (key,) = keys
+        if key is not None:
+            return key
+    return "all"
+
+
+def _by_call(op: Operation) -> tuple[int, int]:
+    return op.call, op.id
+
+
+def _ret(op: Operation) -> int:
+    if op.ret is None:
+        raise ValueError(f"operation {op.id} ({op.f}) is OK but has no return time")
+    return op.ret
+
+
+def _check_part(ops: list[Operation], model: Model, deadline: float | None) -> PartResult:
+    ok = sorted((op for op in ops if op.status is Status.OK), key=_by_call)
+    unknown = sorted((op for op in ops if op.status is Status.UNKNOWN), key=_by_call)
+    outcome = _Search(ok, unknown, model, deadline).run()
+
+    def ids(entries: list[int]) -> list[int]:
+        return [ok[e].id if e >= 0 else unknown[~e].id for e in entries]
+
+    return PartResult(
+        name=_part_name(ops),
+        ops=ops,
+        verdict=outcome.verdict,
+        order=ids(outcome.order),
+        stuck=[ok[i].id for i in outcome.stuck],
+        explored=outcome.explored,
+    )
+
+
+@dataclass
+class _Outcome:
+    verdict: Verdict
+    order: list[int] = field(default_factory=list)  # entries: OK index i, or ~j for unknown j
+    stuck: list[int] = field(default_factory=list)  # OK indices
+    explored: int = 0
+
+
+class _Search:
+    """The depth-first search over one part; `run` once."""
+
+    def __init__(
+        self, ok: list[Operation], unknown: list[Operation], model: Model, deadline: float | None
+    ) -> None:
+        self.ok = ok
+        self.unknown = unknown
+        self.model = model
+        self.deadline = deadline
+        calls = [op.call for op in ok]
+        ucalls = [op.call for op in unknown]
+        self.rets = [_ret(op) for op in ok]
+        self.reads = [model.read_only(op) for op in ok]
+        # For each OK op: how many OK / unknown ops are called no later than it returns. When it
+        # is the earliest-returning unplaced op, those bound the candidates.
+        self.limit = [bisect_right(calls, r) for r in self.rets]
+        self.ulimit = [bisect_right(ucalls, r) for r in self.rets]
+        self.narrow = False  # see `run`
+        self.narrowed = False  # the narrow search left something out: its failure proves nothing
+
+    def ok_candidates(self, w: int, rel: int) -> tuple[list[int], int]:
+        """Unplaced OK candidates in call order, and how many unknown ops are called in time."""
+        rets, limit = self.rets, self.limit
+        cands = [w]
+        first = rets[w]
+        bound = limit[w]
+        src = w
+        # Ops called after the earliest return so far can neither be candidates nor return
+        # earlier (ret >= call), so the scan stops at `bound`.
+        i = w + 1
+        bits = rel >> 1
+        while i < bound:
+            if not bits & 1:
+                cands.append(i)
+                r = rets[i]
+                if r < first:
+                    first = r
+                    bound = limit[i]
+                    src = i
+            bits >>= 1
+            i += 1
+        return cands, self.ulimit[src]
+
+    def children(
+        self, w: int, rel: int, umask: int, state: Hashable, chain: int
+    ) -> Iterator[tuple[int, Hashable, bool]]:
+        """(entry, next state, chained): OK candidates first, then unknown ones (entry ~j).
+
+        `chained` marks an unknown op a narrow search placed only because nothing else could
+        move; `chain` counts those placed in a row just before this node.
+        """
+        step = self.model.step
+        ok = self.ok
+        reads = self.reads
+        cands, ubound = self.ok_candidates(w, rel)
+        blocked: list[int] = []
+        for i in cands:
+            if reads[i]:
+                if any(True for _ in step(state, ok[i])):
+                    # A read that fits here goes first, alone: any linearization from here
+                    # stays one when the read moves to the front.
+                    yield i, state, False
+                    return
+                blocked.append(i)
+        later: list[tuple[int, list[Hashable]]] = []
+        for i in cands:
+            if not reads[i]:
+                after = list(step(state, ok[i]))
+                if not after:
+                    blocked.append(i)
+                elif state in after:
+                    # It may leave the state as it is, like a read the model did not declare:
+                    # likely right, so first, but not alone.
+                    yield i, state, False
+                    later.append((i, [s for s in after if s != state]))
+                else:
+                    later.append((i, after))
+        for i, after in later:
+            for s in after:
+                yield i, s, False
+        if not ubound:
+            return
+        unknown = self.unknown
+        pending = ~umask & ((1 << ubound) - 1)
+        if not self.narrow:
+            while pending:
+                # The most recently called first: it is the likeliest to have taken effect just
+                # now; older ones that never took effect pile up.
+                j = pending.bit_length() - 1
+                pending ^= 1 << j
+                for s in step(state, unknown[j]):
+                    if s != state:
+                        yield ~j, s, False
+            return
+        stuck = len(blocked) == len(cands) and chain < _NARROW_CHAIN
+        unblocking: list[tuple[int, Hashable]] = []
+        moving: list[tuple[int, Hashable]] = []
+        for _ in range(_NARROW_SCAN):
+            if not pending:
+                break
+            j = pending.bit_length() - 1
+            pending ^= 1 << j
+            for s in step(state, unknown[j]):
+                if s == state:
+                    continue
+                if any(any(True for _ in step(s, ok[b])) for b in blocked):
+                    unblocking.append((j, s))
+                elif stuck:
+                    moving.append((j, s))
+                else:
+                    self.narrowed = True
+        if pending:
+            self.narrowed = True
+        for j, s in unblocking:
+            yield ~j, s, False
+        for j, s in moving:
+            yield ~j, s, True
+
+    def run(self) -> _Outcome:
+        """A narrow search, then, if it fails having left something out, the exhaustive one.
+
+        The narrow search looks only at the _NARROW_SCAN most recently called pending unknown
+        ops, and places one only where it lets a blocked OK candidate take effect, or where no
+        OK candidate can (up to _NARROW_CHAIN in a row). What it finds is a linearization; most
+        linearizable histories need nothing else.
+        """
+        if not self.unknown:
+            return self.search()
+        self.narrow = True
+        first = self.search()
+        if first.verdict is not Verdict.NOT_LINEARIZABLE or not self.narrowed:
+            return first
+        self.narrow = False
+        second = self.search()
+        second.explored += first.explored
+        return second
+
+    def search(self) -> _Outcome:
+        """Search until every OK op is placed, the space is exhausted, or time runs out."""
+        n_ok = len(self.ok)
+        deadline = self.deadline
+        clock = time.perf_counter
+        if deadline is not None and clock() > deadline:
+            return _Outcome(Verdict.UNKNOWN)
+        state0 = self.model.init()
+        if n_ok == 0:
+            return _Outcome(Verdict.LINEARIZABLE, explored=1)
+        children = self.children
+        # (w, rel, state) -> the minimal failed unknown-placed sets there: an int, or a list.
+        # In a narrow search a failure may depend on the path (its chain); that search's
+        # failure then counts for nothing anyway, since it has narrowed.
+        failed: dict[tuple[int, int, Hashable], int | list[int]] = {}
+        stack = [(children(0, 0, 0, state0, 0), 0, 0, 0, state0, 0, 0)]
+        path: list[int] = []
+        explored = 1
+        # The node with the most OK ops placed, first reached; best_path[:low] == path[:low].
+        best_count = 0
+        best_node: tuple[int, int, Hashable] = (0, 0, state0)
+        best_path: list[int] = []
+        low = 0
+        while stack:
+            gen, w, rel, umask, state, count, chain = stack[-1]
+            child = next(gen, None)
+            if child is None:
+                stack.pop()
+                key = (w, rel, state)
+                seen = failed.get(key)
+                if seen is None:
+                    failed[key] = umask
+                elif isinstance(seen, int):
+                    failed[key] = umask if not umask & ~seen else [seen, umask]
+                else:
+                    kept = [m for m in seen if umask & ~m]  # drop supersets of umask
+                    kept.append(umask)
+                    failed[key] = kept
+                if path:
+                    path.pop()
+                    if len(path) < low:
+                        low = len(path)
+                continue
+            e, s, chained = child
+            if e >= 0:
+                c2 = count + 1
+                u2 = umask
+                if e == w:
+                    r = rel | 1
+                    shift = (r ^ (r + 1)).bit_length() - 1  # trailing ones: the new watermark
+                    w2 = w + shift
+                    rel2 = r >> shift
+                else:
+                    w2 = w
+                    rel2 = rel | (1 << (e - w))
+            else:
+                c2 = count
+                u2 = umask | (1 << ~e)
+                w2 = w
+                rel2 = rel
+            if failed:
+                seen = failed.get((w2, rel2, s))
+                if seen is not None:
+                    if isinstance(seen, int):
+                        if not seen & ~u2:
+                            continue
+                    elif any(not m & ~u2 for m in seen):
+                        continue
+            explored += 1
+            if not explored & (_CLOCK_EVERY - 1) and deadline is not None and clock() > deadline:
+                return _Outcome(Verdict.UNKNOWN, explored=explored)
+            path.append(e)
+            if c2 == n_ok:
+                return _Outcome(Verdict.LINEARIZABLE, order=path, explored=explored)
+            if c2 > best_count:
+                best_count = c2
+                best_node = (w2, rel2, s)
+                del best_path[low:]
+                best_path.extend(path[low:])
+                low = len(path)
+            chain2 = chain + 1 if chained else 0
+            stack.append((children(w2, rel2, u2, s, chain2), w2, rel2, u2, s, c2, chain2))
+        return _Outcome(
+            Verdict.NOT_LINEARIZABLE,
+            order=best_path,
+            stuck=self.stuck(best_node),
+            explored=explored,
+        )
+
+    def stuck(self, node: tuple[int, int, Hashable]) -> list[int]:
+        """The OK candidates at `node` that cannot take effect there."""
+        w, rel, state = node
+        cands, _ = self.ok_candidates(w, rel)
+        # At the deepest node every OK candidate fails, or a child would be deeper; the filter
+        # only guards that argument.
+        step = self.model.step
+        blocked = [i for i in cands if not any(True for _ in step(state, self.ok[i]))]
+        return blocked or cands

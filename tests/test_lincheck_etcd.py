@@ -1,0 +1,433 @@
+"""The etcd model, as rules of etcd's MVCC store, and the history generator built on it."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from typing import Any
+
+import pytest
+
+from sim.lincheck.checker import check
+from sim.lincheck.formats.jsonl import dump_jsonl, parse
+from sim.lincheck.generate import corrupt, generate_etcd_history
+from sim.lincheck.history import FrozenMap, HistoryError, Operation, Status, freeze
+from sim.lincheck.models.etcd import (
+    COMPACTED,
+    FUTURE_REV,
+    EtcdModel,
+    EtcdState,
+    StoreError,
+    execute,
+    parse_request,
+    to_json,
+)
+from sim.lincheck.result import Verdict
+from tests.lincheck_brute import brute_linearizable, replays, respects_real_time
+
+Request = tuple[str, dict[str, Any]]
+
+
+def run(*requests: Request) -> tuple[EtcdState, list[dict[str, Any]]]:
+    """Apply requests one after another to an empty store: the final store and the responses."""
+    state = EtcdModel().init()
+    out: list[dict[str, Any]] = []
+    for f, args in requests:
+        try:
+            state, resp = execute(state, parse_request(f, freeze(args)))
+            out.append(to_json(resp))
+        except StoreError as exc:
+            out.append({"error": exc.message})
+    return state, out
+
+
+def put(key: str, value: str, **kw: Any) -> Request:
+    return "put", {"key": key, "value": value, **kw}
+
+
+def get(key: str, **kw: Any) -> Request:
+    return "range", {"key": key, **kw}
+
+
+def delete(key: str, **kw: Any) -> Request:
+    return "delete_range", {"key": key, **kw}
+
+
+def txn(compare: list[dict[str, Any]], success: list[dict[str, Any]],
+        failure: list[dict[str, Any]] | None = None) -> Request:
+    return "txn", {"compare": compare, "success": success, "failure": failure or []}
+
+
+def kv(key: str, value: str, create: int, mod: int, version: int) -> dict[str, Any]:
+    return {"key": key, "value": value, "create_revision": create, "mod_revision": mod,
+            "version": version}
+
+
+def op(f: str, args: dict[str, Any], result: Any = None, status: Status = Status.OK,
+       call: int = 0, ret: int | None = 1, op_id: int = 0) -> Operation:
+    return Operation(op_id, f"c{op_id}", call, None if status is Status.UNKNOWN else ret, f,
+                     freeze(args), freeze(result), status)
+
+
+def accepts(state: EtcdState, operation: Operation) -> list[Any]:
+    return list(EtcdModel().step(state, operation))
+
+
+# --- revisions -------------------------------------------------------------------------------
+
+
+def test_an_empty_store_is_at_revision_1() -> None:
+    _, (resp,) = run(get("a"))
+    assert resp == {"revision": 1, "kvs": [], "count": 0, "more": False}
+
+
+def test_a_put_bumps_the_revision_and_its_version_carries_it() -> None:
+    _, out = run(put("a", "1"), put("b", "2"), get("a"), get("b"))
+    assert [r["revision"] for r in out] == [2, 3, 3, 3]
+    assert out[2]["kvs"] == [kv("a", "1", 2, 2, 1)]
+    assert out[3]["kvs"] == [kv("b", "2", 3, 3, 1)]
+
+
+def test_a_delete_of_nothing_does_not_bump_the_revision() -> None:
+    state, out = run(put("a", "1"), delete("b"), delete("a", range_end="a\0"))
+    assert out[1] == {"revision": 2, "deleted": 0, "prev_kvs": []}
+    assert out[2]["revision"] == 3 and out[2]["deleted"] == 1
+    assert state.revision == 3
+
+
+def test_version_counts_puts_and_a_recreated_key_starts_again_at_1() -> None:
+    _, out = run(put("a", "1"), put("a", "2"), delete("a", prev_kv=True), put("a", "3"), get("a"))
+    assert out[2]["prev_kvs"] == [kv("a", "2", 2, 3, 2)]
+    assert out[4]["kvs"] == [kv("a", "3", 5, 5, 1)]
+
+
+def test_put_with_prev_kv_returns_the_version_it_replaced() -> None:
+    _, out = run(put("a", "1", prev_kv=True), put("a", "2", prev_kv=True))
+    assert out[0]["prev_kv"] is None
+    assert out[1]["prev_kv"] == kv("a", "1", 2, 2, 1)
+
+
+def test_a_range_at_an_old_revision_sees_the_old_value_under_the_current_header() -> None:
+    _, out = run(put("a", "1"), put("a", "2"), delete("a"), get("a", revision=2),
+                 get("a", revision=3), get("a", revision=4), get("a"))
+    assert out[3] == {"revision": 4, "kvs": [kv("a", "1", 2, 2, 1)], "count": 1, "more": False}
+    assert out[4]["kvs"] == [kv("a", "2", 2, 3, 2)]
+    assert out[5]["kvs"] == [] and out[6]["kvs"] == []
+
+
+# --- compaction ------------------------------------------------------------------------------
+
+
+def test_ranges_below_the_compact_revision_fail_and_at_it_still_read() -> None:
+    _, out = run(put("a", "1"), put("a", "2"), put("a", "3"), ("compact", {"revision": 3}),
+                 get("a", revision=2), get("a", revision=3))
+    assert out[3] == {"revision": 4}  # compaction answers with the current revision
+    assert out[4] == {"error": COMPACTED}
+    assert out[5]["kvs"] == [kv("a", "2", 2, 3, 2)]
+
+
+def test_a_range_past_the_current_revision_is_a_future_revision() -> None:
+    _, out = run(put("a", "1"), get("a", revision=3), get("a", revision=2))
+    assert out[1] == {"error": FUTURE_REV}
+    assert out[2]["kvs"] == [kv("a", "1", 2, 2, 1)]
+
+
+def test_compacting_at_or_below_the_compact_revision_or_past_the_current_one_fails() -> None:
+    state, out = run(put("a", "1"), put("a", "2"), ("compact", {"revision": 2}),
+                     ("compact", {"revision": 2}), ("compact", {"revision": 1}),
+                     ("compact", {"revision": 4}), ("compact", {"revision": 3}))
+    assert out[2:] == [{"revision": 3}, {"error": COMPACTED}, {"error": COMPACTED},
+                       {"error": FUTURE_REV}, {"revision": 3}]
+    assert (state.revision, state.compact) == (3, 3)
+
+
+# --- ranges ----------------------------------------------------------------------------------
+
+
+def test_range_end_selects_one_key_a_half_open_range_or_every_key_from_key() -> None:
+    _, out = run(put("a", "1"), put("b", "2"), put("c", "3"), get("a", range_end="c"),
+                 get("b", range_end="\0"), get("b", range_end=""), get("c", range_end="a"))
+    assert [k["key"] for k in out[3]["kvs"]] == ["a", "b"]
+    assert [k["key"] for k in out[4]["kvs"]] == ["b", "c"]
+    assert [k["key"] for k in out[5]["kvs"]] == ["b"]  # an empty range_end is no range_end
+    assert out[6]["kvs"] == []
+
+
+def test_limit_count_more_keys_only_and_count_only_are_etcds() -> None:
+    _, out = run(put("a", "1"), put("b", "2"), put("c", "3"),
+                 get("a", range_end="\0", limit=2), get("a", range_end="\0", limit=3),
+                 get("a", range_end="\0", keys_only=True), get("a", range_end="\0", count_only=True),
+                 get("a", range_end="\0", sort_order="DESCEND", limit=1))
+    assert (len(out[3]["kvs"]), out[3]["count"], out[3]["more"]) == (2, 3, True)
+    assert (len(out[4]["kvs"]), out[4]["more"]) == (3, False)
+    assert out[5]["kvs"][0] == kv("a", "", 2, 2, 1)
+    assert (out[6]["kvs"], out[6]["count"]) == ([], 3)
+    assert out[7]["kvs"] == [kv("c", "3", 4, 4, 1)]
+
+
+# --- txn -------------------------------------------------------------------------------------
+
+
+def cmp(key: str, target: str, result: str, **operand: Any) -> dict[str, Any]:
+    return {"key": key, "target": target, "result": result, **operand}
+
+
+def outcome(compare: dict[str, Any], *setup: Request) -> bool:
+    _, out = run(*setup, txn([compare], []))
+    return bool(out[-1]["succeeded"])
+
+
+@pytest.mark.parametrize(("target", "field", "value", "results"), [
+    ("VALUE", "value", "v", {"EQUAL": True, "NOT_EQUAL": False, "LESS": False, "GREATER": False}),
+    ("VALUE", "value", "u", {"EQUAL": False, "NOT_EQUAL": True, "LESS": False, "GREATER": True}),
+    ("VERSION", "version", 2, {"EQUAL": True, "GREATER": False, "LESS": False}),
+    ("VERSION", "version", 1, {"EQUAL": False, "GREATER": True, "NOT_EQUAL": True}),
+    ("CREATE", "create_revision", 2, {"EQUAL": True, "LESS": False}),
+    ("CREATE", "create_revision", 3, {"LESS": True, "GREATER": False}),
+    ("MOD", "mod_revision", 3, {"EQUAL": True, "NOT_EQUAL": False}),
+    ("MOD", "mod_revision", 4, {"LESS": True, "EQUAL": False}),
+    ("LEASE", "lease", 0, {"EQUAL": True, "GREATER": False}),
+])
+def test_txn_compares_on_each_target_with_each_result(
+        target: str, field: str, value: Any, results: dict[str, bool]) -> None:
+    setup = (put("k", "x"), put("k", "v"))  # k: create 2, mod 3, version 2, value "v"
+    for result, expected in results.items():
+        assert outcome(cmp("k", target, result, **{field: value}), *setup) is expected
+
+
+def test_a_missing_key_compares_as_zero_but_never_on_its_value() -> None:
+    assert outcome(cmp("k", "VERSION", "EQUAL", version=0))
+    assert outcome(cmp("k", "CREATE", "EQUAL", create_revision=0))
+    assert outcome(cmp("k", "MOD", "LESS", mod_revision=1))
+    # "no way to represent a missing value": false whatever the result
+    for result in ("EQUAL", "NOT_EQUAL", "LESS", "GREATER"):
+        assert not outcome(cmp("k", "VALUE", result, value=""))
+        assert not outcome(cmp("k", "VALUE", result, value="z"))
+
+
+def test_a_compare_over_a_range_needs_every_key_to_pass() -> None:
+    setup = (put("a", "1"), put("b", "1"), put("c", "2"))
+    assert outcome(cmp("a", "VALUE", "EQUAL", value="1", range_end="c"), *setup)
+    assert not outcome(cmp("a", "VALUE", "EQUAL", value="1", range_end="\0"), *setup)
+    assert outcome(cmp("x", "VERSION", "EQUAL", version=0, range_end="z"))  # empty: a zero kv
+
+
+def test_a_txn_that_writes_bumps_the_revision_once_for_all_its_changes() -> None:
+    _, out = run(put("a", "0"), txn([], [{"request_put": {"key": "a", "value": "1"}},
+                                         {"request_put": {"key": "b", "value": "2"}}]),
+                 get("a", range_end="\0"))
+    assert out[1]["revision"] == 3
+    assert [r["response_put"]["revision"] for r in out[1]["responses"]] == [3, 3]
+    assert [(k["key"], k["mod_revision"], k["version"]) for k in out[2]["kvs"]] == [
+        ("a", 3, 2), ("b", 3, 1)]
+
+
+def test_a_read_only_txn_or_one_that_deletes_nothing_keeps_the_revision() -> None:
+    state, out = run(put("a", "1"), txn([], [{"request_range": {"key": "a"}}]),
+                     txn([], [{"request_delete_range": {"key": "zz"}}]))
+    assert [r["revision"] for r in out] == [2, 2, 2]
+    assert out[2]["responses"] == [{"response_delete_range": {
+        "revision": 2, "deleted": 0, "prev_kvs": []}}]
+    assert state.revision == 2
+
+
+def test_txn_ops_see_the_ops_before_them_and_read_at_the_revision_so_far() -> None:
+    _, out = run(put("a", "1"), txn([], [{"request_range": {"key": "b"}},
+                                         {"request_put": {"key": "b", "value": "2"}},
+                                         {"request_range": {"key": "b"}}]))
+    first, written, last = out[1]["responses"]
+    first, last = first["response_range"], last["response_range"]
+    assert written["response_put"]["revision"] == 3
+    assert (first["revision"], first["kvs"]) == (2, [])
+    assert (last["revision"], last["kvs"]) == (3, [kv("b", "2", 3, 3, 1)])
+
+
+def test_a_nested_txn_decides_on_the_store_before_the_outer_txn_and_has_an_empty_header() -> None:
+    inner = {"compare": [cmp("a", "VALUE", "EQUAL", value="1")],
+             "success": [{"request_put": {"key": "c", "value": "inner-saw-1"}}],
+             "failure": [{"request_put": {"key": "c", "value": "inner-saw-2"}}]}
+    _, out = run(put("a", "1"), txn([cmp("a", "VERSION", "EQUAL", version=1)],
+                                    [{"request_put": {"key": "a", "value": "2"}},
+                                     {"request_txn": inner}]), get("c"))
+    nested = out[1]["responses"][1]["response_txn"]
+    assert nested["revision"] == 0 and nested["succeeded"] is True  # compared before a became 2
+    assert nested["responses"][0]["response_put"]["revision"] == 3
+    assert out[2]["kvs"][0]["value"] == "inner-saw-1"
+
+
+def test_a_txn_fails_whole_when_a_range_its_branch_runs_is_compacted_or_in_the_future() -> None:
+    reads = [{"request_range": {"key": "a", "revision": 2}}]
+    state, out = run(put("a", "1"), put("a", "2"), ("compact", {"revision": 3}),
+                     txn([], [{"request_put": {"key": "b", "value": "x"}}, *reads]),
+                     txn([], [{"request_range": {"key": "a", "revision": 9}}]),
+                     txn([cmp("a", "VERSION", "EQUAL", version=7)], reads, []))
+    assert out[3:5] == [{"error": COMPACTED}, {"error": FUTURE_REV}]
+    assert out[5]["succeeded"] is False  # the branch not taken is not checked
+    assert state.revision == 3
+
+
+# --- the model against recorded results ------------------------------------------------------
+
+
+def test_the_model_accepts_a_result_only_at_the_revision_it_names() -> None:
+    store, _ = run(put("a", "1"))
+    good = op("put", {"key": "a", "value": "2"}, {"revision": 3, "prev_kv": None})
+    late = op("put", {"key": "a", "value": "2"}, {"revision": 4, "prev_kv": None})
+    (after,) = accepts(store, good)
+    assert isinstance(after, EtcdState) and after.revision == 3
+    assert accepts(store, late) == []
+    assert accepts(store, op("range", {"key": "a"}, {"revision": 2, "kvs": [kv("a", "1", 2, 2, 1)],
+                                                     "count": 1})) == [store]
+    assert accepts(store, op("range", {"key": "a"}, {"revision": 2, "kvs": []})) == []
+
+
+def test_a_recorded_result_is_checked_on_the_fields_it_has() -> None:
+    store, _ = run(put("a", "1"))
+    # an absent field is not checked; a key-value's absent value is proto3's ""
+    assert accepts(store, op("range", {"key": "a"}, {"revision": 2})) == [store]
+    keys_only = {"revision": 2, "kvs": [{"key": "a", "create_revision": 2, "mod_revision": 2,
+                                         "version": 1}]}
+    assert accepts(store, op("range", {"key": "a", "keys_only": True}, keys_only)) == [store]
+    assert accepts(store, op("range", {"key": "a"}, keys_only)) == []
+    assert accepts(store, op("range", {"key": "a"}, {"revision": 2, "count": 2})) == []
+
+
+def test_an_error_result_is_accepted_only_when_the_store_would_give_it() -> None:
+    store, _ = run(put("a", "1"), put("a", "2"), ("compact", {"revision": 3}))
+    old = {"key": "a", "revision": 2}
+    for message in (COMPACTED, "etcdserver: " + COMPACTED):
+        assert accepts(store, op("range", old, {"error": message})) == [store]
+    assert accepts(store, op("range", old, {"error": FUTURE_REV})) == []
+    assert accepts(store, op("range", {"key": "a", "revision": 3}, {"error": COMPACTED})) == []
+    assert accepts(store, op("compact", {"revision": 3}, {"error": COMPACTED})) == [store]
+    # a validation error names no revision: the request did not take effect
+    dup = op("txn", {"success": []}, {"error": "etcdserver: duplicate key given in txn request"})
+    assert accepts(store, dup) == [store]
+
+
+def test_an_unknown_outcome_write_takes_effect_and_an_unknown_read_changes_nothing() -> None:
+    store, _ = run(put("a", "1"))
+    (after,) = accepts(store, op("put", {"key": "b", "value": "2"}, status=Status.UNKNOWN))
+    assert isinstance(after, EtcdState) and after.live()["b"].mod_revision == 3
+    assert accepts(store, op("range", {"key": "a"}, status=Status.UNKNOWN)) == [store]
+    cas = {"compare": [cmp("a", "VALUE", "EQUAL", value="1")],
+           "success": [{"request_delete_range": {"key": "a"}}]}
+    (gone,) = accepts(store, op("txn", cas, status=Status.UNKNOWN))
+    assert isinstance(gone, EtcdState) and gone.live() == {}
+
+
+def test_serializable_reads_promise_no_recency_so_they_are_not_checked() -> None:
+    store, _ = run(put("a", "1"))
+    stale = op("range", {"key": "a", "serializable": True}, {"revision": 1, "kvs": []})
+    assert accepts(store, stale) == [store]
+
+
+@pytest.mark.parametrize(("f", "args"), [
+    ("get", {"key": "a"}),
+    ("put", {"value": "no key"}),
+    ("put", {"key": "a", "value": "v", "lease": 7}),
+    ("range", {"key": "a", "sort_target": "VALUE"}),
+    ("txn", {"compare": [{"key": "a", "target": "SIZE", "result": "EQUAL"}]}),
+    ("txn", {"success": [{"request_watch": {}}]}),
+])
+def test_an_operation_that_is_not_etcds_is_a_history_error(f: str, args: dict[str, Any]) -> None:
+    with pytest.raises(HistoryError, match="operation 0"):
+        EtcdModel().step(EtcdModel().init(), op(f, args, {"revision": 1}))
+
+
+def test_equal_stores_are_equal_and_hash_alike_whatever_path_built_them() -> None:
+    a, _ = run(put("a", "1"), put("b", "2"))
+    b, _ = run(put("a", "1"), put("b", "2"))
+    c, _ = run(put("b", "2"), put("a", "1"))
+    assert a == b and hash(a) == hash(b)
+    assert a != c
+
+
+# --- histories -------------------------------------------------------------------------------
+
+
+def test_the_generator_is_deterministic_and_its_times_are_distinct_integers() -> None:
+    one = generate_etcd_history(random.Random(5), 300, keys=20, clients=5, unknown=0.1)
+    two = generate_etcd_history(random.Random(5), 300, keys=20, clients=5, unknown=0.1)
+    assert one == two and len(one) == 300
+    times = [t for o in one for t in (o.call, o.ret) if t is not None]
+    assert len(times) == len(set(times)) and all(isinstance(t, int) for t in times)
+    assert {o.status for o in one} == {Status.OK, Status.UNKNOWN}
+    assert {o.f for o in one} == {"range", "put", "delete_range", "txn", "compact"}
+
+
+def test_the_generators_effect_order_is_a_linearization() -> None:
+    effects: list[int] = []
+    ops = generate_etcd_history(random.Random(2), 400, keys=10, clients=8, unknown=0.1,
+                                effects=effects)
+    by_id = {o.id: o for o in ops}
+    order = [by_id[i] for i in effects]
+    assert replays(EtcdModel(), order)
+    assert respects_real_time(order, ops)
+    assert {o.id for o in ops if o.status is Status.OK} <= set(effects)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_generated_histories_are_linearizable(seed: int) -> None:
+    ops = generate_etcd_history(random.Random(seed), 600, keys=30, clients=10, unknown=0.05)
+    result = check(ops, EtcdModel(), timeout=60)
+    assert result.verdict is Verdict.LINEARIZABLE
+    assert respects_real_time([o for i in result.parts[0].order for o in ops if o.id == i], ops)
+
+
+def test_a_generated_history_survives_the_jsonl_format() -> None:
+    ops = generate_etcd_history(random.Random(9), 300, keys=10, clients=6, unknown=0.1)
+    history = parse(dump_jsonl(ops, model="etcd"))
+    assert history.model_hint == "etcd"
+    assert check(history.ops, EtcdModel(), timeout=60).verdict is Verdict.LINEARIZABLE
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_corrupted_history_is_not_linearizable(seed: int) -> None:
+    ops = generate_etcd_history(random.Random(seed), 200, keys=20, clients=6, unknown=0.05)
+    bad = corrupt(ops, random.Random(seed))
+    assert sum(a != b for a, b in zip(ops, bad, strict=True)) == 1
+    assert check(bad, EtcdModel(), timeout=60).verdict is Verdict.NOT_LINEARIZABLE
+
+
+# --- agreement with brute force --------------------------------------------------------------
+
+
+def _perturb(ops: list[Operation], rng: random.Random) -> list[Operation]:
+    """One plausible change to one ok result: often, but not always, a contradiction."""
+    oks = [o for o in ops if o.status is Status.OK and isinstance(o.result, FrozenMap)]
+    if not oks:
+        return ops
+    target = rng.choice(oks)
+    result = dict(target.result)
+    donor = rng.choice(oks)
+    choice = rng.randrange(4)
+    if choice == 0 and "revision" in result:
+        result["revision"] += rng.choice((-1, 1))
+    elif choice == 1 and result.get("kvs"):
+        kvs = [dict(k) for k in result["kvs"]]
+        kvs[0][rng.choice(["value", "mod_revision", "version"])] = rng.choice(
+            [f"v{rng.randrange(8)}", 1, 2, 3])
+        result["kvs"] = kvs
+    elif choice == 2 and "succeeded" in result:
+        result["succeeded"] = not result["succeeded"]
+    elif target.f == donor.f:
+        result = dict(donor.result)
+    changed = dataclasses.replace(target, result=freeze(result))
+    return [changed if o is target else o for o in ops]
+
+
+def test_the_checker_with_the_etcd_model_agrees_with_brute_force_on_small_histories() -> None:
+    rng = random.Random(2024)
+    verdicts = {True: 0, False: 0}
+    for _ in range(300):
+        ops = generate_etcd_history(random.Random(rng.randrange(1 << 30)), rng.randint(2, 8),
+                                    keys=rng.randint(1, 3), clients=rng.randint(1, 4),
+                                    unknown=rng.choice((0.0, 0.3, 0.6)), latency=40, think=10)
+        if rng.random() < 0.6:
+            ops = _perturb(ops, rng)
+        expected = brute_linearizable(ops, EtcdModel())
+        got = check(ops, EtcdModel(), timeout=30).verdict
+        assert got is (Verdict.LINEARIZABLE if expected else Verdict.NOT_LINEARIZABLE), ops
+        verdicts[expected] += 1
+    assert min(verdicts.values()) > 50  # both verdicts well exercised
