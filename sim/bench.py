@@ -66,6 +66,55 @@ def sweep_rate(seeds: int = 6, workers: int = 2) -> float:
     return seeds / (time.perf_counter() - start)
 
 
+def _check_generated(ops: int) -> str:
+    """Check a generated etcd history in a fresh process; its time and peak memory."""
+    import subprocess
+    import sys
+
+    code = (
+        "import random, resource, time\n"
+        "from sim.lincheck.checker import check\n"
+        "from sim.lincheck.generate import generate_etcd_history\n"
+        "from sim.lincheck.models.etcd import EtcdModel\n"
+        f"h = generate_etcd_history(random.Random(1), {ops}, keys=100, clients=10, unknown=0.05)\n"
+        "t = time.perf_counter()\n"
+        "r = check(h, EtcdModel())\n"
+        "d = time.perf_counter() - t\n"
+        "mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "print(f'{r.verdict.value} in {d:.2f} s, peak {mb:.0f} MB')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    return proc.stdout.strip() or proc.stderr.strip().splitlines()[-1]
+
+
+def checker_figures() -> None:
+    """The checker's figures: sample histories, and generated etcd histories."""
+    from pathlib import Path
+
+    from sim.lincheck.checker import check
+    from sim.lincheck.formats import load
+    from sim.lincheck.models import MODELS
+
+    data = Path(__file__).resolve().parents[2] / "shared" / "data" / "histories"
+    files = sorted(p for p in data.glob("*/*") if p.suffix != ".md")
+    total = 0.0
+    for path in files:
+        history = load(str(path))
+        model = MODELS[history.model_hint or "kv"]()
+        start = time.perf_counter()
+        result = check(history.ops, model)
+        took = time.perf_counter() - start
+        total += took
+        print(f"check {path.parent.name + '/' + path.name:<22}{result.verdict.value:<17}"
+              f"{len(history.ops):>5} ops {took * 1000:>8.1f} ms   (target <= 100 ms)")
+    if files:
+        print(f"check all {len(files)} samples                        {total * 1000:>8.1f} ms")
+    for ops, target in ((10_000, "<= 5 s"), (100_000, "<= 60 s, < 1 GB")):
+        print(f"check generated etcd history, {ops:,} ops, 100 keys, 10 clients, 5% unknown: "
+              f"{_check_generated(ops)}   (target {target})")
+
+
 def main() -> None:
     raw, node = kernel_events_per_second()
     print(f"kernel: plain simpy timer loop          {raw:>12,.0f} events/s   (target >= 500,000)")
@@ -84,6 +133,7 @@ def main() -> None:
           f"({events:,} events in {wall:.2f} s)")
     rate = sweep_rate()
     print(f"sweep, default faults, 60 sim s         {rate:>12.2f} seeds/s (2 workers)")
+    checker_figures()
 
 
 if __name__ == "__main__":
