@@ -106,3 +106,21 @@ def test_html_writes_a_self_contained_report(tmp_path: Path) -> None:
     page = out.read_text()
     assert "not linearizable" in page and 'data-stuck="true"' in page
     assert "http://" not in page and "https://" not in page
+
+
+def test_our_own_jsonl_histories_are_checked_with_the_etcd_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import random
+
+    from sim.lincheck.formats import dump_jsonl
+    from sim.lincheck.generate import corrupt, generate_etcd_history
+
+    history = generate_etcd_history(random.Random(3), 300, keys=10, clients=5, unknown=0.05)
+    good = tmp_path / "good.jsonl"
+    good.write_text(dump_jsonl(history, model="etcd"))
+    assert main(["check", str(good)]) == 0
+    assert "model etcd" in capsys.readouterr().out
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(dump_jsonl(corrupt(history, random.Random(4)), model="etcd"))
+    assert main(["check", str(bad)]) == 1

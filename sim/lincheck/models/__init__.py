@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from sim.lincheck.model import Model
+from sim.lincheck.models.etcd import EtcdModel
 from sim.lincheck.models.kv import KV
 from sim.lincheck.models.register import CasRegister
 
-__all__ = ["KV", "MODELS", "CasRegister"]
+__all__ = ["KV", "MODELS", "CasRegister", "EtcdModel"]
 
 MODELS: dict[str, type[Model]] = {
     CasRegister.name: CasRegister,
     KV.name: KV,
-    # "etcd": the etcd model from models/etcd.py goes here (import it above, add to __all__).
+    EtcdModel.name: EtcdModel,
 }
