@@ -1,4 +1,4 @@
-"""The linearizability checker: exact against brute force, witnesses that explain, honest timeouts."""
+"""The linearizability checker: exact as brute force, witnesses that explain, honest timeouts."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import given
@@ -19,6 +20,7 @@ from lincheck_brute import (
     run_history,
 )
 
+from sim.lincheck import checker
 from sim.lincheck.checker import check
 from sim.lincheck.formats import load
 from sim.lincheck.history import Operation, Status
@@ -258,6 +260,32 @@ def test_a_wrong_get_in_a_sequential_kv_history_is_not_linearizable(
     assert_witness(result, history, KV())
 
 
+@given(
+    seed=st.integers(0, 2**32),
+    n=st.integers(5, 60),
+    clients=st.integers(2, 8),
+    model_name=st.sampled_from(["cas-register", "kv"]),
+    index=st.none() | st.integers(0, 1000),
+)
+def test_the_narrow_first_search_never_changes_a_verdict(
+    seed: int, n: int, clients: int, model_name: str, index: int | None
+) -> None:
+    # Many unknown outcomes, so the narrow search often leaves some out and the exhaustive
+    # one must decide; with no unknown op in view, the narrow search is the exhaustive one.
+    model = MODELS[model_name]()
+    apply, draw = (register_apply, register_draw) if model_name == "cas-register" else (
+        kv_apply, kv_draw(2))
+    rec = run_history(model, apply, draw, n, clients=clients, unknown=0.3, seed=seed)
+    history = rec.ops
+    if index is not None and any(o.status is OK and o.f in ("read", "cas", "get") for o in history):
+        history, _ = corrupt(rec, index)
+    fast = check(history, model, timeout=30)
+    with mock.patch.object(checker, "_NARROW_SCAN", 0):
+        exhaustive = check(history, model, timeout=30)
+    assert fast.verdict is exhaustive.verdict is not Verdict.UNKNOWN
+    assert_witness(fast, history, model)
+
+
 # --- rules of the search, one example each ------------------------------------------------------
 
 
@@ -405,10 +433,16 @@ def test_a_tiny_time_limit_gives_unknown_never_a_guess() -> None:
 
 
 def test_a_search_cut_short_by_the_time_limit_is_unknown() -> None:
-    result = check(hard_history(), KV(), timeout=0.05)
+    history = hard_history()
+    result = check(history, KV(), timeout=0.05)
     assert result.verdict is Verdict.UNKNOWN
-    assert result.parts[0].explored > 0
+    part = result.parts[0]
+    assert part.explored > 0
     assert result.elapsed < 5
+    # how far it got: a linearizable prefix, and the get it could not place after it
+    assert len(part.order) == 14
+    assert part.stuck == [14]
+    assert_witness(result, history, KV())
 
 
 def test_a_part_known_to_fail_outweighs_one_that_ran_out_of_time() -> None:

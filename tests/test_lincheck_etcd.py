@@ -429,5 +429,77 @@ def test_the_checker_with_the_etcd_model_agrees_with_brute_force_on_small_histor
         expected = brute_linearizable(ops, EtcdModel())
         got = check(ops, EtcdModel(), timeout=30).verdict
         assert got is (Verdict.LINEARIZABLE if expected else Verdict.NOT_LINEARIZABLE), ops
+        assert not (EtcdModel().contradictions(ops) and expected), ops
         verdicts[expected] += 1
     assert min(verdicts.values()) > 50  # both verdicts well exercised
+
+
+class _NoShortcuts(EtcdModel):
+    """The etcd model without what `partition` prepares: the plain search."""
+
+    def partition(self, ops: Any) -> list[list[Operation]]:
+        return [list(ops)]
+
+
+def test_the_search_shortcuts_never_change_a_verdict() -> None:
+    rng = random.Random(77)
+    mix = {"get": 10, "get_old": 10, "scan": 5, "put": 20, "delete": 15, "cas": 20, "compact": 10}
+    verdicts: dict[Verdict, int] = {}
+    for _ in range(150):
+        ops = generate_etcd_history(random.Random(rng.randrange(1 << 30)), rng.randint(8, 24),
+                                    keys=rng.randint(1, 5), clients=rng.randint(2, 6),
+                                    unknown=rng.choice((0.1, 0.3, 0.5)), latency=40, think=10,
+                                    mix=rng.choice((None, mix)))
+        for _ in range(rng.randint(0, 2)):
+            ops = _perturb(ops, rng)
+        plain = check(ops, _NoShortcuts(), timeout=2).verdict
+        if plain is Verdict.UNKNOWN:
+            continue
+        assert check(ops, EtcdModel(), timeout=20).verdict is plain, ops
+        verdicts[plain] = verdicts.get(plain, 0) + 1
+    assert min(verdicts.values()) > 20
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_contradictions_prove_a_corrupted_read_at_once_and_never_a_generated_history(
+        seed: int) -> None:
+    mix = {"get": 10, "get_old": 10, "scan": 5, "put": 20, "delete": 15, "cas": 20, "compact": 10}
+    ops = generate_etcd_history(random.Random(seed), 2000, keys=50, clients=10, unknown=0.05,
+                                mix=None if seed % 2 else mix)
+    assert EtcdModel().contradictions(ops) == []
+    bad = corrupt(ops, random.Random(seed))
+    (changed,) = (b for a, b in zip(ops, bad, strict=True) if a != b)
+    found = EtcdModel().contradictions(bad)
+    assert found and changed.id in {i for i, _ in found}
+
+
+def test_a_model_set_up_for_one_history_refuses_the_operations_of_another() -> None:
+    model = EtcdModel()
+    ops = generate_etcd_history(random.Random(1), 20, keys=3, clients=2, unknown=0.0)
+    other = generate_etcd_history(random.Random(2), 20, keys=3, clients=2, unknown=0.0)
+    model.partition(ops)
+    with pytest.raises(ValueError, match="partition"):
+        model.step(model.init(), other[0])
+
+
+def sequential(*requests: Request, unknown: frozenset[int] = frozenset()) -> list[Operation]:
+    """A history of requests run one after another; those in `unknown` lose their outcome."""
+    _, out = run(*requests)
+    return [op(f, args, None if i in unknown else result,
+               Status.UNKNOWN if i in unknown else Status.OK, call=10 * i, ret=10 * i + 5,
+               op_id=i)
+            for i, ((f, args), result) in enumerate(zip(requests, out, strict=True))]
+
+
+def test_a_txn_that_reads_a_key_and_then_writes_it_is_linearizable() -> None:
+    # etcd refuses a put and a delete of one key in a txn, but not a range and a put of it
+    ops = sequential(put("k", "1"), put("a", "1"),
+                     txn([], [{"request_put": {"key": "x", "value": "1"}},
+                              {"request_range": {"key": "k"}},
+                              {"request_range": {"key": "n"}},
+                              {"request_put": {"key": "k", "value": "2"}},
+                              {"request_put": {"key": "n", "value": "2"}}]),
+                     get("k"), get("n"), unknown=frozenset({1}))
+    assert EtcdModel().contradictions(ops) == []
+    assert brute_linearizable(ops, EtcdModel())
+    assert check(ops, EtcdModel(), timeout=10).verdict is Verdict.LINEARIZABLE

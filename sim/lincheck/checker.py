@@ -14,7 +14,8 @@ Why it is exact:
   the cache keeps, per (O, s), the minimal failed sets U.
 - Placing an unknown operation that leaves the state as it is never helps: it is skipped.
 - A read (`Model.read_only`) that can take effect now goes first and alone: in any
-  linearization from here it can be moved to the front.
+  linearization from here it can be moved to the front. Other candidates that may leave the
+  state as it is go first too, but not alone.
 
 Why it is fast:
 - OK operations are numbered by call time; the placed ones are a watermark `w` (all below are
@@ -39,7 +40,7 @@ from sim.lincheck.result import CheckResult, PartResult, Verdict
 
 __all__ = ["check"]
 
-_CLOCK_EVERY = 1 << 10  # search nodes between reads of the clock; a power of two
+_CLOCK_EVERY = 1 << 10  # children looked at between reads of the clock; a power of two
 _NARROW_SCAN = 8  # pending unknown ops a narrow search considers at a node, most recent first
 _NARROW_CHAIN = 3  # unknown ops it places in a row where no OK candidate can take effect
 
@@ -50,7 +51,9 @@ def check(
     """Is `history` linearizable for `model`? `timeout` (wall seconds) bounds the whole check.
 
     FAIL operations are ignored. When time runs out, the parts not yet decided are
-    Verdict.UNKNOWN, and so is the whole unless a part is already known not to be linearizable.
+    Verdict.UNKNOWN, and so is the whole unless a part is already known not to be linearizable;
+    an UNKNOWN part's `order` and `stuck` show how far the search got (a linearizable prefix,
+    and the OK candidates blocked after it): a lead, not a verdict.
     """
     start = time.perf_counter()
     deadline = None if timeout is None else start + timeout
@@ -121,6 +124,7 @@ class _Outcome:
     order: list[int] = field(default_factory=list)  # entries: OK index i, or ~j for unknown j
     stuck: list[int] = field(default_factory=list)  # OK indices
     explored: int = 0
+    placed: int = 0  # OK ops in `order`
 
 
 class _Search:
@@ -182,10 +186,12 @@ class _Search:
         blocked: list[int] = []
         for i in cands:
             if reads[i]:
-                if any(True for _ in step(state, ok[i])):
+                fits = list(step(state, ok[i]))
+                if fits:
                     # A read that fits here goes first, alone: any linearization from here
                     # stays one when the read moves to the front.
-                    yield i, state, False
+                    for s in fits:
+                        yield i, s, False
                     return
                 blocked.append(i)
         later: list[tuple[int, list[Hashable]]] = []
@@ -218,7 +224,7 @@ class _Search:
                     if s != state:
                         yield ~j, s, False
             return
-        stuck = len(blocked) == len(cands) and chain < _NARROW_CHAIN
+        nothing_moves = len(blocked) == len(cands) and chain < _NARROW_CHAIN
         unblocking: list[tuple[int, Hashable]] = []
         moving: list[tuple[int, Hashable]] = []
         for _ in range(_NARROW_SCAN):
@@ -231,7 +237,7 @@ class _Search:
                     continue
                 if any(any(True for _ in step(s, ok[b])) for b in blocked):
                     unblocking.append((j, s))
-                elif stuck:
+                elif nothing_moves:
                     moving.append((j, s))
                 else:
                     self.narrowed = True
@@ -258,6 +264,9 @@ class _Search:
             return first
         self.narrow = False
         second = self.search()
+        if second.verdict is Verdict.UNKNOWN and first.placed > second.placed:
+            first.verdict = Verdict.UNKNOWN  # its prefix got further: show that one
+            second, first = first, second
         second.explored += first.explored
         return second
 
@@ -279,6 +288,7 @@ class _Search:
         stack = [(children(0, 0, 0, state0, 0), 0, 0, 0, state0, 0, 0)]
         path: list[int] = []
         explored = 1
+        ticks = 0  # children looked at, pruned or not: the clock is read every _CLOCK_EVERY
         # The node with the most OK ops placed, first reached; best_path[:low] == path[:low].
         best_count = 0
         best_node: tuple[int, int, Hashable] = (0, 0, state0)
@@ -305,6 +315,16 @@ class _Search:
                         low = len(path)
                 continue
             e, s, chained = child
+            ticks += 1
+            if not ticks & (_CLOCK_EVERY - 1) and deadline is not None and clock() > deadline:
+                # No verdict; the furthest it got, for a person to look at.
+                return _Outcome(
+                    Verdict.UNKNOWN,
+                    order=best_path,
+                    stuck=self.stuck(best_node, final=False),
+                    explored=explored,
+                    placed=best_count,
+                )
             if e >= 0:
                 c2 = count + 1
                 u2 = umask
@@ -330,8 +350,6 @@ class _Search:
                     elif any(not m & ~u2 for m in seen):
                         continue
             explored += 1
-            if not explored & (_CLOCK_EVERY - 1) and deadline is not None and clock() > deadline:
-                return _Outcome(Verdict.UNKNOWN, explored=explored)
             path.append(e)
             if c2 == n_ok:
                 return _Outcome(Verdict.LINEARIZABLE, order=path, explored=explored)
@@ -346,16 +364,19 @@ class _Search:
         return _Outcome(
             Verdict.NOT_LINEARIZABLE,
             order=best_path,
-            stuck=self.stuck(best_node),
+            stuck=self.stuck(best_node, final=True),
             explored=explored,
+            placed=best_count,
         )
 
-    def stuck(self, node: tuple[int, int, Hashable]) -> list[int]:
-        """The OK candidates at `node` that cannot take effect there."""
+    def stuck(self, node: tuple[int, int, Hashable], final: bool) -> list[int]:
+        """The OK candidates at `node` that cannot take effect there.
+
+        After an exhausted search (`final`) `node` is the deepest: every OK candidate there is
+        blocked, or a child would be deeper; the fallback only guards that argument.
+        """
         w, rel, state = node
         cands, _ = self.ok_candidates(w, rel)
-        # At the deepest node every OK candidate fails, or a child would be deeper; the filter
-        # only guards that argument.
         step = self.model.step
         blocked = [i for i in cands if not any(True for _ in step(state, self.ok[i]))]
-        return blocked or cands
+        return blocked or cands if final else blocked

@@ -34,8 +34,8 @@ class Model:
         return [list(ops)]
 
     def read_only(self, op: Operation) -> bool:
-        """True if `op` never changes the state (a read): the search then places it as soon as
-        it fits, without trying other orders. False, the safe default, is always correct."""
+        """True if `op` leaves the state as it is wherever it can take effect (a read): the
+        search then places it as soon as it fits, trying no other order. False is always safe."""
         return False
 
     def describe_operation(self, op: Operation) -> str:

@@ -26,6 +26,19 @@ Semantics follow etcd's server (etcdserver/txn, storage/mvcc), and where they ar
   fields of a key-value take proto3 defaults ("" and 0). Unknown fields are ignored.
 - Not modelled (rejected with a HistoryError): leases, ignore_value / ignore_lease, sorting on a
   target other than the key. Serializable ranges promise no recency, so they are not checked.
+  A txn that writes one key twice is applied in order (etcd rejects it before it runs).
+
+Keeping the search small. Revisions are global, so the history is one part; but almost every ok
+result names the revision it saw, which pins writes and reads in place. What is left is the
+unknown-outcome writes: which of them filled the revisions no ok write took. `partition` reads
+the history once for two sound shortcuts (both used only by a search rooted at the `init()` that
+follows it):
+- `_Facts`: what the ok results say about each revision's writes (which key and value it wrote,
+  which keys nothing wrote, versions, absences). An unknown write is refused at once at a revision
+  those contradict, rather than when the search reaches the result that contradicts it.
+- `_Horizon`: states compare by what the rest of the history can still observe, so that choices
+  that differ only in versions nobody reads again make one search node, not many.
+`contradictions` finds, without any search, the usual proofs that there is no linearization.
 """
 
 from __future__ import annotations
@@ -591,7 +604,7 @@ class _Facts:
         self._unsure: set[int] = set()  # revisions of ok requests that may or may not have written
         self._ok_deletes: list[tuple[int, str, str | None]] = []  # (revision, key, range_end)
         self._lost_deletes: list[tuple[str, str | None]] = []  # of unknown-outcome requests
-        self._keys: set[str] = set()
+        self.keys: set[str] = set()
         self._scans: list[tuple[str, str, int, set[str]]] = []
         self.quiet: dict[str, tuple[list[int], list[int]]] = {}
         self.alive: dict[str, tuple[list[int], list[int]]] = {}
@@ -604,11 +617,12 @@ class _Facts:
         # No ok result needs the store past this revision; and none needs an unknown compaction.
         self.ceiling = 0
         self.compacted_error = False
+        self.horizon: _Horizon | None = None  # of the same history
         self.deleters: dict[str, list[int]] = {}  # k -> revisions that may have deleted it
         self.open_from = 0  # and from here on, any revision may have deleted any key
 
     def put(self, rev: int, key: str, value: object) -> None:
-        self._keys.add(key)
+        self.keys.add(key)
         at = self.wrote.setdefault(rev, {})
         if at.get(key, _ANY_VALUE) is _ANY_VALUE:
             at[key] = value
@@ -633,11 +647,15 @@ class _Facts:
 
     def gone(self, key: str, rev: int) -> None:
         """`key` was read absent at `rev`."""
-        self._keys.add(key)
+        self.keys.add(key)
         self._absent.setdefault(key, set()).add(rev)
 
-    def learn(self, req: Request, res: Mapping[str, Any]) -> bool | None:
-        """Take the facts of one ok, non-error result; whether it wrote (None: cannot tell)."""
+    def learn(self, req: Request, res: Mapping[str, Any], mid: bool = False) -> bool | None:
+        """Take the facts of one ok, non-error result; whether it wrote (None: cannot tell).
+
+        `mid`: a read inside a txn after the txn's first change, at a revision its later
+        writes may still change; it tells about the revision before only.
+        """
         rev = res.get("revision")
         if not isinstance(rev, int) or isinstance(rev, bool):
             return None
@@ -652,12 +670,12 @@ class _Facts:
         if isinstance(req, RangeReq):
             if req.serializable:
                 return False
-            at = req.revision if req.revision > 0 else rev
+            at = req.revision if req.revision > 0 else rev - 1 if mid else rev
             kvs = [kv for kv in res.get("kvs") or () if isinstance(kv, Mapping)]
             for kv in kvs:
                 self.saw(kv, at, req.keys_only)
-            if req.count_only or req.limit or req.min_mod or req.max_mod or req.min_create \
-                    or req.max_create:
+            if mid or req.count_only or req.limit or req.min_mod or req.max_mod \
+                    or req.min_create or req.max_create:
                 return False
             if req.end is None:
                 if not kvs and "kvs" in res:
@@ -676,21 +694,15 @@ class _Facts:
                 return False
             return None if deleted is None else True
         if isinstance(req, TxnReq):
-            ok = res.get("succeeded")
-            resps = res.get("responses")
-            branch = req.success if ok else req.failure
+            ok, resps = res.get("succeeded"), res.get("responses")
+            pairs = list(_branch(req, res))
             if not isinstance(ok, bool) or not isinstance(resps, Sequence) \
-                    or len(resps) != len(branch):
-                return None
+                    or len(resps) != len(pairs) or len(pairs) != len(req.success if ok
+                                                                    else req.failure):
+                return None  # it may have written anything: the revision is no one's
             wrote: bool | None = False
-            for sub, item in zip(branch, resps, strict=True):
-                inner = next(iter(item.values()), None) if isinstance(item, Mapping) else None
-                if not isinstance(inner, Mapping):
-                    return None
-                if isinstance(sub, TxnReq):
-                    # A nested txn's header is empty: its ops carry the revisions.
-                    inner = {**inner, "revision": rev}
-                w = self.learn(sub, inner)
+            for sub, inner in pairs:
+                w = self.learn(sub, inner, mid or wrote is not False)
                 if w is None or wrote is None:
                     wrote = None
                 elif w:
@@ -713,12 +725,12 @@ class _Facts:
 
     def writer(self, key: str, value: str) -> None:
         """Some request in the history may put `value` at `key`."""
-        self._keys.add(key)  # and a scan that misses the key saw it absent
+        self.keys.add(key)  # and a scan that misses the key saw it absent
         self._writers[key, value] = self._writers.get((key, value), 0) + 1
 
     def seal(self) -> None:
         """Index the facts for `allows`."""
-        keys = sorted(self._keys)
+        keys = sorted(self.keys)
         for start, end, at, seen in self._scans:
             for k in _keys_in(keys, start, end):
                 if k not in seen:
@@ -1031,6 +1043,58 @@ def _delete_ranges(req: Request) -> Iterable[tuple[str, str | None]]:
             yield from _delete_ranges(sub)
 
 
+def _ok_puts(req: Request, res: Mapping[str, Any]) -> Iterable[tuple[str, str, int]]:
+    """(key, value, revision) of the puts an ok result shows done."""
+    rev = res.get("revision")
+    if isinstance(req, PutReq):
+        if isinstance(rev, int):
+            yield req.key, req.value, rev
+    elif isinstance(req, TxnReq):
+        for sub, inner in _branch(req, res):
+            yield from _ok_puts(sub, inner)
+
+
+def _observations(req: Request, res: Mapping[str, Any], mid: bool = False
+                  ) -> Iterable[tuple[Mapping[str, Any], int, bool]]:
+    """(key-value, revision it was read at, keys only) for each version an ok result shows.
+
+    `mid`: as in `_Facts.learn`.
+    """
+    rev = res.get("revision")
+    if not isinstance(rev, int):
+        return
+    if isinstance(req, PutReq):
+        prev = res.get("prev_kv")
+        if isinstance(prev, Mapping):
+            yield prev, rev - 1, False
+    elif isinstance(req, RangeReq):
+        for kv in res.get("kvs") or ():
+            if isinstance(kv, Mapping):
+                yield kv, req.revision if req.revision > 0 else rev - 1 if mid else rev, \
+                    req.keys_only
+    elif isinstance(req, DeleteReq):
+        for kv in res.get("prev_kvs") or ():
+            if isinstance(kv, Mapping):
+                yield kv, rev - 1, False
+    elif isinstance(req, TxnReq):
+        changed = mid
+        for sub, inner in _branch(req, res):
+            yield from _observations(sub, inner, changed)
+            changed = changed or bool(list(_ok_puts(sub, inner))) or bool(inner.get("deleted"))
+
+
+def _branch(req: TxnReq, res: Mapping[str, Any]) -> Iterable[tuple[Request, Mapping[str, Any]]]:
+    """A txn's requests that ran, with their responses (a nested txn's with the outer revision)."""
+    ok, resps = res.get("succeeded"), res.get("responses")
+    if not isinstance(ok, bool) or not isinstance(resps, Sequence):
+        return
+    for sub, item in zip(req.success if ok else req.failure, resps, strict=False):
+        inner = next(iter(item.values()), None) if isinstance(item, Mapping) else None
+        if isinstance(inner, Mapping):
+            yield sub, {**inner, "revision": res.get("revision")} if isinstance(sub, TxnReq) \
+                else inner
+
+
 def _revisions_asked(req: Request) -> Iterable[int]:
     if isinstance(req, RangeReq | CompactReq):
         yield req.revision
@@ -1079,10 +1143,17 @@ class EtcdModel(Model):
         c = self._compiled.get(id(op))
         if c is None or c.op is not op:
             c = self.compile(op)
+        facts = c.facts
+        if state.horizon is None:
+            facts = None  # a search not set up by partition(): no shortcuts
+        elif facts is None or facts.horizon is not state.horizon:
+            # States that compare by one history's horizon mean nothing to another history.
+            raise ValueError(f"operation {op.id} is not in the history given to partition() "
+                             "before init(); call partition() with the operations to check")
         if op.status is not Status.OK:
             if op.status is Status.FAIL or isinstance(c.req, RangeReq):
                 return (state,)
-            facts, req = c.facts, c.req
+            req = c.req
             if facts is not None:
                 if isinstance(req, CompactReq):
                     # Compaction only makes requests fail: needed only to explain a failure.
@@ -1131,7 +1202,8 @@ class EtcdModel(Model):
     def partition(self, ops: Sequence[Operation]) -> list[list[Operation]]:
         """One part: every write bumps the one global revision, so keys are not independent.
 
-        Also reads, once, what the ok results say about each revision's writes (see `_Facts`).
+        Also prepares the shortcuts for exactly these operations (see the module docstring): the
+        next `init()` roots a search over them, and stepping another operation from it raises.
         """
         facts = _Facts()
         compiled = [self.compile(op) for op in ops]
@@ -1150,10 +1222,65 @@ class EtcdModel(Model):
                     facts.ceiling = max(facts.ceiling, 1 + max(_revisions_asked(c.req), default=0))
                     facts.compacted_error = True
         facts.seal()
+        facts.horizon = self._horizon = _Horizon(compiled, sorted(facts.keys))
         for c in compiled:
             c.facts = facts
-        self._horizon = _Horizon(compiled, sorted(facts._keys))
         return [list(ops)]
+
+    def contradictions(self, ops: Sequence[Operation]) -> list[tuple[int, str]]:
+        """Proofs without search that `ops` has no linearization: (operation id, why) pairs.
+
+        Finds the usual bugs: a read of a value no request writes, of an overwritten version
+        (stale: an ok put wrote the key between the version read and the read's revision), two
+        versions at one revision, a revision two ok writes took. Empty proves nothing.
+        """
+        compiled = [self.compile(op) for op in ops if op.status is not Status.FAIL]
+        writers: dict[tuple[str, str], int] = {}
+        for c in compiled:
+            for pair in _puts(c.req):
+                writers[pair] = writers.get(pair, 0) + 1
+        ok = [c for c in compiled if c.op.status is Status.OK and c.error is None
+              and not c.unchecked and isinstance(c.observed, dict)]
+        out: list[tuple[int, str]] = []
+        took: dict[int, int] = {}  # revision -> the ok request that took it
+        at: dict[tuple[str, str], int] = {}  # (key, value) -> the revision an ok put wrote it
+        puts: dict[str, list[tuple[int, int]]] = {}  # key -> (revision, request) of ok puts
+        for c in ok:
+            for key, value, rev in _ok_puts(c.req, c.observed):
+                other = took.setdefault(rev, c.op.id)
+                if other != c.op.id:
+                    out.append((c.op.id, f"revision {rev} is taken by operation {other} too"))
+                at[key, value] = rev
+                puts.setdefault(key, []).append((rev, c.op.id))
+        for writes in puts.values():
+            writes.sort()
+        seen: dict[tuple[str, int], tuple[str, int]] = {}
+        for c in ok:
+            for kv, upto, keys_only in _observations(c.req, c.observed):
+                name, mod = kv.get("key"), kv.get("mod_revision") or 0
+                if not isinstance(name, str) or not isinstance(mod, int):
+                    continue
+                key = name
+                where = f"read {key}@{mod}"
+                if not keys_only:
+                    value = str(kv.get("value") or "")
+                    where = f"read {key}={value!r}@{mod}"
+                    if (key, value) not in writers:
+                        out.append((c.op.id, f"{where}: no request writes that value"))
+                    first = seen.setdefault((key, mod), (value, c.op.id))
+                    if first[0] != value:
+                        out.append((c.op.id, f"{where}: operation {first[1]} read "
+                                             f"{first[0]!r} there"))
+                    written = at.get((key, value))
+                    if writers.get((key, value)) == 1 and written not in (None, mod):
+                        out.append((c.op.id, f"{where}: that value was written at {written}"))
+                writes = puts.get(key, [])
+                i = bisect.bisect_right(writes, (mod, _INF))
+                if i < len(writes) and writes[i][0] <= upto:
+                    rev, by = writes[i]
+                    out.append((c.op.id, f"{where} at revision {upto}: operation {by} wrote "
+                                         f"{key} at {rev}"))
+        return out
 
     def describe_operation(self, op: Operation) -> str:
         """E.g. `put(k1, 'v3') -> rev 7`."""
