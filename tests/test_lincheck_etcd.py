@@ -156,7 +156,8 @@ def test_range_end_selects_one_key_a_half_open_range_or_every_key_from_key() -> 
 def test_limit_count_more_keys_only_and_count_only_are_etcds() -> None:
     _, out = run(put("a", "1"), put("b", "2"), put("c", "3"),
                  get("a", range_end="\0", limit=2), get("a", range_end="\0", limit=3),
-                 get("a", range_end="\0", keys_only=True), get("a", range_end="\0", count_only=True),
+                 get("a", range_end="\0", keys_only=True),
+                 get("a", range_end="\0", count_only=True),
                  get("a", range_end="\0", sort_order="DESCEND", limit=1))
     assert (len(out[3]["kvs"]), out[3]["count"], out[3]["more"]) == (2, 3, True)
     assert (len(out[4]["kvs"]), out[4]["more"]) == (3, False)
