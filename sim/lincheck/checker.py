@@ -43,6 +43,7 @@ __all__ = ["check"]
 _CLOCK_EVERY = 1 << 10  # children looked at between reads of the clock; a power of two
 _NARROW_SCAN = 8  # pending unknown ops a narrow search considers at a node, most recent first
 _NARROW_CHAIN = 3  # unknown ops it places in a row where no OK candidate can take effect
+_WITNESS_BUDGET = 1.0  # seconds of search for a witness once a model has proved a part wrong
 
 
 def check(
@@ -103,7 +104,20 @@ def _ret(op: Operation) -> int:
 def _check_part(ops: list[Operation], model: Model, deadline: float | None) -> PartResult:
     ok = sorted((op for op in ops if op.status is Status.OK), key=_by_call)
     unknown = sorted((op for op in ops if op.status is Status.UNKNOWN), key=_by_call)
+    # A model may prove a part wrong without searching (the etcd model: a value nobody wrote, a
+    # stale read); proving it by search alone can take exponential time when many outcomes are
+    # unknown. The search then only looks for a witness prefix, within a small budget; a
+    # linearization it finds would overrule the proof.
+    contradictions = getattr(model, "contradictions", None)
+    proof = contradictions(ops) if contradictions is not None else []
+    if proof:
+        budget = time.perf_counter() + _WITNESS_BUDGET
+        deadline = budget if deadline is None else min(deadline, budget)
     outcome = _Search(ok, unknown, model, deadline).run()
+    if proof and outcome.verdict is Verdict.UNKNOWN:
+        index = {op.id: i for i, op in enumerate(ok)}
+        outcome.verdict = Verdict.NOT_LINEARIZABLE
+        outcome.stuck = sorted({index[op_id] for op_id, _why in proof if op_id in index})
 
     def ids(entries: list[int]) -> list[int]:
         return [ok[e].id if e >= 0 else unknown[~e].id for e in entries]
