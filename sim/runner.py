@@ -198,6 +198,16 @@ class Cluster:
         self.world.trace.emit("liveness.fail")
 
 
+def _violation(
+    world: World, check: str, node: int, time_us: int, detail: str, **extra: str
+) -> dict[str, Any]:
+    """One entry of RunResult.violations, with the trace leading up to it."""
+    return {
+        "check": check, "node": node, "time_us": time_us, "detail": detail, **extra,
+        "trace_tail": [list(e) for e in world.trace.tail(TRACE_TAIL)],
+    }
+
+
 def _start(world: World, process: Generator[simpy.Event, Any, None]) -> None:
     world.env.process(process)
 
@@ -230,25 +240,16 @@ def run(config: RunConfig) -> RunResult:
             world.run_until(min(end, world.now + 100_000))
     except InvariantViolation as v:
         failed_invariant = v.invariant
-        violations.append({
-            "check": v.invariant, "node": v.node, "time_us": v.time_us, "detail": v.detail,
-            "trace_tail": [list(e) for e in world.trace.tail(TRACE_TAIL)],
-        })
+        violations.append(_violation(world, v.invariant, v.node, v.time_us, v.detail))
     except RaftError as exc:  # Raft caught a broken rule itself, as etcd-io/raft panics
         failed_invariant = "raft_panic"
-        violations.append({
-            "check": "raft_panic", "node": 0, "time_us": world.now, "detail": str(exc),
-            "traceback": traceback.format_exc(),
-            "trace_tail": [list(e) for e in world.trace.tail(TRACE_TAIL)],
-        })
+        violations.append(_violation(world, "raft_panic", 0, world.now, str(exc),
+                                     traceback=traceback.format_exc()))
     except Exception as exc:  # a bug in the simulator or the system under test
         failed_invariant = "no_exception"
-        violations.append({
-            "check": "no_exception", "node": 0, "time_us": world.now,
-            "detail": "".join(traceback.format_exception_only(exc)).strip(),
-            "traceback": traceback.format_exc(),
-            "trace_tail": [list(e) for e in world.trace.tail(TRACE_TAIL)],
-        })
+        detail = "".join(traceback.format_exception_only(exc)).strip()
+        violations.append(_violation(world, "no_exception", 0, world.now, detail,
+                                     traceback=traceback.format_exc()))
 
     checks: dict[str, str] = {}
     for name in INVARIANTS:
@@ -263,11 +264,8 @@ def run(config: RunConfig) -> RunResult:
             "pass" if cluster.liveness == "pass" else "fail"
         ) + f" ({cluster.liveness_detail})"
         if cluster.liveness != "pass":
-            violations.append({
-                "check": "liveness", "node": 0, "time_us": world.now,
-                "detail": cluster.liveness_detail,
-                "trace_tail": [list(e) for e in world.trace.tail(TRACE_TAIL)],
-            })
+            violations.append(
+                _violation(world, "liveness", 0, world.now, cluster.liveness_detail))
     else:
         checks["liveness"] = "not finished"
         if failed_invariant in ("no_exception", "raft_panic"):
