@@ -1,0 +1,308 @@
+"""etcd's v3 JSON gateway form: requests from JSON, responses and errors to JSON.
+
+It reads what grpc-gateway's protobuf JSON reader accepts (etcd 3.4/3.5): proto field names or
+their lowerCamelCase JSON names, bytes as base64 (standard or URL alphabet, padding optional),
+64-bit integers as numbers or decimal strings, enums by name or number, null as the default,
+unknown fields ignored. It writes what the gateway writes: proto field names in field order,
+defaults left out, 64-bit integers as strings, bytes as standard base64, compact separators.
+Errors are the gateway's body: {"error": message, "code": grpc code, "message": message}.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from etcdcore.api import rpc
+from etcdcore.api.rpctypes import Code, EtcdError
+from etcdcore.mvcc import KeyValue
+
+__all__ = [
+    "PATHS",
+    "GatewayError",
+    "dumps",
+    "error_to_json",
+    "request_from_json",
+    "request_to_json",
+    "response_to_json",
+]
+
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+_UINT64 = (0, (1 << 64) - 1)
+
+
+class GatewayError(EtcdError):
+    """A body the gateway cannot turn into a request (InvalidArgument, as grpc-gateway says)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(Code.INVALID_ARGUMENT, message)
+
+
+# ---- reading -------------------------------------------------------------------------------
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _bytes(v: object, where: str) -> bytes:
+    if not isinstance(v, str):
+        raise GatewayError(f"{where}: bytes must be a base64 string, got {json.dumps(v)}")
+    text = v.replace("-", "+").replace("_", "/")
+    text += "=" * (-len(text) % 4)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise GatewayError(f"{where}: invalid base64 {json.dumps(v)}") from None
+
+
+def _integer(v: object, where: str, bounds: tuple[int, int]) -> int:
+    if isinstance(v, bool):
+        raise GatewayError(f"{where}: integer expected, got {json.dumps(v)}")
+    if isinstance(v, int):
+        n = v
+    elif (isinstance(v, float) and v.is_integer()) or (
+            isinstance(v, str) and v.strip() == v and v.lstrip("-").isdigit()):
+        n = int(v)
+    else:
+        raise GatewayError(f"{where}: integer expected, got {json.dumps(v)}")
+    if not bounds[0] <= n <= bounds[1]:
+        raise GatewayError(f"{where}: {n} is out of range")
+    return n
+
+
+def _int64(v: object, where: str) -> int:
+    return _integer(v, where, _INT64)
+
+
+def _bool(v: object, where: str) -> bool:
+    if not isinstance(v, bool):
+        raise GatewayError(f"{where}: true or false expected, got {json.dumps(v)}")
+    return v
+
+
+def _enum(kind: type[enum.IntEnum]) -> Callable[[object, str], Any]:
+    def parse(v: object, where: str) -> enum.IntEnum:
+        if isinstance(v, str) and v in kind.__members__:
+            return kind[v]
+        if isinstance(v, int) and not isinstance(v, bool):
+            try:
+                return kind(v)
+            except ValueError:
+                pass
+        names = ", ".join(kind.__members__)
+        raise GatewayError(f"{where}: unknown value {json.dumps(v)} (one of {names})")
+    return parse
+
+
+Reader = Callable[[object, str], Any]
+
+
+def _fields(obj: object, where: str, readers: Mapping[str, Reader]) -> dict[str, Any]:
+    """The known fields of a JSON object as keyword arguments; unknown ones are ignored."""
+    if not isinstance(obj, dict):
+        raise GatewayError(f"{where}: a JSON object expected, got {json.dumps(obj)}")
+    names = {**{_camel(n): n for n in readers}, **{n: n for n in readers}}
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        name = names.get(key)
+        if name is None or value is None:
+            continue
+        if name in out:
+            raise GatewayError(f"{where}: field {name} given twice")
+        out[name] = readers[name](value, f"{where}.{name}")
+    return out
+
+
+_RANGE: dict[str, Reader] = {
+    "key": _bytes, "range_end": _bytes, "limit": _int64, "revision": _int64,
+    "sort_order": _enum(rpc.SortOrder), "sort_target": _enum(rpc.SortTarget),
+    "serializable": _bool, "keys_only": _bool, "count_only": _bool,
+    "min_mod_revision": _int64, "max_mod_revision": _int64,
+    "min_create_revision": _int64, "max_create_revision": _int64,
+}
+_PUT: dict[str, Reader] = {
+    "key": _bytes, "value": _bytes, "lease": _int64, "prev_kv": _bool,
+    "ignore_value": _bool, "ignore_lease": _bool,
+}
+_DELETE: dict[str, Reader] = {"key": _bytes, "range_end": _bytes, "prev_kv": _bool}
+_COMPARE: dict[str, Reader] = {
+    "result": _enum(rpc.CompareResult), "target": _enum(rpc.CompareTarget),
+    "key": _bytes, "range_end": _bytes, "version": _int64, "create_revision": _int64,
+    "mod_revision": _int64, "value": _bytes, "lease": _int64,
+}
+_COMPACT: dict[str, Reader] = {"revision": _int64, "physical": _bool}
+_ONEOF_TARGETS = ("version", "create_revision", "mod_revision", "value", "lease")
+
+
+def _list(item: Reader) -> Reader:
+    def parse(v: object, where: str) -> tuple[Any, ...]:
+        if not isinstance(v, list):
+            raise GatewayError(f"{where}: a JSON array expected, got {json.dumps(v)}")
+        return tuple(item(x, f"{where}[{i}]") for i, x in enumerate(v))
+    return parse
+
+
+def _range(v: object, where: str) -> rpc.RangeRequest:
+    return rpc.RangeRequest(**_fields(v, where, _RANGE))
+
+
+def _put(v: object, where: str) -> rpc.PutRequest:
+    return rpc.PutRequest(**_fields(v, where, _PUT))
+
+
+def _delete(v: object, where: str) -> rpc.DeleteRangeRequest:
+    return rpc.DeleteRangeRequest(**_fields(v, where, _DELETE))
+
+
+def _compare(v: object, where: str) -> rpc.Compare:
+    fields = _fields(v, where, _COMPARE)
+    if sum(1 for n in _ONEOF_TARGETS if n in fields) > 1:
+        raise GatewayError(f"{where}: more than one of {', '.join(_ONEOF_TARGETS)} set")
+    return rpc.Compare(**fields)
+
+
+_OPS: dict[str, Reader] = {
+    "request_range": _range, "request_put": _put, "request_delete_range": _delete,
+}
+
+
+def _request_op(v: object, where: str) -> rpc.RequestOp:
+    fields = _fields(v, where, {**_OPS, "request_txn": _txn})
+    if len(fields) > 1:
+        raise GatewayError(f"{where}: more than one request set")
+    return next(iter(fields.values()), None)
+
+
+def _txn(v: object, where: str) -> rpc.TxnRequest:
+    readers: dict[str, Reader] = {"compare": _list(_compare), "success": _list(_request_op),
+                                  "failure": _list(_request_op)}
+    return rpc.TxnRequest(**_fields(v, where, readers))
+
+
+def _compaction(v: object, where: str) -> rpc.CompactionRequest:
+    return rpc.CompactionRequest(**_fields(v, where, _COMPACT))
+
+
+PATHS: dict[str, Callable[[object, str], rpc.Request]] = {
+    "/v3/kv/range": _range,
+    "/v3/kv/put": _put,
+    "/v3/kv/deleterange": _delete,
+    "/v3/kv/txn": _txn,
+    "/v3/kv/compaction": _compaction,
+}
+
+
+def request_from_json(path: str, body: object) -> rpc.Request:
+    """The request a POST of `body` to `path` makes; GatewayError if the body is not one.
+
+    KeyError if `path` is not one of PATHS (the gateway would answer 404).
+    """
+    return PATHS[path](body, "body")
+
+
+# ---- writing -------------------------------------------------------------------------------
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode("ascii")
+
+
+def _header(h: rpc.ResponseHeader) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in ("cluster_id", "member_id", "revision", "raft_term"):
+        value = getattr(h, name)
+        if value:
+            out[name] = str(value)
+    return out
+
+
+def _kv(kv: KeyValue) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if kv.key:
+        out["key"] = _b64(kv.key)
+    for name in ("create_revision", "mod_revision", "version"):
+        value = getattr(kv, name)
+        if value:
+            out[name] = str(value)
+    if kv.value:
+        out["value"] = _b64(kv.value)
+    if kv.lease:
+        out["lease"] = str(kv.lease)
+    return out
+
+
+_RESPONSE_OP = {rpc.RangeResponse: "response_range", rpc.PutResponse: "response_put",
+                rpc.DeleteRangeResponse: "response_delete_range",
+                rpc.TxnResponse: "response_txn"}
+
+
+def response_to_json(resp: rpc.Response) -> dict[str, Any]:
+    """A response as the gateway writes it (defaults left out)."""
+    out: dict[str, Any] = {}
+    if resp.header is not None:
+        out["header"] = _header(resp.header)
+    if isinstance(resp, rpc.RangeResponse):
+        if resp.kvs:
+            out["kvs"] = [_kv(kv) for kv in resp.kvs]
+        if resp.more:
+            out["more"] = True
+        if resp.count:
+            out["count"] = str(resp.count)
+    elif isinstance(resp, rpc.PutResponse):
+        if resp.prev_kv is not None:
+            out["prev_kv"] = _kv(resp.prev_kv)
+    elif isinstance(resp, rpc.DeleteRangeResponse):
+        if resp.deleted:
+            out["deleted"] = str(resp.deleted)
+        if resp.prev_kvs:
+            out["prev_kvs"] = [_kv(kv) for kv in resp.prev_kvs]
+    elif isinstance(resp, rpc.TxnResponse):
+        if resp.succeeded:
+            out["succeeded"] = True
+        if resp.responses:
+            out["responses"] = [{_RESPONSE_OP[type(r)]: response_to_json(r)}
+                                for r in resp.responses]
+    return out
+
+
+_REQUEST_OP = {rpc.RangeRequest: "request_range", rpc.PutRequest: "request_put",
+               rpc.DeleteRangeRequest: "request_delete_range", rpc.TxnRequest: "request_txn"}
+
+
+def request_to_json(req: rpc.Request | rpc.Compare) -> dict[str, Any]:
+    """A request in the gateway's JSON form (what `request_from_json` reads back)."""
+    out: dict[str, Any] = {}
+    for name in req.__dataclass_fields__:
+        value = getattr(req, name)
+        if not value:
+            continue
+        if isinstance(value, bytes):
+            out[name] = _b64(value)
+        elif isinstance(value, enum.IntEnum):
+            out[name] = value.name
+        elif isinstance(value, bool):
+            out[name] = True
+        elif isinstance(value, int):
+            out[name] = str(value)
+        elif name == "compare":
+            out[name] = [request_to_json(c) for c in value]
+        else:  # success / failure
+            out[name] = [{} if op is None else {_REQUEST_OP[type(op)]: request_to_json(op)}
+                         for op in value]
+    return out
+
+
+def error_to_json(err: EtcdError) -> dict[str, Any]:
+    """An error as the gateway's body."""
+    return {"error": err.message, "code": int(err.code), "message": err.message}
+
+
+def dumps(obj: Mapping[str, Any]) -> str:
+    """Compact JSON, as Go's encoder writes it."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)

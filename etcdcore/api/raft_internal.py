@@ -1,0 +1,47 @@
+"""InternalRaftRequest (raft_internal.proto): what a raft entry carries for the KV server.
+
+Encoded as compact JSON in the gateway's form, so an entry in a trace or a WAL dump is
+readable; the encoding is deterministic (fields in proto order).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from etcdcore.api import rpc
+from etcdcore.api.gateway import PATHS, GatewayError, request_from_json, request_to_json
+
+__all__ = ["InternalRaftRequest"]
+
+_FIELD = {rpc.RangeRequest: "range", rpc.PutRequest: "put",
+          rpc.DeleteRangeRequest: "delete_range", rpc.TxnRequest: "txn",
+          rpc.CompactionRequest: "compaction"}
+_PATH = {"range": "/v3/kv/range", "put": "/v3/kv/put", "delete_range": "/v3/kv/deleterange",
+         "txn": "/v3/kv/txn", "compaction": "/v3/kv/compaction"}
+assert set(_PATH.values()) == set(PATHS)
+
+
+@dataclass(frozen=True, slots=True)
+class InternalRaftRequest:
+    """One proposal: the request id the proposer waits on, and the request."""
+
+    id: int
+    request: rpc.Request
+
+    def marshal(self) -> bytes:
+        """The entry's data."""
+        field = _FIELD[type(self.request)]
+        body = {"header": {"ID": str(self.id)}, field: request_to_json(self.request)}
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    @classmethod
+    def unmarshal(cls, data: bytes) -> InternalRaftRequest:
+        """Decode an entry's data; ValueError if it is not an InternalRaftRequest."""
+        try:
+            body = json.loads(data)
+            id_ = int(body["header"]["ID"])
+            (field,) = (k for k in body if k != "header")
+            return cls(id_, request_from_json(_PATH[field], body[field]))
+        except (ValueError, KeyError, TypeError, GatewayError) as exc:
+            raise ValueError(f"not an InternalRaftRequest: {data[:80]!r}: {exc}") from None
