@@ -15,10 +15,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import simpy
 
 from etcdcore.env import DiskError, DiskFullError
+from sim.clock import call_after
 from sim.trace import Trace
 
 __all__ = ["DiskConfig", "SimDisk"]
@@ -91,6 +93,24 @@ class _Inode:
             self.durable_bytes = snap.data
 
 
+class _Fsync:
+    """An fsync in flight: what it will make durable, and whom to tell."""
+
+    __slots__ = ("failed", "generation", "inode", "on_done", "path", "snapshot", "version")
+
+    def __init__(
+        self, path: str, inode: _Inode, snapshot: _Snapshot, version: int, failed: bool,
+        generation: int, on_done: FsyncCallback,
+    ) -> None:
+        self.path = path
+        self.inode = inode
+        self.snapshot = snapshot
+        self.version = version
+        self.failed = failed
+        self.generation = generation
+        self.on_done = on_done
+
+
 def _ppm(p: float) -> int:
     # Trace fields must be ints/strs/bools/None for a canonical encoding, so rates are in ppm.
     return round(p * 1_000_000)
@@ -140,8 +160,10 @@ class SimDisk:
 
     def append(self, path: str, data: bytes) -> None:
         """Append `data` to `path` (created if missing); not durable until fsync."""
-        self._maybe_fail_write("append", path)
-        self._check_space("append", path, len(data))
+        if self._p_write:
+            self._maybe_fail_write("append", path)
+        if self._capacity is not None:
+            self._check_space("append", path, len(data))
         inode = self._files.get(path)
         if inode is None:
             inode = self._files[path] = _Inode(bytearray())
@@ -223,31 +245,46 @@ class SimDisk:
         jitter = self.config.fsync_jitter_us
         latency = self.config.fsync_base_us
         if jitter:
-            latency += self._rng.randint(-jitter, jitter)
+            # randint(-jitter, jitter) as random.Random draws it, without its three calls.
+            width = 2 * jitter + 1
+            bits = width.bit_length()
+            getrandbits = self._rng.getrandbits
+            r = getrandbits(bits)
+            while r >= width:
+                r = getrandbits(bits)
+            latency += r - jitter
         latency = max(0, latency) * self._latency_factor
         generation = self._generation
 
-        def complete(_event: simpy.Event) -> None:
-            if generation != self._generation:
-                return
-            now = self._env.now
-            if now < self._stall_until:
-                # Re-check on wake-up: the stall may have been extended meanwhile.
-                self._env.timeout(self._stall_until - now).callbacks.append(complete)
-                return
-            inode.pending.remove(snapshot)
-            if failed:
-                self._trace.emit("disk.error", self.node, "fsync", path)
-                on_done(DiskError(f"node {self.node}: injected fsync error on {path!r}"))
-                return
-            if version > inode.durable_version:
-                inode.make_durable(snapshot)
-                inode.durable_version = version
-            self._trace.emit("disk.fsync", self.node, path, snapshot.length)
-            on_done(None)
+        # A bare scheduled callback, not a process: fsync is on the hot path. A partial, not a
+        # closure: the stall retry would make a closure refer to itself, a cycle per fsync
+        # that only the garbage collector could free.
+        call_after(
+            self._env, latency,
+            partial(self._fsync_done, _Fsync(path, inode, snapshot, version, failed, generation,
+                                             on_done)),
+        )
 
-        # A bare timeout with a callback, not a process: fsync is on the hot path.
-        self._env.timeout(latency).callbacks.append(complete)
+    def _fsync_done(self, op: _Fsync, _event: object) -> None:
+        if op.generation != self._generation:
+            return
+        now: int = self._env._now  # type: ignore[assignment]  # always an int here
+        if now < self._stall_until:
+            # Re-check on wake-up: the stall may have been extended meanwhile.
+            call_after(self._env, self._stall_until - now, partial(self._fsync_done, op))
+            return
+        inode = op.inode
+        snapshot = op.snapshot
+        inode.pending.remove(snapshot)
+        if op.failed:
+            self._trace.emit("disk.error", self.node, "fsync", op.path)
+            op.on_done(DiskError(f"node {self.node}: injected fsync error on {op.path!r}"))
+            return
+        if op.version > inode.durable_version:
+            inode.make_durable(snapshot)
+            inode.durable_version = op.version
+        self._trace.emit("disk.fsync", self.node, op.path, snapshot.length)
+        op.on_done(None)
 
     # -- crash and replacement ----------------------------------------------------------------
 

@@ -14,6 +14,11 @@ from etcdcore.server.raft_node import RaftNode
 
 __all__ = ["INVARIANTS", "InvariantViolation", "RaftInvariants"]
 
+# Enum members as module constants: an Enum class attribute costs several times a global's
+# lookup, and these are compared on every message.
+_MSG_APP_RESP = MessageType.MSG_APP_RESP
+_MSG_VOTE_RESP = MessageType.MSG_VOTE_RESP
+
 INVARIANTS = (
     "election_safety",
     "log_matching",
@@ -115,7 +120,7 @@ class RaftInvariants:
             )
 
     def committed(self, node: int, commit: int) -> None:
-        view = self._view(node)
+        view = self._nodes.get(node) or self._view(node)
         self.checked["commit_monotonic"] += 1
         if commit < view.commit:
             self._fail("commit_monotonic", node, f"commit went back {view.commit} -> {commit}")
@@ -124,7 +129,7 @@ class RaftInvariants:
     def persisted(
         self, node: int, hard_state: HardState, entries: list[Entry], prev_term: int
     ) -> None:
-        view = self._view(node)
+        view = self._nodes.get(node) or self._view(node)
         view.durable = hard_state
         if entries:
             # A batch starting at index k replaced whatever the durable log held from k on.
@@ -146,11 +151,11 @@ class RaftInvariants:
 
     def sent(self, node: int, msg: Message) -> None:
         kind = msg.type
-        if msg.reject or kind not in (MessageType.MSG_VOTE_RESP, MessageType.MSG_APP_RESP):
+        if msg.reject or kind not in (_MSG_VOTE_RESP, _MSG_APP_RESP):
             return
-        view = self._view(node)
+        view = self._nodes.get(node) or self._view(node)
         self.checked["durable_before_reply"] += 1
-        if kind == MessageType.MSG_VOTE_RESP:
+        if kind == _MSG_VOTE_RESP:
             durable = view.durable
             if durable.term != msg.term or durable.vote != msg.to:
                 self._fail(
@@ -166,7 +171,7 @@ class RaftInvariants:
             )
 
     def applied(self, node: int, entry: Entry) -> None:
-        view = self._view(node)
+        view = self._nodes.get(node) or self._view(node)
         self.checked["applied_once"] += 1
         if entry.index != view.last_applied + 1:
             self._fail(
@@ -178,7 +183,8 @@ class RaftInvariants:
         known = self._applied.get(entry.index)
         if known is None:
             self._applied[entry.index] = entry
-            self._max_committed = max(self._max_committed, entry.index)
+            if entry.index > self._max_committed:
+                self._max_committed = entry.index
         elif known.term != entry.term or known.data != entry.data:
             self._fail(
                 "state_machine_safety", node,

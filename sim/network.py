@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from math import log as _log
 from random import Random
-from typing import Any
 
 import simpy
 
+from sim.clock import call_after
 from sim.rng import Streams
 from sim.trace import Trace
 
@@ -133,15 +134,41 @@ class Network:
         mid = self._next_id
         self.sent += 1
         label = getattr(msg, "label", None)
-        self._trace.emit(
-            "net.send", mid, src, dst, str(label()) if callable(label) else type(msg).__name__
-        )
-        if link.clogged and not (link.cut or link.partitioned):
+        trace = self._trace
+        emit = trace.emit
+        events = trace.events
+        now = trace.now
+        # Trace.emit, inlined for the one event every message has.
+        events.append((
+            now(), "net.send", mid, src, dst,
+            str(label()) if callable(label) else type(msg).__name__,
+        ))
+        if link.cut or link.partitioned:
+            self.dropped += 1
+            emit("net.drop", mid, "cut")
+            return
+        if link.clogged:
             link.held.append((mid, msg))
             self.held += 1
-            self._trace.emit("net.hold", mid)
+            emit("net.hold", mid)
             return
-        self._transmit(link, mid, msg)
+        if link.loss or link.duplicate:
+            self._transmit(link, mid, msg)
+            return
+        # The healthy link, inlined: one latency draw, one scheduled arrival.
+        delay = self._min_us + link.extra_us
+        if self._jitter_rate:
+            # expovariate(rate) as random.Random computes it, without its call; rounded to whole
+            # microseconds so simulated time stays an int.
+            delay += int(-_log(1.0 - link.rng.random()) / self._jitter_rate + 0.5)
+        deliver = self._deliver
+
+        def arrive(_event: object) -> None:
+            self.delivered += 1
+            events.append((now(), "net.deliver", mid))  # Trace.emit, inlined
+            deliver(src, dst, msg)
+
+        call_after(self._env, delay, arrive)
 
     def _transmit(self, link: _Link, mid: int, msg: object) -> None:
         if link.cut or link.partitioned:
@@ -162,16 +189,16 @@ class Network:
     def _schedule(self, link: _Link, mid: int, msg: object) -> None:
         delay = self._min_us + link.extra_us
         if self._jitter_rate:
-            # Round to whole microseconds so simulated time stays an int.
-            delay += int(link.rng.expovariate(self._jitter_rate) + 0.5)
+            delay += int(-_log(1.0 - link.rng.random()) / self._jitter_rate + 0.5)
         src, dst = link.src, link.dst
+        emit = self._trace.emit
 
-        def arrive(_event: Any) -> None:
+        def arrive(_event: object) -> None:
             self.delivered += 1
-            self._trace.emit("net.deliver", mid)
+            emit("net.deliver", mid)
             self._deliver(src, dst, msg)
 
-        self._env.timeout(delay).callbacks.append(arrive)
+        call_after(self._env, delay, arrive)
 
     # -- faults -----------------------------------------------------------------------------
 

@@ -11,12 +11,13 @@ import enum
 import random
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any, cast
 
 import simpy
 
 from etcdcore.env import DiskError, Process
-from sim.clock import LocalClock
+from sim.clock import LocalClock, call_after
 from sim.disk import SimDisk
 from sim.rng import Streams
 from sim.trace import Trace
@@ -33,6 +34,14 @@ class NodeStatus(enum.Enum):
     FAILED = "failed"  # stopped itself (fail-stop), e.g. on a disk error or a corrupt WAL
 
 
+# NodeStatus members as module constants: an Enum class attribute lookup costs several times a
+# global's, and delivery checks the status of every message.
+_UP = NodeStatus.UP
+_DOWN = NodeStatus.DOWN
+_PAUSED = NodeStatus.PAUSED
+_FAILED = NodeStatus.FAILED
+
+
 class SimFuture:
     """A one-shot waitable; callbacks run when it resolves."""
 
@@ -42,7 +51,8 @@ class SimFuture:
         self.triggered = False
         self.value: Any = None
         self.exc: BaseException | None = None
-        self._callbacks: list[Callable[[SimFuture], None]] = []
+        # Most futures have exactly one waiter: the list is made only when one registers.
+        self._callbacks: list[Callable[[SimFuture], None]] | None = None
 
     def succeed(self, value: Any = None) -> None:
         """Resolve with `value` (a second resolution is ignored, like closing a done channel)."""
@@ -50,7 +60,11 @@ class SimFuture:
             return
         self.triggered = True
         self.value = value
-        self._fire()
+        callbacks = self._callbacks
+        if callbacks is not None:
+            self._callbacks = None
+            for fn in callbacks:
+                fn(self)
 
     def fail(self, exc: BaseException) -> None:
         """Resolve with an exception, thrown into every waiting process."""
@@ -58,19 +72,20 @@ class SimFuture:
             return
         self.triggered = True
         self.exc = exc
-        self._fire()
+        callbacks = self._callbacks
+        if callbacks is not None:
+            self._callbacks = None
+            for fn in callbacks:
+                fn(self)
 
     def add_callback(self, fn: Callable[[SimFuture], None]) -> None:
         """Run `fn(self)` on resolution (at once if already resolved)."""
         if self.triggered:
             fn(self)
+        elif self._callbacks is None:
+            self._callbacks = [fn]
         else:
             self._callbacks.append(fn)
-
-    def _fire(self) -> None:
-        callbacks, self._callbacks = self._callbacks, []
-        for fn in callbacks:
-            fn(self)
 
 
 class _Timer:
@@ -114,7 +129,7 @@ class Node:
         clock_rng = streams.get(f"clock/{node_id}")
         self.base_drift_ppm = clock_rng.randint(-100, 100)
         self.clock = LocalClock(clock_rng.randrange(10_000_000), self.base_drift_ppm)
-        self.status = NodeStatus.DOWN
+        self.status = _DOWN
         self.incarnation = 0
         self.service: object | None = None
         self.fail_reason: str | None = None
@@ -135,14 +150,14 @@ class Node:
     @property
     def is_up(self) -> bool:
         """Running or paused (its memory exists)."""
-        return self.status in (NodeStatus.UP, NodeStatus.PAUSED)
+        return self.status in (_UP, _PAUSED)
 
     def start(self) -> None:
         """Boot a new incarnation from whatever is on the disk."""
         if self.is_up:
             return
         self.incarnation += 1
-        self.status = NodeStatus.UP
+        self.status = _UP
         self.fail_reason = None
         self.trace.emit("node.start", self.id, self.incarnation)
         self.service = self._boot(NodeEnv(self, self.incarnation))
@@ -151,7 +166,7 @@ class Node:
         """Lose memory, timers and queued work; the disk keeps only what was fsynced."""
         if not self.is_up:
             return
-        self._end_incarnation(NodeStatus.DOWN)
+        self._end_incarnation(_DOWN)
         self.trace.emit("node.crash", self.id)
         self.disk.crash()
 
@@ -159,7 +174,7 @@ class Node:
         """The service stopped itself (fail-stop); the disk is left as it is."""
         if not self.is_up:
             return
-        self._end_incarnation(NodeStatus.FAILED)
+        self._end_incarnation(_FAILED)
         self.fail_reason = reason
         self.trace.emit("node.fail", self.id, reason)
         # The process exits: the OS page cache survives a process exit, but we model the
@@ -168,9 +183,9 @@ class Node:
 
     def pause(self) -> None:
         """Freeze the node: timers keep their remaining time, deliveries wait."""
-        if self.status is not NodeStatus.UP:
+        if self.status is not _UP:
             return
-        self.status = NodeStatus.PAUSED
+        self.status = _PAUSED
         local_now = self.local_now()
         for timer in self._timers.values():
             timer.remaining = max(0, timer.deadline - local_now)
@@ -179,9 +194,9 @@ class Node:
 
     def resume(self) -> None:
         """Unfreeze: timers restart with their remaining time, waiting work runs in order."""
-        if self.status is not NodeStatus.PAUSED:
+        if self.status is not _PAUSED:
             return
-        self.status = NodeStatus.UP
+        self.status = _UP
         self.trace.emit("node.resume", self.id)
         local_now = self.local_now()
         for timer in list(self._timers.values()):
@@ -225,7 +240,7 @@ class Node:
         self._rearm_all()
 
     def _rearm_all(self) -> None:
-        if self.status is NodeStatus.UP:
+        if self.status is _UP:
             for timer in list(self._timers.values()):
                 self._arm(timer)
 
@@ -236,7 +251,7 @@ class Node:
         self._timer_seq += 1
         timer = _Timer(self, self._timer_seq, self.local_now() + max(0, delay_us), fn)
         self._timers[timer.key] = timer
-        if self.status is NodeStatus.PAUSED:
+        if self.status is _PAUSED:
             timer.remaining = max(0, delay_us)
         else:
             self._arm(timer)
@@ -245,9 +260,11 @@ class Node:
     def _arm(self, timer: _Timer) -> None:
         timer.version += 1
         version = timer.version
-        now = self.env.now
-        wakeup = self.env.timeout(self.clock.global_at(timer.deadline, now) - now)  # type: ignore[arg-type]
-        wakeup.callbacks.append(lambda _ev: self._fire(timer, version))
+        now: int = self.env._now  # type: ignore[assignment]  # always an int here
+        call_after(
+            self.env, self.clock.global_at(timer.deadline, now) - now,
+            lambda _ev: self._fire(timer, version),
+        )
 
     def _fire(self, timer: _Timer, version: int) -> None:
         if timer.version != version or self._timers.pop(timer.key, None) is None:
@@ -279,50 +296,123 @@ class Node:
         if self._draining:
             self._runq.append(item)
         else:
-            self.env.timeout(0).callbacks.append(lambda _ev: self._enter(item))
+            call_after(self.env, 0, lambda _ev: self._enter(item))
 
     def _run_if_current(self, incarnation: int, fn: Callable[[], None]) -> None:
         if incarnation != self.incarnation:
             return
-        if self.status is NodeStatus.PAUSED:
+        if self.status is _PAUSED:
             self._deferred.append(fn)
         else:
             fn()
+
+    def _enter_current(self, incarnation: int, fn: Callable[[], None]) -> None:
+        """`_enter(fn)` if `incarnation` is still current, deferring it while paused.
+
+        The same as `_enter(lambda: _run_if_current(incarnation, fn))`, without the wrapper
+        when the node is idle (the checks cannot change before `fn` would run).
+        """
+        if self._draining:
+            self._runq.append(lambda: self._run_if_current(incarnation, fn))
+            return
+        if incarnation != self.incarnation:
+            return
+        if self.status is _PAUSED:
+            self._deferred.append(fn)
+            return
+        self._draining = True
+        try:
+            fn()
+            runq = self._runq
+            while runq:
+                runq.popleft()()
+        finally:
+            self._draining = False
 
     # ---- messages --------------------------------------------------------------------------
 
     def deliver(self, src: int, msg: object) -> None:
         """A message arrives from the network."""
-        if not self.is_up or self._receiver is None:
+        receiver = self._receiver
+        status = self.status
+        if receiver is None or status is _DOWN or status is _FAILED:
             self.trace.emit("node.discard", self.id, src)
             return
-        receiver = self._receiver
-        if self.status is NodeStatus.PAUSED:
+        if status is _PAUSED:
             self._deferred.append(lambda: receiver(src, msg))
             return
-        self._enter(lambda: receiver(src, msg))
+        if self._draining:
+            self._runq.append(lambda: receiver(src, msg))
+            return
+        # Inlined _enter: delivery is the hottest way into a node.
+        self._draining = True
+        try:
+            receiver(src, msg)
+            runq = self._runq
+            while runq:
+                runq.popleft()()
+        finally:
+            self._draining = False
 
     # ---- processes -------------------------------------------------------------------------
 
     def spawn(self, process: Process, name: str) -> None:
         """Start a generator process; it runs at once until its first wait."""
-        self._step(process, None, None)
+        _Task(self, process).step(None, None)
 
-    def _step(self, process: Process, value: Any, exc: BaseException | None) -> None:
+
+class _Task:
+    """A generator process on a node: resumes it when what it waits on resolves.
+
+    One object per process, its callbacks bound once: a process waits and wakes for every
+    Ready, so per-wait closures would be made tens of thousands of times a run.
+    """
+
+    __slots__ = ("_resume", "_wake", "fut", "incarnation", "node", "process")
+
+    def __init__(self, node: Node, process: Process) -> None:
+        self.node = node
+        self.process = process
+        self.incarnation = node.incarnation
+        self.fut: SimFuture | None = None
+        self._wake = self.wake
+        self._resume = self.resume
+
+    def step(self, value: Any, exc: BaseException | None) -> None:
+        """Run the process until it waits again (or ends)."""
         try:
-            waitable = process.throw(exc) if exc is not None else process.send(value)
+            waitable = self.process.throw(exc) if exc is not None else self.process.send(value)
         except StopIteration:
             return
-        incarnation = self.incarnation
+        fut: SimFuture = waitable  # type: ignore[assignment]  # NodeEnv hands out SimFutures
+        self.fut = fut
+        fut.add_callback(self._wake)
 
-        def wake(fut: SimFuture) -> None:
-            self._soon_for(incarnation, lambda: self._step(process, fut.value, fut.exc))
+    def wake(self, _fut: SimFuture) -> None:
+        """What it waits on resolved: resume it soon, as _soon would, in this incarnation."""
+        node = self.node
+        if self.incarnation != node.incarnation:
+            return
+        if node._draining:
+            node._runq.append(self._resume)
+        else:
+            resume = self._resume
+            call_after(node.env, 0, lambda _ev: node._enter(resume))
 
-        cast(SimFuture, waitable).add_callback(wake)
+    def resume(self) -> None:
+        """As _soon's item: skip a stale incarnation, wait while paused.
 
-    def _soon_for(self, incarnation: int, fn: Callable[[], None]) -> None:
-        if incarnation == self.incarnation:
-            self._soon(fn)
+        Deferred work is queued again through _soon on resume, which checks once more.
+        """
+        node = self.node
+        if self.incarnation != node.incarnation:
+            return
+        if node.status is _PAUSED:
+            node._deferred.append(self._resume)
+            return
+        fut = self.fut
+        assert fut is not None
+        self.step(fut.value, fut.exc)
 
 
 class _NodeDisk:
@@ -343,20 +433,15 @@ class _NodeDisk:
 
     def fsync(self, path: str) -> SimFuture:
         fut = SimFuture()
-
-        def done(err: DiskError | None) -> None:
-            def resolve() -> None:
-                if err is None:
-                    fut.succeed()
-                else:
-                    fut.fail(err)
-
-            node = self._node
-            incarnation = self._incarnation
-            node._enter(lambda: node._run_if_current(incarnation, resolve))
-
-        self._disk.fsync(path, done)
+        self._disk.fsync(path, partial(self._fsynced, fut))
         return fut
+
+    def _fsynced(self, fut: SimFuture, err: DiskError | None) -> None:
+        # The disk calls back from a bare simpy event: enter the node, if still this incarnation.
+        if err is None:
+            self._node._enter_current(self._incarnation, fut.succeed)
+        else:
+            self._node._enter_current(self._incarnation, partial(fut.fail, err))
 
 
 class NodeEnv:
@@ -398,8 +483,9 @@ class NodeEnv:
             self._node.spawn(process, name)
 
     def send(self, to: int, msg: Any) -> None:
-        if self.alive:
-            self._node._transmit(self.node_id, to, msg)
+        node = self._node
+        if self._incarnation == node.incarnation:  # self.alive, inlined: one call per message
+            node._transmit(self.node_id, to, msg)
 
     def set_receiver(self, fn: Callable[[int, Any], None]) -> None:
         if self.alive:

@@ -109,9 +109,16 @@ class Cluster:
     def _boot(self, env: NodeEnv) -> RaftNode:
         node_id = env.node_id
 
+        applied_by = self.applied_by
+
         def apply(entry: Entry) -> None:
-            if entry.data:
-                self.applied_by.setdefault(entry.data, set()).add(node_id)
+            data = entry.data
+            if data:
+                nodes = applied_by.get(data)
+                if nodes is None:
+                    applied_by[data] = {node_id}
+                else:
+                    nodes.add(node_id)
 
         raft_node = RaftNode(
             env,  # type: ignore[arg-type]  # NodeEnv's disk returns SimFuture, a Waitable
@@ -154,13 +161,20 @@ class Cluster:
         while env.now < end:
             n += 1
             pending[n] = -retry_after
+            no_leader = False
             for k in sorted(pending):
                 data = b"p%d" % k
                 if data in self.applied_by:
                     del pending[k]
-                elif self.world.now - pending[k] >= retry_after and self.propose(data):
+                elif no_leader or self.world.now - pending[k] < retry_after:
+                    continue
+                elif self.propose(data):
                     pending[k] = self.world.now
                     self.proposed += 1
+                elif self.leader() is None:
+                    # Nothing in this loop changes who leads: with no leader now, every later
+                    # proposal would be refused too, and looking for a leader is what costs.
+                    no_leader = True
             yield env.timeout(gap)
 
     def liveness_check(self, env: simpy.Environment) -> Generator[simpy.Event, Any, None]:

@@ -21,12 +21,12 @@ class Trace:
     """Append-only list of events stamped with global simulated time."""
 
     def __init__(self, now: Callable[[], int]) -> None:
-        self._now = now
+        self.now = now  # the clock events are stamped with; hot paths may append directly
         self.events: list[Event] = []
 
     def emit(self, kind: str, *fields: object) -> None:
         """Record one event at the current simulated time."""
-        self.events.append((self._now(), kind, *fields))
+        self.events.append((self.now(), kind, *fields))
 
     def __len__(self) -> int:
         return len(self.events)

@@ -15,6 +15,12 @@ class ProgressState(enum.IntEnum):
     REPLICATE = 1
 
 
+# Enum members as module constants: an Enum class attribute costs several times a global's
+# lookup, and these are compared on every message.
+_PROBE = ProgressState.PROBE
+_REPLICATE = ProgressState.REPLICATE
+
+
 class Inflights:
     """Last indexes of appends sent in REPLICATE state and not yet acknowledged, oldest first."""
 
@@ -59,7 +65,7 @@ class Progress:
     def __init__(self, next_index: int, max_inflight: int, match: int = 0) -> None:
         self.match = match
         self.next = next_index
-        self.state = ProgressState.PROBE
+        self.state = _PROBE
         # In PROBE, an append is outstanding: wait for its answer (or a heartbeat response).
         self.probe_sent = False
         self.inflights = Inflights(max_inflight)
@@ -74,14 +80,14 @@ class Progress:
 
     def become_probe(self) -> None:
         """Go back to probing from just after the known match."""
-        self.state = ProgressState.PROBE
+        self.state = _PROBE
         self.next = self.match + 1
         self.probe_sent = False
         self.inflights.reset()
 
     def become_replicate(self) -> None:
         """The follower's log matches up to `match`: stream from there."""
-        self.state = ProgressState.REPLICATE
+        self.state = _REPLICATE
         self.next = self.match + 1
         self.probe_sent = False
         self.inflights.reset()
@@ -102,7 +108,7 @@ class Progress:
 
     def maybe_decr_to(self, rejected: int, match_hint: int) -> bool:
         """The follower rejected an append after `rejected`; False if the rejection is stale."""
-        if self.state == ProgressState.REPLICATE:
+        if self.state == _REPLICATE:
             if rejected <= self.match:
                 return False
             self.next = self.match + 1
@@ -116,6 +122,6 @@ class Progress:
 
     def is_paused(self) -> bool:
         """True if no append may be sent to this follower now."""
-        if self.state == ProgressState.PROBE:
+        if self.state == _PROBE:
             return self.probe_sent
         return self.inflights.full()

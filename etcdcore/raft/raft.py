@@ -30,10 +30,30 @@ __all__ = ["Config", "Raft"]
 
 MT = MessageType
 
-_VOTE_TYPES = (MT.MSG_VOTE, MT.MSG_PRE_VOTE)
+# Enum members as module constants: an Enum class attribute costs several times a global's
+# lookup, and these are compared on every message.
+_MSG_APP = MT.MSG_APP
+_MSG_APP_RESP = MT.MSG_APP_RESP
+_MSG_BEAT = MT.MSG_BEAT
+_MSG_HEARTBEAT = MT.MSG_HEARTBEAT
+_MSG_HEARTBEAT_RESP = MT.MSG_HEARTBEAT_RESP
+_MSG_HUP = MT.MSG_HUP
+_MSG_PRE_VOTE = MT.MSG_PRE_VOTE
+_MSG_PRE_VOTE_RESP = MT.MSG_PRE_VOTE_RESP
+_MSG_PROP = MT.MSG_PROP
+_MSG_VOTE = MT.MSG_VOTE
+_MSG_VOTE_RESP = MT.MSG_VOTE_RESP
+_CANDIDATE = StateType.CANDIDATE
+_FOLLOWER = StateType.FOLLOWER
+_LEADER = StateType.LEADER
+_PRE_CANDIDATE = StateType.PRE_CANDIDATE
+_PROBE = ProgressState.PROBE
+_REPLICATE = ProgressState.REPLICATE
+
+_VOTE_TYPES = (_MSG_VOTE, _MSG_PRE_VOTE)
 # Messages whose term is set by the sender explicitly, not stamped with the current term: a
 # pre-vote is for a term we have not entered, and a vote answer echoes the request's term.
-_EXPLICIT_TERM = (MT.MSG_VOTE, MT.MSG_VOTE_RESP, MT.MSG_PRE_VOTE, MT.MSG_PRE_VOTE_RESP)
+_EXPLICIT_TERM = (_MSG_VOTE, _MSG_VOTE_RESP, _MSG_PRE_VOTE, _MSG_PRE_VOTE_RESP)
 
 
 @dataclass(kw_only=True)
@@ -89,7 +109,7 @@ class Raft:
         self.term = 0
         self.vote = NONE
         self.lead = NONE
-        self.state = StateType.FOLLOWER
+        self.state = _FOLLOWER
         self.prs: dict[int, Progress] = {}
         self.votes: dict[int, bool] = {}
         self.msgs: list[Message] = []
@@ -176,35 +196,35 @@ class Raft:
         self._step = self.step_follower
         self.reset(term)
         self.lead = lead
-        self.state = StateType.FOLLOWER
+        self.state = _FOLLOWER
 
     def become_pre_candidate(self) -> None:
         """Ask for pre-votes without touching term or vote."""
-        if self.state == StateType.LEADER:
+        if self.state == _LEADER:
             raise RaftError("invalid transition: leader -> pre-candidate")
         # Term and vote stay: a pre-campaign that fails must leave no trace on anyone.
         self._step = self.step_candidate
         self.votes = {}
         self.lead = NONE
-        self.state = StateType.PRE_CANDIDATE
+        self.state = _PRE_CANDIDATE
 
     def become_candidate(self) -> None:
         """Enter the next term, voting for ourselves."""
-        if self.state == StateType.LEADER:
+        if self.state == _LEADER:
             raise RaftError("invalid transition: leader -> candidate")
         self._step = self.step_candidate
         self.reset(self.term + 1)
         self.vote = self.id
-        self.state = StateType.CANDIDATE
+        self.state = _CANDIDATE
 
     def become_leader(self) -> None:
         """Lead the current term: append an empty entry of this term so it can commit."""
-        if self.state == StateType.FOLLOWER:
+        if self.state == _FOLLOWER:
             raise RaftError("invalid transition: follower -> leader")
         self._step = self.step_leader
         self.reset(self.term)
         self.lead = self.id
-        self.state = StateType.LEADER
+        self.state = _LEADER
         self.prs[self.id].become_replicate()
         self.prs[self.id].recent_active = True
         # Committing this entry commits every earlier one (Figure 8: earlier terms never
@@ -215,7 +235,7 @@ class Raft:
 
     def tick(self) -> None:
         """Advance the logical clock by one tick."""
-        if self.state == StateType.LEADER:
+        if self.state == _LEADER:
             self.tick_heartbeat()
         else:
             self.tick_election()
@@ -225,7 +245,7 @@ class Raft:
         self.election_elapsed += 1
         if self.election_elapsed >= self.randomized_election_timeout:
             self.election_elapsed = 0
-            self.step(Message(MT.MSG_HUP, frm=self.id))
+            self.step(Message(_MSG_HUP, frm=self.id))
 
     def tick_heartbeat(self) -> None:
         """Send heartbeats; with check-quorum, step down if a quorum went quiet."""
@@ -238,7 +258,7 @@ class Raft:
                 return
         if self.heartbeat_elapsed >= self.heartbeat_timeout:
             self.heartbeat_elapsed = 0
-            self.step(Message(MT.MSG_BEAT, frm=self.id))
+            self.step(Message(_MSG_BEAT, frm=self.id))
 
     def quorum_active(self) -> bool:
         """True if a quorum answered since the last check; clears the marks for the next one."""
@@ -265,8 +285,8 @@ class Raft:
 
     def step(self, m: Message) -> None:
         """Handle one message: a local one (term 0) or one from a peer."""
-        if m.term == 0:
-            pass  # local message
+        if m.term == 0 or m.term == self.term:
+            pass  # a local message, or one of our term: the common case, straight to dispatch
         elif m.term > self.term:
             if m.type in _VOTE_TYPES:
                 # The lease rule: while we hear from a leader, a vote request (even of a higher
@@ -279,35 +299,36 @@ class Raft:
                 )
                 if in_lease:
                     return
-            if m.type == MT.MSG_PRE_VOTE or (m.type == MT.MSG_PRE_VOTE_RESP and not m.reject):
+            if m.type == _MSG_PRE_VOTE or (m.type == _MSG_PRE_VOTE_RESP and not m.reject):
                 # A pre-vote is for a term nobody entered yet; a granted answer carries that
                 # future term. Neither moves our term.
                 pass
-            elif m.type in (MT.MSG_APP, MT.MSG_HEARTBEAT):
+            elif m.type in (_MSG_APP, _MSG_HEARTBEAT):
                 self.become_follower(m.term, m.frm)
             else:
                 self.become_follower(m.term, NONE)
         elif m.term < self.term:
-            if (self.check_quorum or self.pre_vote) and m.type in (MT.MSG_APP, MT.MSG_HEARTBEAT):
+            if (self.check_quorum or self.pre_vote) and m.type in (_MSG_APP, _MSG_HEARTBEAT):
                 # A stale leader, maybe cut off until now. With check-quorum or pre-vote our
                 # term did not grow by disrupting it, so it may never learn the new term
                 # otherwise: answer so that it steps down.
-                self.send(Message(MT.MSG_APP_RESP, to=m.frm))
-            elif m.type == MT.MSG_PRE_VOTE:
+                self.send(Message(_MSG_APP_RESP, to=m.frm))
+            elif m.type == _MSG_PRE_VOTE:
                 # Tell the pre-candidate our term, or it could pre-campaign forever.
-                self.send(Message(MT.MSG_PRE_VOTE_RESP, to=m.frm, term=self.term, reject=True))
+                self.send(Message(_MSG_PRE_VOTE_RESP, to=m.frm, term=self.term, reject=True))
             return
 
-        if m.type == MT.MSG_HUP:
+        kind = m.type
+        if kind == _MSG_HUP:
             self.hup()
-        elif m.type in _VOTE_TYPES:
+        elif kind in _VOTE_TYPES:
             self.handle_vote_request(m)
         else:
             self._step(m)
 
     def hup(self) -> None:
         """Start an election (a pre-vote first, if enabled) unless we lead."""
-        if self.state == StateType.LEADER:
+        if self.state == _LEADER:
             return
         self.campaign(pre=self.pre_vote)
 
@@ -315,11 +336,11 @@ class Raft:
         """Ask every voter for a (pre-)vote; win at once if we are the only voter."""
         if pre:
             self.become_pre_candidate()
-            vote_type = MT.MSG_PRE_VOTE
+            vote_type = _MSG_PRE_VOTE
             term = self.term + 1
         else:
             self.become_candidate()
-            vote_type = MT.MSG_VOTE
+            vote_type = _MSG_VOTE
             term = self.term
         if self.poll(self.id, granted=True) == VoteResult.WON:
             if pre:
@@ -339,15 +360,15 @@ class Raft:
 
     def handle_vote_request(self, m: Message) -> None:
         """Grant or refuse a (pre-)vote: once per term, and only to an up-to-date log."""
-        resp_type = MT.MSG_VOTE_RESP if m.type == MT.MSG_VOTE else MT.MSG_PRE_VOTE_RESP
+        resp_type = _MSG_VOTE_RESP if m.type == _MSG_VOTE else _MSG_PRE_VOTE_RESP
         can_vote = (
             self.vote == m.frm  # a repeated request: answer the same
             or (self.vote == NONE and self.lead == NONE)
-            or (m.type == MT.MSG_PRE_VOTE and m.term > self.term)
+            or (m.type == _MSG_PRE_VOTE and m.term > self.term)
         )
         if can_vote and self.raft_log.is_up_to_date(m.index, m.log_term):
             self.send(Message(resp_type, to=m.frm, term=m.term))
-            if m.type == MT.MSG_VOTE:
+            if m.type == _MSG_VOTE:
                 self.election_elapsed = 0
                 self.vote = m.frm
         else:
@@ -355,33 +376,33 @@ class Raft:
 
     def step_follower(self, m: Message) -> None:
         """A follower's handling of a message of its current term."""
-        if m.type == MT.MSG_PROP:
+        if m.type == _MSG_PROP:
             raise ProposalDropped(f"node {self.id} is not the leader (leader: {self.lead or '?'})")
-        if m.type == MT.MSG_APP:
+        if m.type == _MSG_APP:
             self.election_elapsed = 0
             self.lead = m.frm
             self.handle_append_entries(m)
-        elif m.type == MT.MSG_HEARTBEAT:
+        elif m.type == _MSG_HEARTBEAT:
             self.election_elapsed = 0
             self.lead = m.frm
             self.handle_heartbeat(m)
 
     def step_candidate(self, m: Message) -> None:
         """A (pre-)candidate's handling of a message of its current term."""
-        if m.type == MT.MSG_PROP:
+        if m.type == _MSG_PROP:
             raise ProposalDropped(f"node {self.id} is campaigning, not leading")
-        if m.type == MT.MSG_APP:
+        if m.type == _MSG_APP:
             self.become_follower(m.term, m.frm)
             self.handle_append_entries(m)
-        elif m.type == MT.MSG_HEARTBEAT:
+        elif m.type == _MSG_HEARTBEAT:
             self.become_follower(m.term, m.frm)
             self.handle_heartbeat(m)
         elif m.type == (
-            MT.MSG_PRE_VOTE_RESP if self.state == StateType.PRE_CANDIDATE else MT.MSG_VOTE_RESP
+            _MSG_PRE_VOTE_RESP if self.state == _PRE_CANDIDATE else _MSG_VOTE_RESP
         ):
             result = self.poll(m.frm, granted=not m.reject)
             if result == VoteResult.WON:
-                if self.state == StateType.PRE_CANDIDATE:
+                if self.state == _PRE_CANDIDATE:
                     self.campaign(pre=False)
                 else:
                     self.become_leader()
@@ -391,10 +412,10 @@ class Raft:
 
     def step_leader(self, m: Message) -> None:
         """A leader's handling of a message of its current term."""
-        if m.type == MT.MSG_BEAT:
+        if m.type == _MSG_BEAT:
             self.bcast_heartbeat()
             return
-        if m.type == MT.MSG_PROP:
+        if m.type == _MSG_PROP:
             if not m.entries:
                 raise RaftError("empty proposal")
             self.append_entry(m.entries)
@@ -403,12 +424,12 @@ class Raft:
         pr = self.prs.get(m.frm)
         if pr is None or m.frm == self.id:
             return
-        if m.type == MT.MSG_APP_RESP:
+        if m.type == _MSG_APP_RESP:
             self.handle_append_response(m, pr)
-        elif m.type == MT.MSG_HEARTBEAT_RESP:
+        elif m.type == _MSG_HEARTBEAT_RESP:
             pr.recent_active = True
             pr.probe_sent = False
-            if pr.state == ProgressState.REPLICATE and pr.inflights.full():
+            if pr.state == _REPLICATE and pr.inflights.full():
                 pr.inflights.free_first_one()
             if pr.match < self.raft_log.last_index():
                 # Also retries a lost append: heartbeats are the leader's retransmission timer.
@@ -427,7 +448,7 @@ class Raft:
 
     def on_persisted(self) -> None:
         """The driver persisted our log up to its stable index: count ourselves, maybe commit."""
-        if self.state != StateType.LEADER:
+        if self.state != _LEADER:
             return
         if (
             self.prs[self.id].maybe_update(self.raft_log.stable_last_index())
@@ -437,7 +458,8 @@ class Raft:
 
     def maybe_commit(self) -> bool:
         """Advance the commit index to what a quorum holds, if that entry is of our term."""
-        mci = quorum.committed_index(self.prs[v].match for v in self.voters)
+        prs = self.prs
+        mci = quorum.committed_index([prs[v].match for v in self.voters])
         return self.raft_log.maybe_commit(mci, self.term)
 
     def bcast_append(self) -> None:
@@ -452,9 +474,12 @@ class Raft:
     def maybe_send_append(self, to: int, *, send_if_empty: bool) -> bool:
         """Send an append to `to` if its progress allows; True if one was sent."""
         pr = self.prs[to]
-        if pr.is_paused():
+        probing = pr.state is _PROBE
+        if pr.probe_sent if probing else pr.inflights.full():  # Progress.is_paused, inlined
             return False
         log = self.raft_log
+        if not send_if_empty and pr.next > log.last_index():
+            return False  # nothing to send: the common answer after each acknowledgement
         prev_index = pr.next - 1
         prev_term = log.term_at(prev_index)
         if prev_term is None:
@@ -462,16 +487,16 @@ class Raft:
         entries = log.entries(pr.next, self.max_msg_entries)
         if not entries and not send_if_empty:
             return False
-        if pr.state == ProgressState.REPLICATE:
+        if not probing:
             if entries:
                 last = entries[-1].index
-                pr.optimistic_update(last)
+                pr.next = last + 1  # optimistic_update
                 pr.inflights.add(last)
         else:
             pr.probe_sent = True
         self.send(
             Message(
-                MT.MSG_APP,
+                _MSG_APP,
                 to=to,
                 index=prev_index,
                 log_term=prev_term,
@@ -488,7 +513,7 @@ class Raft:
             # A follower may hold a stale tail that does not match ours: it must not commit
             # beyond what we know it shares with us.
             commit = min(self.prs[to].match, committed)
-            self.send(Message(MT.MSG_HEARTBEAT, to=to, commit=commit))
+            self.send(Message(_MSG_HEARTBEAT, to=to, commit=commit))
 
     def handle_append_response(self, m: Message, pr: Progress) -> None:
         """Update `pr` from a follower's answer; back off on rejection, commit on success."""
@@ -500,14 +525,14 @@ class Raft:
                 # ours with a larger term, which cannot match it.
                 next_probe, _ = self.raft_log.find_conflict_by_term(m.reject_hint, m.log_term)
             if pr.maybe_decr_to(m.index, next_probe):
-                if pr.state == ProgressState.REPLICATE:
+                if pr.state == _REPLICATE:
                     pr.become_probe()
                 self.send_append(m.frm)
             return
         old_paused = pr.is_paused()
         if not pr.maybe_update(m.index):
             return
-        if pr.state == ProgressState.PROBE:
+        if pr.state == _PROBE:
             pr.become_replicate()
         else:
             pr.inflights.free_le(m.index)
@@ -526,18 +551,18 @@ class Raft:
         log = self.raft_log
         if m.index < log.committed:
             # Stale: everything up to our commit index already matches the leader.
-            self.send(Message(MT.MSG_APP_RESP, to=m.frm, index=log.committed))
+            self.send(Message(_MSG_APP_RESP, to=m.frm, index=log.committed))
             return
         last_new = log.maybe_append(m.index, m.log_term, m.commit, m.entries)
         if last_new is not None:
-            self.send(Message(MT.MSG_APP_RESP, to=m.frm, index=last_new))
+            self.send(Message(_MSG_APP_RESP, to=m.frm, index=last_new))
             return
         hint_index, hint_term = log.find_conflict_by_term(
             min(m.index, log.last_index()), m.log_term
         )
         self.send(
             Message(
-                MT.MSG_APP_RESP,
+                _MSG_APP_RESP,
                 to=m.frm,
                 index=m.index,
                 reject=True,
@@ -549,4 +574,4 @@ class Raft:
     def handle_heartbeat(self, m: Message) -> None:
         """Commit what the leader says we share with it, and answer."""
         self.raft_log.commit_to(m.commit)
-        self.send(Message(MT.MSG_HEARTBEAT_RESP, to=m.frm))
+        self.send(Message(_MSG_HEARTBEAT_RESP, to=m.frm))

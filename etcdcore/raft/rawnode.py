@@ -17,11 +17,18 @@ from __future__ import annotations
 from .errors import ProposalDropped, RaftError
 from .raft import Config, Raft
 from .storage import MemoryStorage
-from .types import Entry, Message, MessageType, Ready, SoftState, StateType
+from .types import Entry, HardState, Message, MessageType, Ready, SoftState, StateType
 
 __all__ = ["RawNode"]
 
-_LOCAL = (MessageType.MSG_HUP, MessageType.MSG_BEAT, MessageType.MSG_PROP)
+# Enum members as module constants: an Enum class attribute costs several times a global's
+# lookup, and these are compared on every message.
+_MSG_BEAT = MessageType.MSG_BEAT
+_MSG_HUP = MessageType.MSG_HUP
+_MSG_PROP = MessageType.MSG_PROP
+_LEADER = StateType.LEADER
+
+_LOCAL = (_MSG_HUP, _MSG_BEAT, _MSG_PROP)
 
 
 class RawNode:
@@ -47,13 +54,13 @@ class RawNode:
 
     def campaign(self) -> None:
         """Start an election now (a pre-vote first, if enabled)."""
-        self.raft.step(Message(MessageType.MSG_HUP, frm=self.raft.id))
+        self.raft.step(Message(_MSG_HUP, frm=self.raft.id))
 
     def propose(self, data: bytes) -> bool:
         """Append `data` to the log if this node leads; False (nothing appended) if not."""
         try:
             self.raft.step(
-                Message(MessageType.MSG_PROP, frm=self.raft.id, entries=[Entry(0, 0, data)])
+                Message(_MSG_PROP, frm=self.raft.id, entries=[Entry(0, 0, data)])
             )
         except ProposalDropped:
             return False
@@ -69,11 +76,14 @@ class RawNode:
 
     def has_ready(self) -> bool:
         """True if `ready()` would return something to persist, send or apply."""
+        # Called after every input: fields are read directly rather than through RaftLog's and
+        # Unstable's accessors (has_next_unstable_entries, has_next_committed_entries).
         r = self.raft
         if r.msgs:
             return True
         log = r.raft_log
-        if log.has_next_unstable_entries() or log.has_next_committed_entries():
+        u = log.unstable
+        if u.offset_in_progress < u.offset + len(u.entries) or log.committed > log.applying:
             return True
         soft, hard = self._prev_soft, self._prev_hard
         return (
@@ -90,25 +100,29 @@ class RawNode:
             raise RaftError("ready() called again before advance() of the previous Ready")
         r = self.raft
         log = r.raft_log
-        rd = Ready(
-            entries=log.next_unstable_entries(),
-            committed_entries=log.next_committed_entries(),
-            messages=r.msgs,
-        )
+        u = log.unstable
+        # Unstable.next_entries and RaftLog.next_committed_entries, inlined (the hot path).
+        k = u.offset_in_progress - u.offset
+        unstable = u.entries
+        entries = unstable[k:] if k < len(unstable) else []
+        committed = log.committed
+        applying = log.applying
+        committed_entries = log.slice(applying + 1, committed + 1) if committed > applying else []
+        rd = Ready(entries=entries, committed_entries=committed_entries, messages=r.msgs)
         r.msgs = []
         soft = self._prev_soft
         if r.lead != soft.lead or r.state != soft.raft_state:
             rd.soft_state = self._prev_soft = r.soft_state()
         prev = self._prev_hard
         term_or_vote_changed = r.term != prev.term or r.vote != prev.vote
-        if term_or_vote_changed or log.committed != prev.commit:
-            rd.hard_state = self._prev_hard = r.hard_state()
+        if term_or_vote_changed or committed != prev.commit:
+            rd.hard_state = self._prev_hard = HardState(r.term, r.vote, committed)
         # A vote or term must be durable before the messages that rely on it (MsgVoteResp)
         # go out; a commit index alone may be written lazily.
-        rd.must_sync = term_or_vote_changed or bool(rd.entries)
-        log.accept_unstable()
-        if rd.committed_entries:
-            log.accept_applying(rd.committed_entries[-1].index)
+        rd.must_sync = term_or_vote_changed or bool(entries)
+        u.offset_in_progress = u.offset + len(unstable)  # accept_unstable
+        if committed_entries:
+            log.applying = committed  # accept_applying: committed_entries end at `committed`
         self._outstanding = True
         return rd
 
@@ -126,20 +140,23 @@ class RawNode:
         # A step between ready() and advance() may have replaced a suffix of rd.entries: what
         # still matches our log (same index and term) is durable, the rest is not ours anymore.
         entries = rd.entries
-        for k in range(len(entries) - 1, -1, -1):
-            e = entries[k]
-            if log.term_at(e.index) == e.term:
-                # Storage mirrors what the driver made durable; etcd leaves this append to the
-                # driver, doing it here means a driver cannot forget it (appending twice is
-                # harmless).
-                log.storage.append(entries if k == len(entries) - 1 else entries[: k + 1])
-                log.stable_to(e.index, e.term)
-                break
+        if entries:
+            n = len(entries)
+            for k in range(n - 1, -1, -1):
+                e = entries[k]
+                if log.term_at(e.index) == e.term:
+                    # Storage mirrors what the driver made durable; etcd leaves this append to
+                    # the driver, doing it here means a driver cannot forget it (appending
+                    # twice is harmless).
+                    log.storage.append(entries if k == n - 1 else entries[: k + 1])
+                    log.unstable.stable_to(e.index, e.term)
+                    break
         if rd.hard_state is not None:
-            log.storage.set_hard_state(rd.hard_state)
+            log.storage.hard_state = rd.hard_state
         if rd.committed_entries:
             log.applied_to(rd.committed_entries[-1].index)
-        r.on_persisted()
+        if r.state == _LEADER:
+            r.on_persisted()
 
     # ---- read-only views -----------------------------------------------------------------
 

@@ -73,6 +73,10 @@ class SoftState:
     raft_state: StateType = StateType.FOLLOWER
 
 
+# Enum .name is a descriptor call; labels are built for every message sent.
+_SHORT_NAMES = {t: t.name[4:] for t in MessageType}
+
+
 @dataclass(slots=True)
 class Message:
     """A Raft message between two nodes."""
@@ -90,7 +94,9 @@ class Message:
 
     def label(self) -> str:
         """A short description for the trace: type, term, index and entry count."""
-        text = f"{self.type.name[4:]} t{self.term} i{self.index} lt{self.log_term} c{self.commit}"
+        text = (
+            f"{_SHORT_NAMES[self.type]} t{self.term} i{self.index} lt{self.log_term} c{self.commit}"
+        )
         if self.entries:
             text += f" n{len(self.entries)}"
         if self.reject:

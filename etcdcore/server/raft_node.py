@@ -19,10 +19,17 @@ from etcdcore.wal import WAL, WALCorruptError
 
 __all__ = ["RaftMonitor", "RaftNode", "RaftTiming"]
 
+# Enum members as module constants: an Enum class attribute costs several times a global's
+# lookup, and these are compared on every message.
+_MSG_APP = MessageType.MSG_APP
+_MSG_HEARTBEAT = MessageType.MSG_HEARTBEAT
+_FOLLOWER = StateType.FOLLOWER
+_LEADER = StateType.LEADER
+
 # Replication traffic a leader may send before its own write is durable (etcd does the same):
 # followers acknowledge only what they persisted, and the leader counts itself only after
 # advance(), so nothing is committed on the strength of the leader's unsynced write.
-_EARLY = frozenset({MessageType.MSG_APP, MessageType.MSG_HEARTBEAT})
+_EARLY = frozenset({_MSG_APP, _MSG_HEARTBEAT})
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,7 @@ class RaftNode:
         self._wake: Future | None = None
         self._written: HardState | None = None
         self.lead = 0
-        self.state = StateType.FOLLOWER
+        self.state = _FOLLOWER
 
     # ---- start -----------------------------------------------------------------------------
 
@@ -140,7 +147,8 @@ class RaftNode:
 
     def _notify(self) -> None:
         wake = self._wake
-        if wake is not None:
+        # Waking the loop only to find nothing ready costs a full resume: check first.
+        if wake is not None and self.node is not None and self.node.has_ready():
             self._wake = None
             wake.succeed()
 
@@ -152,6 +160,11 @@ class RaftNode:
         wal = self.wal
         assert node is not None and wal is not None
         env = self.env
+        monitor = self.monitor
+        apply = self._apply
+        raft = node.raft
+        node_id = self.id
+        send = env.send
         if self._repaired:
             try:
                 yield wal.sync()
@@ -160,62 +173,63 @@ class RaftNode:
                 return
         while True:
             if not node.has_ready():
-                self._wake = env.future()
-                yield self._wake
+                self._wake = wake = env.future()
+                yield wake
                 continue
             rd = node.ready()
-            self._observe(rd)
-            early, late = self._split_messages(rd)
-            for m in early:
-                self._send(m)
-            prev_term = 0
-            if rd.entries:
-                prev_term = node.raft.term_at(rd.entries[0].index - 1) or 0
+            if rd.soft_state is not None or rd.hard_state is not None:
+                self._observe(rd)
+            late = rd.messages
+            if late and self.state == _LEADER:
+                # Replication goes out now, in order; the rest waits for the fsync.
+                late = []
+                for m in rd.messages:
+                    if m.type in _EARLY:
+                        if monitor is not None:
+                            monitor.sent(node_id, m)
+                        send(m.to, m)
+                    else:
+                        late.append(m)
+            entries = rd.entries
+            hard_state = rd.hard_state
             try:
-                if rd.entries or rd.hard_state is not None:
-                    wal.save(rd.hard_state, rd.entries)
-                    if rd.hard_state is not None:
-                        self._written = rd.hard_state
+                if entries or hard_state is not None:
+                    wal.save(hard_state, entries)
+                    if hard_state is not None:
+                        self._written = hard_state
                 if rd.must_sync:
                     durable = self._written
+                    prev_term = 0
+                    if entries and monitor is not None:
+                        prev_term = raft.term_at(entries[0].index - 1) or 0
                     yield wal.sync()
-                    if self.monitor is not None and durable is not None:
-                        self.monitor.persisted(self.id, durable, rd.entries, prev_term)
+                    if monitor is not None and durable is not None:
+                        monitor.persisted(node_id, durable, entries, prev_term)
             except DiskError as exc:
                 env.fail(f"wal: {exc}")
                 return
             for m in late:
-                self._send(m)
+                if monitor is not None:
+                    monitor.sent(node_id, m)
+                send(m.to, m)
             for entry in rd.committed_entries:
-                if self._apply is not None:
-                    self._apply(entry)
-                if self.monitor is not None:
-                    self.monitor.applied(self.id, entry)
+                if apply is not None:
+                    apply(entry)
+                if monitor is not None:
+                    monitor.applied(node_id, entry)
             node.advance(rd)
-
-    def _send(self, m: Message) -> None:
-        if self.monitor is not None:
-            self.monitor.sent(self.id, m)
-        self.env.send(m.to, m)
 
     def _observe(self, rd: Ready) -> None:
         if rd.soft_state is not None:
-            was_leader = self.state == StateType.LEADER
+            was_leader = self.state == _LEADER
             self.lead = rd.soft_state.lead
             self.state = rd.soft_state.raft_state
-            if self.state == StateType.LEADER and not was_leader:
+            if self.state == _LEADER and not was_leader:
                 self.env.trace("raft.leader", self.term)
                 if self.monitor is not None:
                     self.monitor.became_leader(self.id, self)
         if rd.hard_state is not None and self.monitor is not None:
             self.monitor.committed(self.id, rd.hard_state.commit)
-
-    def _split_messages(self, rd: Ready) -> tuple[list[Message], list[Message]]:
-        if self.state != StateType.LEADER:
-            return [], rd.messages
-        early = [m for m in rd.messages if m.type in _EARLY]
-        late = [m for m in rd.messages if m.type not in _EARLY]
-        return early, late
 
     # ---- what observers read ---------------------------------------------------------------
 

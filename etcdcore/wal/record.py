@@ -68,9 +68,19 @@ class WALCorruptError(Exception):
         self.reason = reason
 
 
+# crc32 of each length field seen: records of a run come in few sizes (a hard state is always
+# 24 bytes), so the checksum of the length is looked up rather than recomputed per record.
+_LENGTH_CRCS: dict[int, int] = {}
+
+
 def _frame(body: bytes) -> bytes:
     length = len(body) - 1
-    return _HEADER.pack(length, zlib.crc32(_LENGTH.pack(length)), zlib.crc32(body)) + body
+    length_crc = _LENGTH_CRCS.get(length)
+    if length_crc is None:
+        length_crc = zlib.crc32(_LENGTH.pack(length))
+        if len(_LENGTH_CRCS) < 4096:
+            _LENGTH_CRCS[length] = length_crc
+    return _HEADER.pack(length, length_crc, zlib.crc32(body)) + body
 
 
 def encode_entry(entry: Entry) -> bytes:

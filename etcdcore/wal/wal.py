@@ -111,17 +111,17 @@ class WAL:
             # A gap would make the file unreplayable; refuse it here, where the caller is.
             if first < 1 or first > self.last_index + 1:
                 raise ValueError(f"wal: entry index {first} does not follow {self.last_index}")
-            for prev, nxt in itertools.pairwise(entries):
-                if nxt.index != prev.index + 1:
-                    raise ValueError(f"wal: entries not contiguous at index {nxt.index}")
-        chunks = [encode_entry(e) for e in entries]
-        if hard_state is not None:
-            chunks.append(encode_hard_state(hard_state))
-        if not chunks:
-            return
-        self.disk.append(self.path, b"".join(chunks))
-        if entries:
+            if len(entries) > 1:
+                for prev, nxt in itertools.pairwise(entries):
+                    if nxt.index != prev.index + 1:
+                        raise ValueError(f"wal: entries not contiguous at index {nxt.index}")
+            chunks = [encode_entry(e) for e in entries]
+            if hard_state is not None:
+                chunks.append(encode_hard_state(hard_state))
+            self.disk.append(self.path, b"".join(chunks))
             self.last_index = entries[-1].index
+        elif hard_state is not None:
+            self.disk.append(self.path, encode_hard_state(hard_state))
 
     def sync(self) -> Waitable:
         """Make everything saved so far durable; resolves when the fsync completes."""
