@@ -8,7 +8,7 @@ the value a waitable resolves to is sent back into the generator, and a failure 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Container, Generator
 from typing import Any, Protocol
 
 __all__ = [
@@ -130,3 +130,12 @@ class Env(Protocol):
 
     def trace(self, kind: str, *fields: object) -> None:
         """Record an event in the run's trace."""
+
+    @property
+    def armed(self) -> Container[str]:
+        """Names of the failpoints armed on this node (see etcdcore.server.failpoints)."""
+        ...
+
+    def failpoint(self, name: str) -> Waitable:
+        """Reach failpoint `name`: wait on what the scenario does there (a crash: forever)."""
+        ...

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import NoReturn
 
+from sim.gateway_command import GatewayInputError, add_gateway_parser, cmd_gateway
 from sim.lincheck.command import add_check_parser, cmd_check
 from sim.runner import RunConfig, RunResult, run
 from sim.trace import Event, encode_event
@@ -57,7 +58,8 @@ def _whole(name: str, low: int, high: int | None = None) -> Callable[[str], int]
 _seed = _whole("seed", 0)
 _nodes = _whole("nodes", 1, MAX_NODES)
 _workers = _whole("workers", 1)
-_rate = _whole("proposals", 0)
+_rate = _whole("rate", 0)
+_clients = _whole("clients", 1, 64)
 
 
 def _duration(text: str) -> int:
@@ -90,8 +92,14 @@ def _add_cluster_options(p: argparse.ArgumentParser) -> None:
                    help="simulated seconds (default 60)")
     p.add_argument("--faults", choices=("none", "default"), default="default",
                    help="fault mix drawn from the seed (default: default)")
+    p.add_argument("--workload", choices=("etcd", "raft"), default="etcd",
+                   help="etcd: KV clients on etcd servers (default); raft: a Raft proposer")
+    p.add_argument("--clients", type=_clients, default=4,
+                   help="etcd workload: concurrent clients (default 4)")
+    p.add_argument("--rate", type=_rate, default=100, metavar="PER_SECOND",
+                   help="etcd workload: client operations per simulated second (default 100)")
     p.add_argument("--proposals", type=_rate, default=100, metavar="PER_SECOND",
-                   help="entries proposed per simulated second (default 100)")
+                   help="raft workload: entries proposed per simulated second (default 100)")
 
 
 def _parser() -> _Parser:
@@ -104,25 +112,36 @@ def _parser() -> _Parser:
     p_run.add_argument("--check-determinism", action="store_true",
                        help="run again in a fresh process with another PYTHONHASHSEED")
     p_run.add_argument("--trace-out", metavar="FILE", help="write the trace, one JSON event a line")
+    p_run.add_argument("--out", metavar="DIR",
+                       help="write the client history there (history.jsonl; etcd workload)")
     p_sweep = sub.add_parser("sweep", help="run many seeds")
     p_sweep.add_argument("--seeds", type=_seed_range, required=True, metavar="A:B",
                          help="seeds A to B-1")
     p_sweep.add_argument("--workers", type=_workers, default=os.cpu_count() or 1)
     _add_cluster_options(p_sweep)
     add_check_parser(sub)
+    add_gateway_parser(sub)
     return parser
 
 
 def _config(args: argparse.Namespace, seed: int) -> RunConfig:
     return RunConfig(seed=seed, nodes=args.nodes, duration_us=args.duration, faults=args.faults,
-                     proposals_per_sec=args.proposals)
+                     workload=args.workload, proposals_per_sec=args.proposals,
+                     clients=args.clients, ops_per_sec=args.rate)
+
+
+def _workload_flags(config: RunConfig) -> list[str]:
+    if config.workload == "raft":
+        return ["--workload", "raft", "--proposals", str(config.proposals_per_sec)]
+    return ["--workload", "etcd", "--clients", str(config.clients),
+            "--rate", str(config.ops_per_sec)]
 
 
 def replay_command(config: RunConfig) -> str:
     """The exact command that reruns `config`."""
     seconds = Decimal(config.duration_us) / _S
     return (f"etcdsim run --seed {config.seed} --nodes {config.nodes} --duration {seconds} "
-            f"--faults {config.faults} --proposals {config.proposals_per_sec}")
+            f"--faults {config.faults} " + " ".join(_workload_flags(config)))
 
 
 def _print_result(result: RunResult, config: RunConfig) -> None:
@@ -137,8 +156,16 @@ def _print_result(result: RunResult, config: RunConfig) -> None:
                   f"   ({ratio:,.0f}x)")
     console.print(f"  events      {result.events:,}")
     console.print(f"  faults      {sum(result.faults.values())}: {faults}")
-    console.print(f"  committed   {result.committed:,} entries (proposals sent {result.proposed:,},"
-                  f" leaders elected {result.leaders})")
+    if result.workload == "raft":
+        console.print(f"  committed   {result.committed:,} entries (proposals sent "
+                      f"{result.proposed:,}, leaders elected {result.leaders})")
+    else:
+        ops = sum(n for kinds in result.ops.values() for n in kinds.values())
+        detail = "; ".join(f"{op} " + " ".join(f"{k} {n}" for k, n in kinds.items())
+                           for op, kinds in result.ops.items())
+        console.print(f"  operations  {ops:,}: {detail}")
+        console.print(f"  committed   {result.committed:,} raft entries, leaders elected "
+                      f"{result.leaders}")
     console.print("  checks")
     for name, outcome in result.checks.items():
         colour = "green" if outcome.startswith("pass") else "red"
@@ -168,7 +195,7 @@ def _check_determinism(args: argparse.Namespace, result: RunResult) -> int:
         trace_path = os.path.join(tmp, "trace.jsonl")
         cmd = [sys.executable, "-m", "sim", "run", "--seed", str(args.seed),
                "--nodes", str(args.nodes), "--duration", str(Decimal(args.duration) / _S),
-               "--faults", args.faults, "--proposals", str(args.proposals),
+               "--faults", args.faults, *_workload_flags(_config(args, args.seed)),
                "--json", "--trace-out", trace_path]
         env = dict(os.environ, PYTHONHASHSEED=other)
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
@@ -200,8 +227,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     result = run(config)
     if args.trace_out:
         _write_trace(result, args.trace_out)
+    history_path = None
+    if args.out and result.history:
+        os.makedirs(args.out, exist_ok=True)
+        history_path = os.path.join(args.out, "history.jsonl")
+        with open(history_path, "w", encoding="utf-8") as f:
+            f.write(result.history)
     if args.json:
-        print(json.dumps(result.to_json(), sort_keys=True))
+        out = result.to_json()
+        if history_path is not None:
+            out["history"] = history_path
+        print(json.dumps(out, sort_keys=True))
     else:
         _print_result(result, config)
     if args.check_determinism and _check_determinism(args, result) != 0:
@@ -227,7 +263,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "check":
             return cmd_check(args)
+        if args.command == "gateway":
+            return cmd_gateway(args)
         return _cmd_sweep(args)
+    except GatewayInputError as exc:
+        print(f"etcdsim: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("etcdsim: interrupted", file=sys.stderr)
         return 130

@@ -12,8 +12,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from etcdcore.server.failpoints import FAILPOINTS
 from sim import partitions
-from sim.node import NodeStatus
+from sim.node import Node, NodeStatus
 from sim.world import World
 
 __all__ = ["FAULT_KINDS", "PARTITION_KINDS", "Fault", "FaultInjector", "generate_faults"]
@@ -28,6 +29,7 @@ FAULT_KINDS = (
     "duplicate",
     "delay",
     "crash",
+    "failpoint",
     "pause",
     "disk_latency",
     "disk_stall",
@@ -40,6 +42,7 @@ FAULT_KINDS = (
 
 _MS = 1_000
 _S = 1_000_000
+_FAILPOINT_NAMES = tuple(sorted(FAILPOINTS))
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,10 @@ def generate_faults(
         elif kind == "delay":
             fault = Fault(t, kind, duration_us=_duration(rng, 500, 5_000),
                           value=rng.randint(5, 200) * _MS)
+        elif kind == "failpoint":
+            # Crash (value 0) or pause (value 1) the node when it next reaches the point.
+            fault = Fault(t, kind, node, duration_us=_duration(rng, 100, 5_000),
+                          value=int(rng.random() < 0.25), name=rng.choice(_FAILPOINT_NAMES))
         elif kind in ("crash", "pause", "disk_stall"):
             fault = Fault(t, kind, node, duration_us=_duration(rng, 100, 5_000))
         elif kind == "disk_latency":
@@ -124,6 +131,7 @@ class FaultInjector:
         self.counts: Counter[str] = Counter()
         self._rng = world.streams.get("faults/apply")
         self._partition_gen = 0
+        self._failpoint_us: dict[tuple[int, str], int] = {}  # armed -> how long its effect lasts
 
     def schedule(self, faults: list[Fault], heal_at: int) -> None:
         """Arrange every fault, and the final heal at `heal_at`."""
@@ -174,6 +182,10 @@ class FaultInjector:
         elif kind == "crash":
             node.crash()
             self._later(fault, node.start)
+        elif kind == "failpoint":
+            node.failpoints[fault.name] = "pause" if fault.value else "crash"
+            node.on_failpoint = self._failpoint_hit
+            self._failpoint_us[(node.id, fault.name)] = fault.duration_us
         elif kind == "pause":
             node.pause()
             self._later(fault, node.resume)
@@ -211,6 +223,12 @@ class FaultInjector:
         else:
             raise ValueError(f"unknown fault kind {kind!r}")
 
+    def _failpoint_hit(self, node: Node, name: str, action: str) -> None:
+        # The node crashed or paused at the point; it comes back after the fault's duration.
+        self.counts[f"failpoint_{action}"] += 1
+        after = self._failpoint_us.pop((node.id, name), 0)
+        self.world.at(self.world.now + after, node.start if action == "crash" else node.resume)
+
     def _restart_failed(self, node_id: int) -> None:
         # A supervisor (systemd, Kubernetes) restarts a member that stopped on a disk error.
         node = self.world.nodes[node_id]
@@ -242,6 +260,7 @@ class FaultInjector:
         w.network.heal()
         for i in w.node_ids:
             node = w.nodes[i]
+            node.failpoints.clear()
             node.disk.clear_faults()
             if node.clock.drift_ppm != node.base_drift_ppm:
                 node.clock_drift(node.base_drift_ppm)

@@ -72,6 +72,7 @@ class _Link:
         "partitioned",
         "rng",
         "src",
+        "stream",
     )
 
     def __init__(self, src: int, dst: int, rng: Random, config: NetworkConfig) -> None:
@@ -85,6 +86,7 @@ class _Link:
         self.loss = config.loss
         self.duplicate = config.duplicate
         self.extra_us = 0
+        self.stream = False  # a TCP-like stream (client RPCs): never duplicated
 
 
 class Network:
@@ -181,7 +183,8 @@ class Network:
             self._trace.emit("net.drop", mid, "loss")
             return
         self._schedule(link, mid, msg)
-        if link.duplicate and rng.random() < link.duplicate:
+        if (link.duplicate and not link.stream and getattr(msg, "duplicable", True)
+                and rng.random() < link.duplicate):
             self.duplicated += 1
             self._trace.emit("net.dup", mid)
             self._schedule(link, mid, msg)
@@ -237,6 +240,16 @@ class Network:
         for state in self._select(link):
             state.duplicate = p
         self._trace.emit("net.duplicate", repr(p), *self._fields(link))
+
+    def set_stream(self, node: int) -> None:
+        """Make every link to and from `node` a stream: loss and delay, but no duplicates.
+
+        A client's gRPC call travels on a TCP stream, which never hands a request over twice;
+        Raft's own messages are left to the full treatment.
+        """
+        for (src, dst), state in self._links.items():
+            if node in (src, dst):
+                state.stream = True
 
     def set_extra_latency(self, us: int, link: Link | None = None) -> None:
         """Add `us` to every latency draw (a delay spike), on one link or (None) on all."""

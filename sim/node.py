@@ -144,6 +144,10 @@ class Node:
         self._runq: deque[Callable[[], None]] = deque()
         self._draining = False
         self._receiver: Callable[[int, Any], None] | None = None
+        # Failpoints armed on this machine (name -> "crash" | "pause"), kept across restarts
+        # until hit; `on_failpoint(node, name, action)` is told after the action is taken.
+        self.failpoints: dict[str, str] = {}
+        self.on_failpoint: Callable[[Node, str, str], None] | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -497,3 +501,27 @@ class NodeEnv:
 
     def trace(self, kind: str, *fields: object) -> None:
         self._node.trace.emit(kind, self.node_id, *fields)
+
+    @property
+    def armed(self) -> dict[str, str]:
+        return self._node.failpoints
+
+    def failpoint(self, name: str) -> SimFuture:
+        """Take the armed action now: a crash ends this incarnation at once (the future never
+        resolves, so the process that reached the point never runs again); a pause freezes
+        the node, and the process goes on once it is resumed."""
+        fut = SimFuture()
+        node = self._node
+        action = node.failpoints.pop(name, None) if self.alive else None
+        if action is None:
+            fut.succeed()
+            return fut
+        self.trace("failpoint", name, action)
+        if action == "crash":
+            node.crash()
+        else:
+            node.pause()
+            fut.succeed()
+        if node.on_failpoint is not None:
+            node.on_failpoint(node, name, action)
+        return fut

@@ -17,6 +17,7 @@ import simpy
 from etcdcore.raft import RaftError
 from etcdcore.raft.types import Entry, StateType
 from etcdcore.server.raft_node import RaftNode, RaftTiming
+from sim.etcd_cluster import EtcdCluster
 from sim.faults import Fault, FaultInjector, generate_faults
 from sim.invariants import INVARIANTS, InvariantViolation, RaftInvariants
 from sim.node import NodeEnv
@@ -39,7 +40,12 @@ class RunConfig:
     nodes: int = 3
     duration_us: int = 60 * _S
     faults: str = "default"  # "none" | "default"
-    proposals_per_sec: int = 100
+    workload: str = "etcd"  # "etcd": KV clients on an etcd cluster | "raft": a Raft proposer
+    proposals_per_sec: int = 100  # the raft workload's rate
+    clients: int = 4  # the etcd workload's clients and their rate, all together
+    ops_per_sec: int = 100
+    bugs: frozenset[str] = frozenset()  # planted bugs switched on (etcdcore.bugs)
+    check_timeout_s: float = 60.0  # wall-time budget of the linearizability check
     timing: RaftTiming = field(default_factory=RaftTiming)
     liveness_bound_us: int = LIVENESS_BOUND_US
     fault_schedule: tuple[Fault, ...] | None = None  # overrides the drawn one (tests, shrinking)
@@ -68,6 +74,9 @@ class RunResult:
     leaders: int
     nodes: int
     trace: list[Event] = field(repr=False, default_factory=list)
+    workload: str = "raft"
+    ops: dict[str, dict[str, int]] = field(default_factory=dict)
+    history: str = field(repr=False, default="")  # the etcd workload's history, jsonl
 
     @property
     def ok(self) -> bool:
@@ -89,6 +98,8 @@ class RunResult:
             "proposed": self.proposed,
             "committed": self.committed,
             "leaders": self.leaders,
+            "workload": self.workload,
+            **({"ops": self.ops} if self.workload == "etcd" else {}),
         }
 
 
@@ -126,6 +137,14 @@ class Cluster:
         )
         raft_node.start()
         return raft_node
+
+    def start_workload(self) -> None:
+        """Start the proposer."""
+        self.world.env.process(self.proposer(self.world.env))
+
+    def start_liveness(self) -> None:
+        """Start the liveness check (at the heal)."""
+        _start(self.world, self.liveness_check(self.world.env))
 
     def leader(self) -> int | None:
         """The running node that leads the highest term, if any."""
@@ -229,7 +248,8 @@ def _start(world: World, process: Generator[simpy.Event, Any, None]) -> None:
 def run(config: RunConfig) -> RunResult:
     """Run one seed to the end, or to the first violation."""
     wall_start = time.perf_counter()
-    cluster = Cluster(config)
+    cluster: Cluster | EtcdCluster = (
+        Cluster(config) if config.workload == "raft" else EtcdCluster(config))
     world = cluster.world
     heal_at = config.heal_at_us
     if config.fault_schedule is not None:
@@ -241,8 +261,8 @@ def run(config: RunConfig) -> RunResult:
     injector = FaultInjector(world, cluster.leader)
     injector.schedule(schedule, heal_at)
     world.start_all()
-    world.env.process(cluster.proposer(world.env))
-    world.at(heal_at, lambda: _start(world, cluster.liveness_check(world.env)))
+    cluster.start_workload()
+    world.at(heal_at, cluster.start_liveness)
 
     violations: list[dict[str, Any]] = []
     failed_invariant: str | None = None
@@ -284,11 +304,17 @@ def run(config: RunConfig) -> RunResult:
         checks["liveness"] = "not finished"
         if failed_invariant in ("no_exception", "raft_panic"):
             checks[failed_invariant] = "fail"
+    if isinstance(cluster, EtcdCluster):
+        _etcd_checks(cluster, config, failed_invariant, checks, violations)
 
-    committed = sum(
-        1 for data, nodes in cluster.applied_by.items()
-        if data.startswith(b"p") and len(nodes) * 2 > config.nodes
-    )
+    committed = 0
+    if isinstance(cluster, Cluster):
+        committed = sum(
+            1 for data, nodes in cluster.applied_by.items()
+            if data.startswith(b"p") and len(nodes) * 2 > config.nodes
+        )
+    else:
+        committed = max((s.committed_index for s in cluster.servers().values()), default=0)
     return RunResult(
         seed=config.seed,
         digest=world.trace.digest(),
@@ -303,4 +329,30 @@ def run(config: RunConfig) -> RunResult:
         leaders=len(cluster.invariants.leaders()),
         nodes=config.nodes,
         trace=world.trace.events,
+        workload=config.workload,
+        ops=cluster.ops() if isinstance(cluster, EtcdCluster) else {},
+        history=cluster.history.dumps() if isinstance(cluster, EtcdCluster) else "",
     )
+
+
+def _etcd_checks(cluster: EtcdCluster, config: RunConfig, failed: str | None,
+                 checks: dict[str, str], violations: list[dict[str, Any]]) -> None:
+    """The etcd workload's end checks: equal members, then a linearizable history."""
+    world = cluster.world
+    if failed is not None:
+        checks["converged"] = checks["linearizable"] = "not finished"
+        return
+    try:
+        ok, detail = cluster.converge()
+    except InvariantViolation as v:
+        checks[v.invariant] = "fail"
+        violations.append(_violation(world, v.invariant, v.node, v.time_us, v.detail))
+        checks["converged"] = checks["linearizable"] = "not finished"
+        return
+    checks["converged"] = ("pass" if ok else "fail") + f" ({detail})"
+    if not ok:
+        violations.append(_violation(world, "converged", 0, world.now, detail))
+    verdict, detail = cluster.linearizable(config.check_timeout_s)
+    checks["linearizable"] = f"{verdict} ({detail})"
+    if verdict == "fail":
+        violations.append(_violation(world, "linearizable", 0, world.now, detail))

@@ -27,6 +27,8 @@ class World:
         boot: Callable[[NodeEnv], object],
         network: NetworkConfig | None = None,
         disk: DiskConfig | None = None,
+        client_ids: Sequence[int] = (),
+        client_boot: Callable[[NodeEnv], object] | None = None,
     ) -> None:
         self.seed = seed
         self.env = simpy.Environment()
@@ -34,14 +36,23 @@ class World:
         # A C-level clock read (no Python frame): the trace stamps every event with it.
         self.trace = Trace(partial(attrgetter("_now"), self.env))
         self.node_ids = sorted(node_ids)
-        self.network = Network(
-            self.env, self.streams, self.trace, self.node_ids, self._deliver, network
-        )
+        # Client machines talk to the members over the same network, but faults aimed at
+        # members (partitions, crashes, disks, clocks) never pick them.
+        self.client_ids = sorted(client_ids)
+        self.network = Network(self.env, self.streams, self.trace,
+                               self.node_ids + self.client_ids, self._deliver, network)
         self.nodes: dict[int, Node] = {}
         for i in self.node_ids:
             node_disk = SimDisk(self.env, self.streams.get(f"disk/{i}"), self.trace, i, disk)
             self.nodes[i] = Node(
                 self.env, i, self.streams, self.trace, node_disk, self.network.send, boot
+            )
+        for i in self.client_ids:
+            assert client_boot is not None, "client nodes need a client_boot"
+            self.network.set_stream(i)
+            node_disk = SimDisk(self.env, self.streams.get(f"disk/{i}"), self.trace, i, disk)
+            self.nodes[i] = Node(
+                self.env, i, self.streams, self.trace, node_disk, self.network.send, client_boot
             )
 
     def _now(self) -> int:
@@ -57,7 +68,7 @@ class World:
 
     def start_all(self) -> None:
         """Boot every node."""
-        for i in self.node_ids:
+        for i in self.node_ids + self.client_ids:
             self.nodes[i].start()
 
     def live_nodes(self) -> list[int]:

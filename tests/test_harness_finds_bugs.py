@@ -14,7 +14,7 @@ S = 1_000_000
 
 def first_failure(seeds: range) -> dict[str, object] | None:
     for seed in seeds:
-        result = run(RunConfig(seed=seed, duration_us=30 * S))
+        result = run(RunConfig(seed=seed, duration_us=30 * S, workload="raft"))
         if result.violations:
             return result.violations[0]
     return None

@@ -156,7 +156,9 @@ def test_a_restart_with_commit_beyond_the_persisted_entries_is_refused() -> None
 def test_stepping_a_local_message_is_refused() -> None:
     node = RawNode(config(), MemoryStorage())
     with pytest.raises(RaftError):
-        node.step(Message(MT.MSG_PROP, entries=[Entry(0, 0, b"x")]))
+        node.step(Message(MT.MSG_HUP))
+    with pytest.raises(RaftError):
+        node.step(Message(MT.MSG_BEAT))
 
 
 def test_config_is_validated() -> None:

@@ -21,7 +21,8 @@ def describe(result_violations: list[dict[str, object]]) -> str:
 def test_invariants_hold_and_the_cluster_recovers_under_any_fault_schedule(
     schedule: tuple[Fault, ...],
 ) -> None:
-    config = RunConfig(seed=0, duration_us=DURATION, proposals_per_sec=50, fault_schedule=schedule)
+    config = RunConfig(seed=0, duration_us=DURATION, workload="raft", proposals_per_sec=50,
+                       fault_schedule=schedule)
     result = run(config)
     assert result.ok, describe(result.violations)
     assert result.checks["liveness"].startswith("pass")
@@ -31,7 +32,7 @@ def test_invariants_hold_and_the_cluster_recovers_under_any_fault_schedule(
 def test_a_five_node_cluster_stays_safe_and_live_under_any_fault_schedule(
     schedule: tuple[Fault, ...],
 ) -> None:
-    config = RunConfig(seed=1, nodes=5, duration_us=DURATION, proposals_per_sec=20,
+    config = RunConfig(seed=1, nodes=5, duration_us=DURATION, workload="raft", proposals_per_sec=20,
                        fault_schedule=schedule)
     result = run(config)
     assert result.ok, describe(result.violations)

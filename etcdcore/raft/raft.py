@@ -10,6 +10,9 @@ Invariants this module keeps:
 - A leader commits by counting replicas only entries of its own term (Raft paper, Figure 8).
 - A follower commits at most up to the last entry it knows matches the leader's log.
 - Messages go out in ascending peer id order; nothing here iterates a set or reads a clock.
+- A read index is answered only once the leader has committed an entry of its term and a quorum
+  has acknowledged a heartbeat sent after the request arrived (etcd's ReadOnlySafe): the index
+  handed out is then at least every index committed before the request.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from .errors import ProposalDropped, RaftError
 from .log import RaftLog
 from .progress import Progress, ProgressState
 from .quorum import VoteResult
+from .read_only import ReadOnly
 from .storage import MemoryStorage
-from .types import NONE, Entry, HardState, Message, MessageType, SoftState, StateType
+from .types import NONE, Entry, HardState, Message, MessageType, ReadState, SoftState, StateType
 
 __all__ = ["Config", "Raft"]
 
@@ -41,6 +45,8 @@ _MSG_HUP = MT.MSG_HUP
 _MSG_PRE_VOTE = MT.MSG_PRE_VOTE
 _MSG_PRE_VOTE_RESP = MT.MSG_PRE_VOTE_RESP
 _MSG_PROP = MT.MSG_PROP
+_MSG_READ_INDEX = MT.MSG_READ_INDEX
+_MSG_READ_INDEX_RESP = MT.MSG_READ_INDEX_RESP
 _MSG_VOTE = MT.MSG_VOTE
 _MSG_VOTE_RESP = MT.MSG_VOTE_RESP
 _CANDIDATE = StateType.CANDIDATE
@@ -113,6 +119,10 @@ class Raft:
         self.prs: dict[int, Progress] = {}
         self.votes: dict[int, bool] = {}
         self.msgs: list[Message] = []
+        self.read_states: list[ReadState] = []  # answered read indexes, for the next Ready
+        self.read_only = ReadOnly()
+        # Read indexes that arrived before this leader committed an entry of its term.
+        self.pending_read_index_messages: list[Message] = []
         self.election_elapsed = 0
         self.heartbeat_elapsed = 0
         self.randomized_election_timeout = 0
@@ -184,6 +194,10 @@ class Raft:
         self.prs = {v: Progress(next_index, self.max_inflight) for v in self.voters}
         # Only what the driver has persisted counts as ours: see on_persisted.
         self.prs[self.id].match = self.raft_log.stable_last_index()
+        self.read_only = ReadOnly()
+        # etcd keeps postponed requests across a reset; dropping them is equally safe (the
+        # requester retries) and keeps a node from answering, in a later term, a stale request.
+        self.pending_read_index_messages = []
 
     def reset_randomized_election_timeout(self) -> None:
         """Draw the next election timeout from [election_timeout, 2 * election_timeout)."""
@@ -376,16 +390,30 @@ class Raft:
 
     def step_follower(self, m: Message) -> None:
         """A follower's handling of a message of its current term."""
-        if m.type == _MSG_PROP:
-            raise ProposalDropped(f"node {self.id} is not the leader (leader: {self.lead or '?'})")
-        if m.type == _MSG_APP:
+        kind = m.type
+        if kind == _MSG_APP:
             self.election_elapsed = 0
             self.lead = m.frm
             self.handle_append_entries(m)
-        elif m.type == _MSG_HEARTBEAT:
+        elif kind == _MSG_HEARTBEAT:
             self.election_elapsed = 0
             self.lead = m.frm
             self.handle_heartbeat(m)
+        elif kind == _MSG_PROP:
+            if self.lead == NONE:
+                raise ProposalDropped(f"node {self.id} is not the leader and knows of none")
+            self.forward_to_leader(m)
+        elif kind == _MSG_READ_INDEX:
+            # With no leader the request is dropped: the caller times out and retries.
+            if self.lead != NONE:
+                self.forward_to_leader(m)
+        elif kind == _MSG_READ_INDEX_RESP and len(m.entries) == 1:
+            self.read_states.append(ReadState(m.index, m.entries[0].data))
+
+    def forward_to_leader(self, m: Message) -> None:
+        """Pass a proposal or read index on to the leader, as its local input (term 0)."""
+        # A copy: `m` may be a peer's message, still referenced by the network.
+        self.msgs.append(Message(m.type, to=self.lead, frm=self.id, entries=m.entries))
 
     def step_candidate(self, m: Message) -> None:
         """A (pre-)candidate's handling of a message of its current term."""
@@ -416,6 +444,7 @@ class Raft:
             self.bcast_heartbeat()
             return
         if m.type == _MSG_PROP:
+            # Local, or forwarded by a follower: either way it is appended here.
             if not m.entries:
                 raise RaftError("empty proposal")
             self.append_entry(m.entries)
@@ -423,6 +452,8 @@ class Raft:
             return
         pr = self.prs.get(m.frm)
         if pr is None or m.frm == self.id:
+            if m.type == _MSG_READ_INDEX:
+                self.handle_read_index(m)  # our own (read_index), from no peer's progress
             return
         if m.type == _MSG_APP_RESP:
             self.handle_append_response(m, pr)
@@ -434,6 +465,54 @@ class Raft:
             if pr.match < self.raft_log.last_index():
                 # Also retries a lost append: heartbeats are the leader's retransmission timer.
                 self.send_append(m.frm)
+            if m.context:
+                self.handle_read_ack(m)
+        elif m.type == _MSG_READ_INDEX:
+            self.handle_read_index(m)  # forwarded by a follower
+
+    # ---- leader: read index --------------------------------------------------------------
+
+    def handle_read_index(self, m: Message) -> None:
+        """Answer a read index now (sole voter), after a heartbeat round, or once we commit."""
+        if len(m.entries) != 1:
+            raise RaftError("a read index request carries exactly one entry (its ctx)")
+        if len(self.voters) == 1:
+            self.respond_to_read_index(m, self.raft_log.committed)
+        elif self.raft_log.term_at(self.raft_log.committed) != self.term:
+            # Our commit index may lag what an earlier leader committed until an entry of our
+            # own term commits: reading at it now could miss a completed write.
+            self.pending_read_index_messages.append(m)
+        else:
+            self.start_read_index(m)
+
+    def start_read_index(self, m: Message) -> None:
+        """Remember the commit index for `m`, ack it ourselves, ask a quorum to confirm."""
+        ctx = m.entries[0].data
+        self.read_only.add_request(self.raft_log.committed, m)
+        self.read_only.recv_ack(self.id, ctx)
+        self.bcast_heartbeat(ctx)
+
+    def release_pending_read_index_messages(self) -> None:
+        """We committed an entry of our term: start the postponed read indexes."""
+        msgs = self.pending_read_index_messages
+        self.pending_read_index_messages = []
+        for m in msgs:
+            self.start_read_index(m)
+
+    def handle_read_ack(self, m: Message) -> None:
+        """A follower echoed a heartbeat's ctx: answer what a quorum has now confirmed."""
+        acks = self.read_only.recv_ack(m.frm, m.context)
+        if acks is None or len(acks) < quorum.majority(len(self.voters)):
+            return
+        for rs in self.read_only.advance(m.context):
+            self.respond_to_read_index(rs.req, rs.index)
+
+    def respond_to_read_index(self, req: Message, index: int) -> None:
+        """Our own request becomes a ReadState; a follower's gets a MsgReadIndexResp."""
+        if req.frm == NONE or req.frm == self.id:
+            self.read_states.append(ReadState(index, req.entries[0].data))
+        else:
+            self.send(Message(_MSG_READ_INDEX_RESP, to=req.frm, index=index, entries=req.entries))
 
     # ---- leader: replication -------------------------------------------------------------
 
@@ -460,7 +539,11 @@ class Raft:
         """Advance the commit index to what a quorum holds, if that entry is of our term."""
         prs = self.prs
         mci = quorum.committed_index([prs[v].match for v in self.voters])
-        return self.raft_log.maybe_commit(mci, self.term)
+        if not self.raft_log.maybe_commit(mci, self.term):
+            return False
+        if self.pending_read_index_messages:
+            self.release_pending_read_index_messages()
+        return True
 
     def bcast_append(self) -> None:
         """Send appends (or at least the commit index) to every follower."""
@@ -506,14 +589,16 @@ class Raft:
         )
         return True
 
-    def bcast_heartbeat(self) -> None:
-        """Send heartbeats; each carries min(follower's match, commit)."""
+    def bcast_heartbeat(self, ctx: bytes | None = None) -> None:
+        """Send heartbeats carrying `ctx` (default: the newest pending read index's ctx)."""
+        if ctx is None:
+            ctx = self.read_only.last_pending_request_ctx()
         committed = self.raft_log.committed
         for to in self.others:
             # A follower may hold a stale tail that does not match ours: it must not commit
             # beyond what we know it shares with us.
             commit = min(self.prs[to].match, committed)
-            self.send(Message(_MSG_HEARTBEAT, to=to, commit=commit))
+            self.send(Message(_MSG_HEARTBEAT, to=to, commit=commit, context=ctx))
 
     def handle_append_response(self, m: Message, pr: Progress) -> None:
         """Update `pr` from a follower's answer; back off on rejection, commit on success."""
@@ -572,6 +657,6 @@ class Raft:
         )
 
     def handle_heartbeat(self, m: Message) -> None:
-        """Commit what the leader says we share with it, and answer."""
+        """Commit what the leader says we share with it, and answer, echoing its ctx."""
         self.raft_log.commit_to(m.commit)
-        self.send(Message(_MSG_HEARTBEAT_RESP, to=m.frm))
+        self.send(Message(_MSG_HEARTBEAT_RESP, to=m.frm, context=m.context))

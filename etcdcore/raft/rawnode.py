@@ -6,7 +6,8 @@ The driver's loop, as in etcd's raft_node:
         rd = node.ready()
         # persist rd.hard_state and rd.entries (fsync if rd.must_sync); send rd.messages (a
         # leader may send before its own fsync, any other node only after); apply
-        # rd.committed_entries. (advance records rd in the MemoryStorage itself.)
+        # rd.committed_entries; serve the reads in rd.read_states once their index is applied.
+        # (advance records rd in the MemoryStorage itself.)
         node.advance(rd)
 
 `step` may be called between `ready` and `advance`; only one Ready may be outstanding.
@@ -26,9 +27,12 @@ __all__ = ["RawNode"]
 _MSG_BEAT = MessageType.MSG_BEAT
 _MSG_HUP = MessageType.MSG_HUP
 _MSG_PROP = MessageType.MSG_PROP
+_MSG_READ_INDEX = MessageType.MSG_READ_INDEX
 _LEADER = StateType.LEADER
 
-_LOCAL = (_MSG_HUP, _MSG_BEAT, _MSG_PROP)
+# Never from a peer. MsgProp and MsgReadIndex are local too, but a follower forwards them to its
+# leader, so they do arrive through step.
+_LOCAL = (_MSG_HUP, _MSG_BEAT)
 
 
 class RawNode:
@@ -57,7 +61,11 @@ class RawNode:
         self.raft.step(Message(_MSG_HUP, frm=self.raft.id))
 
     def propose(self, data: bytes) -> bool:
-        """Append `data` to the log if this node leads; False (nothing appended) if not."""
+        """Append `data` (leader) or forward it to the leader (follower); False if neither.
+
+        True promises nothing: a forwarded proposal may be lost on the way or by a leader that
+        loses its term, and the caller learns of it only by a timeout, as in etcd.
+        """
         try:
             self.raft.step(
                 Message(_MSG_PROP, frm=self.raft.id, entries=[Entry(0, 0, data)])
@@ -66,11 +74,23 @@ class RawNode:
             return False
         return True
 
+    def read_index(self, ctx: bytes) -> None:
+        """Ask for a read index; it comes back as `ReadState(index, ctx)` in a later Ready.
+
+        `ctx` should be unique per request. Nothing comes back if the request is lost (no
+        leader, a leader change, a partition): the caller retries after a timeout.
+        """
+        self.raft.step(Message(_MSG_READ_INDEX, frm=self.raft.id, entries=[Entry(0, 0, ctx)]))
+
     def step(self, m: Message) -> None:
         """Handle a message from a peer (never a local one: use tick, campaign, propose)."""
         if m.type in _LOCAL:
             raise RaftError(f"cannot step local message {m.type.name}")
-        self.raft.step(m)
+        # Not contextlib.suppress: this is the hottest call, and a bare try costs nothing.
+        try:  # noqa: SIM105
+            self.raft.step(m)
+        except ProposalDropped:
+            pass  # a forwarded proposal that reached a node with no leader: its sender retries
 
     # ---- outputs -------------------------------------------------------------------------
 
@@ -79,7 +99,7 @@ class RawNode:
         # Called after every input: fields are read directly rather than through RaftLog's and
         # Unstable's accessors (has_next_unstable_entries, has_next_committed_entries).
         r = self.raft
-        if r.msgs:
+        if r.msgs or r.read_states:
             return True
         log = r.raft_log
         u = log.unstable
@@ -108,8 +128,14 @@ class RawNode:
         committed = log.committed
         applying = log.applying
         committed_entries = log.slice(applying + 1, committed + 1) if committed > applying else []
-        rd = Ready(entries=entries, committed_entries=committed_entries, messages=r.msgs)
+        rd = Ready(
+            entries=entries,
+            committed_entries=committed_entries,
+            messages=r.msgs,
+            read_states=r.read_states,
+        )
         r.msgs = []
+        r.read_states = []
         soft = self._prev_soft
         if r.lead != soft.lead or r.state != soft.raft_state:
             rd.soft_state = self._prev_soft = r.soft_state()

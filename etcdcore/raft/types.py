@@ -14,6 +14,7 @@ __all__ = [
     "HardState",
     "Message",
     "MessageType",
+    "ReadState",
     "Ready",
     "SoftState",
     "StateType",
@@ -32,7 +33,7 @@ class StateType(enum.IntEnum):
 
 
 class MessageType(enum.IntEnum):
-    """Message kinds; the local ones (HUP, BEAT, PROP) never cross the network."""
+    """Message kinds; HUP and BEAT never cross the network (PROP and READ_INDEX are forwarded)."""
 
     MSG_HUP = 0
     MSG_BEAT = 1
@@ -43,6 +44,8 @@ class MessageType(enum.IntEnum):
     MSG_VOTE_RESP = 6
     MSG_HEARTBEAT = 8
     MSG_HEARTBEAT_RESP = 9
+    MSG_READ_INDEX = 15
+    MSG_READ_INDEX_RESP = 16
     MSG_PRE_VOTE = 17
     MSG_PRE_VOTE_RESP = 18
 
@@ -91,6 +94,13 @@ class Message:
     commit: int = 0
     reject: bool = False
     reject_hint: int = 0
+    context: bytes = b""  # a heartbeat's (and its answer's) read-index request ctx
+
+    @property
+    def duplicable(self) -> bool:
+        """May a network deliver this twice? Not a forwarded proposal: a second copy would be
+        appended, and applied, twice; etcd's TCP transport never hands one over twice."""
+        return self.type != MessageType.MSG_PROP
 
     def label(self) -> str:
         """A short description for the trace: type, term, index and entry count."""
@@ -101,7 +111,17 @@ class Message:
             text += f" n{len(self.entries)}"
         if self.reject:
             text += " reject"
+        if self.context:
+            text += " ctx"
         return text
+
+
+@dataclass(frozen=True, slots=True)
+class ReadState:
+    """A read index: reads issued as `request_ctx` may be served once `index` is applied."""
+
+    index: int
+    request_ctx: bytes
 
 
 @dataclass(slots=True)
@@ -117,6 +137,7 @@ class Ready:
     entries: list[Entry] = field(default_factory=list)
     committed_entries: list[Entry] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
+    read_states: list[ReadState] = field(default_factory=list)  # answered read_index requests
     # True when entries or the term or vote changed: the WAL must be fsynced before replying.
     # A change of commit index alone may be written lazily, as in etcd-io/raft's MustSync.
     must_sync: bool = False

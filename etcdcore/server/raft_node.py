@@ -14,10 +14,24 @@ from typing import Protocol
 
 from etcdcore.env import DiskError, Env, Future, Process
 from etcdcore.raft import Config, MemoryStorage, RawNode
-from etcdcore.raft.types import Entry, HardState, Message, MessageType, Ready, StateType
+from etcdcore.raft.types import (
+    Entry,
+    HardState,
+    Message,
+    MessageType,
+    ReadState,
+    Ready,
+    StateType,
+)
+from etcdcore.server import failpoints as fp
 from etcdcore.wal import WAL, WALCorruptError
 
-__all__ = ["RaftMonitor", "RaftNode", "RaftTiming"]
+__all__ = ["RaftHooks", "RaftMonitor", "RaftNode", "RaftTiming"]
+
+_BEFORE_SAVE = fp.RAFT_BEFORE_SAVE
+_AFTER_SAVE = fp.RAFT_AFTER_SAVE
+_BEFORE_LEADER_SEND = fp.RAFT_BEFORE_LEADER_SEND
+_BEFORE_FOLLOWER_SEND = fp.RAFT_BEFORE_FOLLOWER_SEND
 
 # Enum members as module constants: an Enum class attribute costs several times a global's
 # lookup, and these are compared on every message.
@@ -65,6 +79,19 @@ class RaftMonitor(Protocol):
         """The node applied `entry` to its state machine."""
 
 
+class RaftHooks(Protocol):
+    """What the server above the Raft loop is handed (etcd's applyc, readStateC, leaderChanged)."""
+
+    def apply(self, entries: list[Entry]) -> None:
+        """Committed entries to apply, in order (handed over before the Ready is persisted)."""
+
+    def read_state(self, rs: ReadState) -> None:
+        """The last ReadIndex answer of a Ready."""
+
+    def leader_changed(self, lead: int, term: int) -> None:
+        """The leader this node knows changed (0: none)."""
+
+
 class RaftNode:
     """A Raft member living in an Env: WAL on its disk, ticks on its clock, messages on the net."""
 
@@ -75,6 +102,8 @@ class RaftNode:
         timing: RaftTiming | None = None,
         apply: Callable[[Entry], None] | None = None,
         monitor: RaftMonitor | None = None,
+        hooks: RaftHooks | None = None,
+        bootstrap_term: int = 0,
     ) -> None:
         self.env = env
         self.id = env.node_id
@@ -82,6 +111,9 @@ class RaftNode:
         self.timing = timing or RaftTiming()
         self._apply = apply
         self.monitor = monitor
+        self.hooks = hooks
+        # etcd's StartNode puts a new member at term 1, so its first leader has term 2.
+        self.bootstrap_term = bootstrap_term
         self.node: RawNode | None = None
         self.wal: WAL | None = None
         self._repaired = False  # a torn tail was cut: make the cut durable before anything else
@@ -102,6 +134,10 @@ class RaftNode:
                     self._repaired = True
             else:
                 wal, hard_state, entries = WAL.create(self.env.disk), HardState(), []
+                if self.bootstrap_term:
+                    hard_state = HardState(term=self.bootstrap_term)
+                    wal.save(hard_state, [])
+                    self._repaired = True  # sync it before anything else
         except WALCorruptError as exc:
             self.env.fail(str(exc))
             return
@@ -121,18 +157,25 @@ class RaftNode:
             rand=self.env.rand("raft"),
         )
         self.node = RawNode(config, storage)
-        self.env.set_receiver(self._receive)
+        if self.hooks is None:  # else the server routes Raft's messages to receive()
+            self.env.set_receiver(self.receive)
         self.env.call_later(self.timing.tick_us, self._tick)
         self.env.spawn(self.run(), "raft")
 
     # ---- inputs ----------------------------------------------------------------------------
 
     def propose(self, data: bytes) -> bool:
-        """Propose `data`; False when this node is not the leader (the proposal is dropped)."""
+        """Propose `data` (a follower forwards it to its leader); False if Raft dropped it."""
         if self.node is None or not self.node.propose(data):
             return False
         self._notify()
         return True
+
+    def read_index(self, ctx: bytes) -> None:
+        """Ask for a read index; the answer comes back as a read state carrying `ctx`."""
+        if self.node is not None:
+            self.node.read_index(ctx)
+            self._notify()
 
     def _tick(self) -> None:
         assert self.node is not None
@@ -140,7 +183,8 @@ class RaftNode:
         self.env.call_later(self.timing.tick_us, self._tick)
         self._notify()
 
-    def _receive(self, frm: int, msg: Message) -> None:
+    def receive(self, frm: int, msg: Message) -> None:
+        """A Raft message from a peer."""
         assert self.node is not None
         self.node.step(msg)
         self._notify()
@@ -165,6 +209,8 @@ class RaftNode:
         raft = node.raft
         node_id = self.id
         send = env.send
+        hooks = self.hooks
+        armed = env.armed  # the node's live set of armed failpoints: a lookup per point
         if self._repaired:
             try:
                 yield wal.sync()
@@ -179,8 +225,15 @@ class RaftNode:
             rd = node.ready()
             if rd.soft_state is not None or rd.hard_state is not None:
                 self._observe(rd)
+            if hooks is not None:
+                if rd.committed_entries:
+                    hooks.apply(rd.committed_entries)
+                if rd.read_states:
+                    hooks.read_state(rd.read_states[-1])
             late = rd.messages
             if late and self.state == _LEADER:
+                if _BEFORE_LEADER_SEND in armed:
+                    yield env.failpoint(_BEFORE_LEADER_SEND)
                 # Replication goes out now, in order; the rest waits for the fsync.
                 late = []
                 for m in rd.messages:
@@ -193,6 +246,8 @@ class RaftNode:
             entries = rd.entries
             hard_state = rd.hard_state
             try:
+                if _BEFORE_SAVE in armed:
+                    yield env.failpoint(_BEFORE_SAVE)
                 if entries or hard_state is not None:
                     wal.save(hard_state, entries)
                     if hard_state is not None:
@@ -205,9 +260,13 @@ class RaftNode:
                     yield wal.sync()
                     if monitor is not None and durable is not None:
                         monitor.persisted(node_id, durable, entries, prev_term)
+                if _AFTER_SAVE in armed:
+                    yield env.failpoint(_AFTER_SAVE)
             except DiskError as exc:
                 env.fail(f"wal: {exc}")
                 return
+            if late and _BEFORE_FOLLOWER_SEND in armed and self.state != _LEADER:
+                yield env.failpoint(_BEFORE_FOLLOWER_SEND)
             for m in late:
                 if monitor is not None:
                     monitor.sent(node_id, m)
@@ -215,13 +274,15 @@ class RaftNode:
             for entry in rd.committed_entries:
                 if apply is not None:
                     apply(entry)
-                if monitor is not None:
+                if monitor is not None:  # applied, or handed to the server's apply loop
                     monitor.applied(node_id, entry)
             node.advance(rd)
 
     def _observe(self, rd: Ready) -> None:
         if rd.soft_state is not None:
             was_leader = self.state == _LEADER
+            if rd.soft_state.lead != self.lead and self.hooks is not None:
+                self.hooks.leader_changed(rd.soft_state.lead, self.term)
             self.lead = rd.soft_state.lead
             self.state = rd.soft_state.raft_state
             if self.state == _LEADER and not was_leader:

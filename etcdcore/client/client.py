@@ -1,0 +1,122 @@
+"""A KV client that behaves as etcd's Go client (clientv3) does toward a failing cluster.
+
+Each call goes to the member the client is pinned to. An Unavailable answer moves the client to
+the next member (the balancer leaves a member that cannot serve); a read (Range, repeatable) is
+then retried there with a linear backoff until its deadline, but a write (Put, DeleteRange,
+Txn, Compact: not repeatable) is never retried once it may have reached a server, since it may
+have taken effect. A call that gets no answer by its deadline fails with DeadlineExceeded and
+the client moves on too. `outcome_known` says which errors prove that nothing happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from etcdcore.api import rpc, rpctypes
+from etcdcore.api.rpctypes import Code, EtcdError
+from etcdcore.env import Env, Future, Process
+from etcdcore.server.v3rpc import Call, Reply
+
+__all__ = ["DEADLINE_EXCEEDED", "Client", "ClientConfig", "outcome_known"]
+
+DEADLINE_EXCEEDED = rpctypes.Status(Code.DEADLINE_EXCEEDED, "context deadline exceeded")
+
+_METHOD = {rpc.RangeRequest: "Range", rpc.PutRequest: "Put",
+           rpc.DeleteRangeRequest: "DeleteRange", rpc.TxnRequest: "Txn",
+           rpc.CompactionRequest: "Compact"}
+_REPEATABLE = frozenset({"Range"})
+
+# Errors that say the request was refused before it could take effect.
+_DEFINITE_CODES = frozenset({Code.INVALID_ARGUMENT, Code.OUT_OF_RANGE, Code.NOT_FOUND,
+                             Code.FAILED_PRECONDITION, Code.RESOURCE_EXHAUSTED,
+                             Code.UNIMPLEMENTED})
+_DEFINITE = frozenset({rpctypes.NO_LEADER, rpctypes.PROPOSAL_DROPPED})
+
+
+def outcome_known(err: EtcdError) -> bool:
+    """True if `err` proves the request did not take effect (false: it may have, or may yet).
+
+    Validation and store errors are definite; so is "no leader" (the server refused before
+    proposing) and raft's dropped proposal. Timeouts, a leader change, a stopped server and
+    the client's own deadline leave the outcome unknown.
+    """
+    return err.code in _DEFINITE_CODES or err.status in _DEFINITE
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """How long a call may take, and the retry backoff (clientv3: 25 ms, 10% jitter)."""
+
+    timeout_us: int = 1_000_000
+    backoff_us: int = 25_000
+    backoff_jitter: float = 0.10
+
+
+def _resolver(fut: Future) -> Callable[[], None]:
+    return lambda: fut.succeed(None)
+
+
+class Client:
+    """One client, pinned to one member at a time, with the Go client's retry rules."""
+
+    def __init__(self, env: Env, endpoints: list[int], cfg: ClientConfig | None = None,
+                 pinned: int = 0) -> None:
+        self.env = env
+        self.endpoints = list(endpoints)
+        self.cfg = cfg or ClientConfig()
+        self.pinned = pinned % len(self.endpoints)
+        self._rand = env.rand("client")
+        self._next_call = 0
+        self._calls: dict[int, Future] = {}
+        env.set_receiver(self._receive)
+
+    @property
+    def endpoint(self) -> int:
+        """The member calls go to now."""
+        return self.endpoints[self.pinned]
+
+    def _receive(self, frm: int, msg: Any) -> None:
+        if isinstance(msg, Reply):
+            fut = self._calls.pop(msg.id, None)
+            if fut is not None:  # else: an answer after the deadline, dropped as gRPC does
+                fut.succeed(msg)
+
+    def _failover(self) -> None:
+        self.pinned = (self.pinned + 1) % len(self.endpoints)
+
+    def do(self, request: rpc.Request) -> Process:
+        """Call the KV method for `request`; its response, or raise the EtcdError."""
+        method = _METHOD[type(request)]
+        env = self.env
+        deadline = env.now() + self.cfg.timeout_us
+        attempt = 0
+        while True:
+            self._next_call += 1
+            call_id = self._next_call
+            fut = env.future()
+            self._calls[call_id] = fut
+            env.send(self.endpoint, Call(call_id, method, request))
+            timer = env.call_later(max(0, deadline - env.now()), _resolver(fut))
+            reply = yield fut
+            timer.cancel()
+            self._calls.pop(call_id, None)
+            if reply is None:
+                self._failover()
+                raise DEADLINE_EXCEEDED.err()
+            assert isinstance(reply, Reply)
+            if reply.error is None:
+                assert reply.response is not None
+                return reply.response
+            err = reply.error
+            if err.code == Code.UNAVAILABLE:
+                self._failover()
+                if method in _REPEATABLE:
+                    attempt += 1
+                    jitter = 1 + self.cfg.backoff_jitter * (2 * self._rand.random() - 1)
+                    wait = int(self.cfg.backoff_us * attempt * jitter)
+                    if env.now() + wait < deadline:
+                        yield env.sleep(wait)
+                        continue
+            raise err

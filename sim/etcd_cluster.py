@@ -1,0 +1,177 @@
+"""An etcd cluster in a world: members running EtcdServer, client machines running the workload.
+
+The run's end checks live here too: a put succeeds after the heal (liveness), every live member
+reaches the same revision and hash once it has caught up, and the history is linearizable
+under the checker's `etcd` model.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from etcdcore.api import rpc
+from etcdcore.api.rpctypes import EtcdError
+from etcdcore.client import Client, ClientConfig
+from etcdcore.env import Process
+from etcdcore.raft.types import StateType
+from etcdcore.server.etcdserver import EtcdServer, ServerConfig
+from sim.invariants import RaftInvariants
+from sim.lincheck.checker import check
+from sim.lincheck.formats.jsonl import parse
+from sim.lincheck.models.etcd import EtcdModel
+from sim.lincheck.result import Verdict
+from sim.node import NodeEnv
+from sim.workload import History, WorkloadConfig, client_loop, request_args, response_result
+from sim.world import World
+
+if TYPE_CHECKING:
+    from sim.runner import RunConfig
+
+__all__ = ["CLIENT_BASE", "EtcdCluster"]
+
+_S = 1_000_000
+CLIENT_BASE = 100  # client machines are 100 (the liveness prober), 101, 102, ...
+CONVERGE_LIMIT_US = 10 * _S
+POLL_US = 10_000
+
+
+class EtcdCluster:
+    """Members 1..n running etcd, clients 101.. issuing the workload, one liveness prober."""
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+        members = list(range(1, config.nodes + 1))
+        self.prober_id = CLIENT_BASE
+        clients = [CLIENT_BASE + i for i in range(config.clients + 1)]
+        self.server_cfg = ServerConfig(peers=tuple(members), timing=config.timing,
+                                       bugs=config.bugs)
+        self.workload = WorkloadConfig(clients=config.clients, rate=config.ops_per_sec)
+        self.client_cfg = ClientConfig(timeout_us=self.workload.timeout_us)
+        self.world = World(config.seed, members, self._boot, client_ids=clients,
+                           client_boot=self._boot_client)
+        self.invariants = RaftInvariants(lambda: self.world.now)
+        self.history = History(lambda: self.world.now)
+        self.clients: dict[int, Client] = {}
+        self.liveness = "pending"
+        self.liveness_detail = ""
+        self.proposed = 0
+
+    # ---- booting ----------------------------------------------------------------------------
+
+    def _boot(self, env: NodeEnv) -> EtcdServer:
+        server = EtcdServer(env, self.server_cfg, monitor=self.invariants)  # type: ignore[arg-type]
+        server.start()
+        return server
+
+    def _boot_client(self, env: NodeEnv) -> Client:
+        client = Client(env, self.world.node_ids, self.client_cfg,  # type: ignore[arg-type]
+                        pinned=env.node_id)
+        self.clients[env.node_id] = client
+        if env.node_id != self.prober_id:
+            def until() -> bool:
+                return self.world.now >= self.config.duration_us
+
+            env.spawn(client_loop(client, env.node_id, self.workload, self.history,
+                                  env.rand("workload"), until), "workload")
+        return client
+
+    # ---- what the runner asks -----------------------------------------------------------------
+
+    def servers(self) -> dict[int, EtcdServer]:
+        """The running members' servers."""
+        out: dict[int, EtcdServer] = {}
+        for i in self.world.live_nodes():
+            service = self.world.nodes[i].service
+            if isinstance(service, EtcdServer):
+                out[i] = service
+        return out
+
+    def leader(self) -> int | None:
+        """The running member that leads the highest term, if any."""
+        best: tuple[int, int] | None = None
+        for i, s in self.servers().items():
+            if s.r.state == StateType.LEADER and (best is None or s.term > best[0]):
+                best = (s.term, i)
+        return None if best is None else best[1]
+
+    def start_workload(self) -> None:
+        """Nothing to do: each client machine starts its loop when it boots."""
+
+    def start_liveness(self) -> None:
+        """At the heal: the prober puts until one put succeeds, within the bound."""
+        env = self.clients[self.prober_id].env
+        env.spawn(self._probe(), "liveness")
+
+    def _probe(self) -> Process:
+        client = self.clients[self.prober_id]
+        heal_at = self.config.heal_at_us
+        deadline = heal_at + self.config.liveness_bound_us
+        attempt = 0
+        last = ""
+        while self.world.now < deadline:
+            attempt += 1
+            req = rpc.PutRequest(b"liveness", f"probe-{attempt}".encode())
+            self.history.invoke(self.prober_id, "put", request_args(req), "liveness")
+            try:
+                resp = yield from client.do(req)
+            except EtcdError as err:
+                self.history.complete(self.prober_id, "put", "info")
+                last = err.message
+                yield client.env.sleep(100_000)
+                continue
+            self.history.complete(self.prober_id, "put", "ok", response_result(req, resp))
+            delay = self.world.now - heal_at
+            if self.world.now <= deadline:
+                self.liveness = "pass"
+                self.liveness_detail = f"a put succeeded {delay}us after heal"
+                self.world.trace.emit("liveness.pass", delay)
+                return
+        self.liveness = "fail"
+        self.liveness_detail = (f"no put succeeded within {self.config.liveness_bound_us}us "
+                                f"of the heal ({attempt} tries; last error: {last or 'none'})")
+        self.world.trace.emit("liveness.fail")
+
+    # ---- end checks -------------------------------------------------------------------------
+
+    def converge(self) -> tuple[bool, str]:
+        """Let the live members catch up, then compare their revisions and hashes."""
+        world = self.world
+        limit = world.now + CONVERGE_LIMIT_US
+        while True:
+            servers = self.servers()
+            if not servers:
+                return False, "no member is running"
+            applied = {s.applied_index for s in servers.values()}
+            committed = max(s.r.committed for s in servers.values())
+            caught_up = len(applied) == 1 and applied == {committed}
+            if caught_up or world.now >= limit:
+                break
+            world.run_until(world.now + POLL_US)
+        states = {i: (s.store.rev(), *s.store.hash_by_rev(0)[:1]) for i, s in servers.items()}
+        summary = ", ".join(f"member {i}: revision {rev} hash {h:08x}"
+                            for i, (rev, h) in sorted(states.items()))
+        if not caught_up:
+            return False, f"members did not catch up within {CONVERGE_LIMIT_US}us: {summary}"
+        if len(set(states.values())) != 1:
+            return False, f"members differ after catching up: {summary}"
+        rev, h = next(iter(states.values()))
+        return True, f"{len(states)} members at revision {rev}, hash {h:08x}"
+
+    def linearizable(self, timeout_s: float) -> tuple[str, str]:
+        """The history's verdict under the etcd model: pass, fail or unknown; and a detail."""
+        history = parse(self.history.dumps(), "<run>")
+        result = check(history.ops, EtcdModel(), timeout=timeout_s)
+        n = len(history.ops)
+        if result.verdict is Verdict.LINEARIZABLE:
+            return "pass", f"{n} operations linearizable"
+        if result.verdict is Verdict.UNKNOWN:
+            return "unknown", f"{n} operations: no verdict within {timeout_s:g} s"
+        return "fail", f"{n} operations: not linearizable"
+
+    def ops(self) -> dict[str, dict[str, int]]:
+        """Operations by kind and outcome."""
+        return self.history.ops_by_kind()
+
+    def summary(self) -> dict[str, Any]:
+        """Figures for the result."""
+        return {"ops": self.ops()}

@@ -1,0 +1,123 @@
+"""`etcdsim gateway`: etcd's v3 JSON gateway, in front of a one-member cluster in the simulation.
+
+Each input line is `{"path": "/v3/kv/put", "body": {...}}`; requests run in order, and each
+prints one line: the response, or the error body, as etcd's gateway writes them. A line that is
+not such an object, or a path the gateway does not serve, is bad input: nothing runs, and the
+command says which line is wrong (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, TextIO
+
+from etcdcore.api import gateway
+from etcdcore.api.rpctypes import EtcdError
+from etcdcore.env import Process
+from etcdcore.server.etcdserver import EtcdServer, ServerConfig
+from etcdcore.server.v3rpc import Call, KVServer, Reply
+from sim.node import NodeEnv
+from sim.world import World
+
+__all__ = ["GatewayInputError", "add_gateway_parser", "cmd_gateway", "serve"]
+
+_METHOD = {"/v3/kv/range": "Range", "/v3/kv/put": "Put", "/v3/kv/deleterange": "DeleteRange",
+           "/v3/kv/txn": "Txn", "/v3/kv/compaction": "Compact"}
+_BOOT_LIMIT_US = 30_000_000
+_REQUEST_LIMIT_US = 60_000_000
+_STEP_US = 1_000
+
+
+class GatewayInputError(Exception):
+    """A requests file that is not what the command reads."""
+
+
+def _parse_lines(text: str, name: str) -> list[tuple[str, Any]]:
+    requests: list[tuple[str, Any]] = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise GatewayInputError(f"{name}:{n}: not JSON: {exc.msg}") from None
+        if not isinstance(obj, dict) or set(obj) - {"path", "body"} or "path" not in obj:
+            raise GatewayInputError(f'{name}:{n}: expected {{"path": ..., "body": {{...}}}}, '
+                                    f"got {line.strip()[:80]}")
+        path = obj["path"]
+        if path not in _METHOD:
+            raise GatewayInputError(
+                f"{name}:{n}: the gateway does not serve {path!r}; it serves {', '.join(_METHOD)}")
+        requests.append((path, obj.get("body", {})))
+    return requests
+
+
+def _call(server: EtcdServer, call: Call, replies: list[Reply]) -> Process:
+    replies.append((yield from KVServer(server).handle(call)))
+
+
+def serve(requests: list[tuple[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
+    """Run the requests, in order, against a fresh one-member cluster; the gateway's answers."""
+    servers: dict[int, EtcdServer] = {}
+
+    def boot(env: NodeEnv) -> EtcdServer:
+        server = EtcdServer(env, ServerConfig(peers=(1,)))  # type: ignore[arg-type]
+        servers[env.node_id] = server
+        server.start()
+        return server
+
+    world = World(seed, [1], boot)
+    world.start_all()
+    limit = world.now + _BOOT_LIMIT_US
+    while not (servers[1].lead and servers[1].applied_index >= servers[1].committed_index):
+        if world.now >= limit:
+            raise RuntimeError("the one-member cluster elected no leader in 30 simulated s")
+        world.run_until(world.now + _STEP_US)
+    answers: list[dict[str, Any]] = []
+    for n, (path, body) in enumerate(requests, start=1):
+        try:
+            req = gateway.request_from_json(path, body)
+        except EtcdError as exc:
+            answers.append(gateway.error_to_json(exc))
+            continue
+        server = servers[1]
+        replies: list[Reply] = []
+        server.env.spawn(_call(server, Call(n, _METHOD[path], req), replies), "gateway")
+        limit = world.now + _REQUEST_LIMIT_US
+        while not replies and world.now < limit:
+            world.run_until(world.now + _STEP_US)
+        if not replies:
+            raise RuntimeError(f"request {n} got no answer in 60 simulated s")
+        reply = replies[0]
+        if reply.error is not None:
+            answers.append(gateway.error_to_json(reply.error))
+        else:
+            assert reply.response is not None
+            answers.append(gateway.response_to_json(reply.response))
+    return answers
+
+
+def add_gateway_parser(sub: Any) -> None:
+    """Register `etcdsim gateway`."""
+    p = sub.add_parser("gateway", help="etcd's JSON gateway over a one-member simulated cluster")
+    p.add_argument("--requests", required=True, metavar="FILE|-",
+                   help='one {"path": "/v3/kv/put", "body": {...}} per line; - for stdin')
+    p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+
+
+def cmd_gateway(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    """Run the command; GatewayInputError for bad input (the caller prints it, exit 2)."""
+    name = args.requests
+    if name == "-":
+        text, name = sys.stdin.read(), "<stdin>"
+    else:
+        try:
+            with open(name, encoding="utf-8") as f:
+                text = f.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise GatewayInputError(f"cannot read {name}: {exc}") from None
+    for answer in serve(_parse_lines(text, name), args.seed):
+        out.write(gateway.dumps(answer) + "\n")
+    return 0
