@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from etcdcore.server.failpoints import FAILPOINTS
+from etcdcore.server.failpoints import REACHABLE
 from sim import partitions
 from sim.node import Node, NodeStatus
 from sim.world import World
@@ -42,7 +42,7 @@ FAULT_KINDS = (
 
 _MS = 1_000
 _S = 1_000_000
-_FAILPOINT_NAMES = tuple(sorted(FAILPOINTS))
+_FAILPOINT_NAMES = REACHABLE
 
 
 @dataclass(frozen=True)

@@ -107,8 +107,9 @@ def add_gateway_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
 
 
-def cmd_gateway(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def cmd_gateway(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Run the command; GatewayInputError for bad input (the caller prints it, exit 2)."""
+    out = out or sys.stdout
     name = args.requests
     if name == "-":
         text, name = sys.stdin.read(), "<stdin>"

@@ -103,11 +103,19 @@ def _enum(kind: type[enum.IntEnum]) -> Callable[[object, str], Any]:
 Reader = Callable[[object, str], Any]
 
 
-def _fields(obj: object, where: str, readers: Mapping[str, Reader]) -> dict[str, Any]:
+class _Spec:
+    """A message's fields: the reader of each, and the JSON names (proto and camelCase)."""
+
+    def __init__(self, readers: Mapping[str, Reader]) -> None:
+        self.readers = dict(readers)
+        self.names = {**{_camel(n): n for n in readers}, **{n: n for n in readers}}
+
+
+def _fields(obj: object, where: str, spec: _Spec) -> dict[str, Any]:
     """The known fields of a JSON object as keyword arguments; unknown ones are ignored."""
     if not isinstance(obj, dict):
         raise GatewayError(f"{where}: a JSON object expected, got {json.dumps(obj)}")
-    names = {**{_camel(n): n for n in readers}, **{n: n for n in readers}}
+    names, readers = spec.names, spec.readers
     out: dict[str, Any] = {}
     for key, value in obj.items():
         name = names.get(key)
@@ -119,24 +127,24 @@ def _fields(obj: object, where: str, readers: Mapping[str, Reader]) -> dict[str,
     return out
 
 
-_RANGE: dict[str, Reader] = {
+_RANGE = _Spec({
     "key": _bytes, "range_end": _bytes, "limit": _int64, "revision": _int64,
     "sort_order": _enum(rpc.SortOrder), "sort_target": _enum(rpc.SortTarget),
     "serializable": _bool, "keys_only": _bool, "count_only": _bool,
     "min_mod_revision": _int64, "max_mod_revision": _int64,
     "min_create_revision": _int64, "max_create_revision": _int64,
-}
-_PUT: dict[str, Reader] = {
+})
+_PUT = _Spec({
     "key": _bytes, "value": _bytes, "lease": _int64, "prev_kv": _bool,
     "ignore_value": _bool, "ignore_lease": _bool,
-}
-_DELETE: dict[str, Reader] = {"key": _bytes, "range_end": _bytes, "prev_kv": _bool}
-_COMPARE: dict[str, Reader] = {
+})
+_DELETE = _Spec({"key": _bytes, "range_end": _bytes, "prev_kv": _bool})
+_COMPARE = _Spec({
     "result": _enum(rpc.CompareResult), "target": _enum(rpc.CompareTarget),
     "key": _bytes, "range_end": _bytes, "version": _int64, "create_revision": _int64,
     "mod_revision": _int64, "value": _bytes, "lease": _int64,
-}
-_COMPACT: dict[str, Reader] = {"revision": _int64, "physical": _bool}
+})
+_COMPACT = _Spec({"revision": _int64, "physical": _bool})
 _ONEOF_TARGETS = ("version", "create_revision", "mod_revision", "value", "lease")
 
 
@@ -173,16 +181,19 @@ _OPS: dict[str, Reader] = {
 
 
 def _request_op(v: object, where: str) -> rpc.RequestOp:
-    fields = _fields(v, where, {**_OPS, "request_txn": _txn})
+    fields = _fields(v, where, _OP_SPEC)
     if len(fields) > 1:
         raise GatewayError(f"{where}: more than one request set")
     return next(iter(fields.values()), None)
 
 
 def _txn(v: object, where: str) -> rpc.TxnRequest:
-    readers: dict[str, Reader] = {"compare": _list(_compare), "success": _list(_request_op),
-                                  "failure": _list(_request_op)}
-    return rpc.TxnRequest(**_fields(v, where, readers))
+    return rpc.TxnRequest(**_fields(v, where, _TXN_SPEC))
+
+
+_OP_SPEC = _Spec({**_OPS, "request_txn": _txn})
+_TXN_SPEC = _Spec({"compare": _list(_compare), "success": _list(_request_op),
+                   "failure": _list(_request_op)})
 
 
 def _compaction(v: object, where: str) -> rpc.CompactionRequest:

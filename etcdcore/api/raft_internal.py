@@ -20,6 +20,8 @@ _FIELD = {rpc.RangeRequest: "range", rpc.PutRequest: "put",
 _PATH = {"range": "/v3/kv/range", "put": "/v3/kv/put", "delete_range": "/v3/kv/deleterange",
          "txn": "/v3/kv/txn", "compaction": "/v3/kv/compaction"}
 assert set(_PATH.values()) == set(PATHS)
+_CACHE_SIZE = 4096
+_DECODED: dict[bytes, InternalRaftRequest] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,17 @@ class InternalRaftRequest:
     @classmethod
     def unmarshal(cls, data: bytes) -> InternalRaftRequest:
         """Decode an entry's data; ValueError if it is not an InternalRaftRequest."""
+        # Every member decodes every entry: remember recent ones (a pure function's cache).
+        cached = _DECODED.get(data)
+        if cached is not None:
+            return cached
+        if len(_DECODED) >= _CACHE_SIZE:
+            _DECODED.clear()
+        decoded = _DECODED[data] = cls._decode(data)
+        return decoded
+
+    @classmethod
+    def _decode(cls, data: bytes) -> InternalRaftRequest:
         try:
             body = json.loads(data)
             id_ = int(body["header"]["ID"])

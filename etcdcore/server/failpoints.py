@@ -22,6 +22,7 @@ __all__ = [
     "RAFT_BEFORE_FOLLOWER_SEND",
     "RAFT_BEFORE_LEADER_SEND",
     "RAFT_BEFORE_SAVE",
+    "REACHABLE",
 ]
 
 RAFT_BEFORE_SAVE = "raftBeforeSave"
@@ -45,3 +46,6 @@ FAILPOINTS: dict[str, str] = {
     COMPACT_AFTER_COMMIT_SCHEDULED_COMPACT: "compaction: after its forced backend commit",
     BEFORE_APPLY_ONE_CONF_CHANGE: "apply: before a conf change (none are proposed yet)",
 }
+# The points a scenario can reach today (no conf changes are proposed yet).
+REACHABLE: tuple[str, ...] = tuple(sorted(n for n in FAILPOINTS
+                                          if n != BEFORE_APPLY_ONE_CONF_CHANGE))
