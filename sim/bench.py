@@ -55,11 +55,11 @@ def compression(config: RunConfig) -> tuple[float, int, float]:
     return result.sim_seconds / result.wall_seconds, result.events, result.wall_seconds
 
 
-def sweep_rate(seeds: int = 6, workers: int = 2) -> float:
+def sweep_rate(workload: str, seeds: int = 6, workers: int = 2) -> float:
     """Seeds per wall second for a sweep with default faults and 60 simulated seconds."""
     from concurrent.futures import ProcessPoolExecutor
 
-    configs = [RunConfig(seed=s, duration_us=60 * _S) for s in range(seeds)]
+    configs = [RunConfig(seed=s, duration_us=60 * _S, workload=workload) for s in range(seeds)]
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers) as pool:
         list(pool.map(run_seed, configs))
@@ -119,21 +119,51 @@ def main() -> None:
     raw, node = kernel_events_per_second()
     print(f"kernel: plain simpy timer loop          {raw:>12,.0f} events/s   (target >= 500,000)")
     print(f"kernel: node timer loop (local clock)   {node:>12,.0f} events/s")
-    idle = RunConfig(seed=1, duration_us=600 * _S, faults="none", proposals_per_sec=0)
+    idle = RunConfig(seed=1, duration_us=600 * _S, faults="none", workload="raft",
+                     proposals_per_sec=0)
     ratio, events, wall = compression(idle)
     print(f"3 nodes, no faults, no proposals        {ratio:>12,.0f}x sim/wall   "
           f"(target >= 1000x; {events:,} events in {wall:.2f} s)")
-    busy = RunConfig(seed=1, duration_us=60 * _S, faults="none", proposals_per_sec=100)
+    busy = RunConfig(seed=1, duration_us=60 * _S, faults="none", workload="raft",
+                     proposals_per_sec=100)
     ratio, events, wall = compression(busy)
     print(f"3 nodes, 100 proposals/s, etcd timing   {ratio:>12,.0f}x sim/wall   "
           f"(target >= 200x; {events:,} events in {wall:.2f} s)")
-    faulty = RunConfig(seed=1, duration_us=60 * _S)
+    faulty = RunConfig(seed=1, duration_us=60 * _S, workload="raft")
     ratio, events, wall = compression(faulty)
     print(f"3 nodes, 100 proposals/s, default faults{ratio:>12,.0f}x sim/wall   "
           f"({events:,} events in {wall:.2f} s)")
-    rate = sweep_rate()
-    print(f"sweep, default faults, 60 sim s         {rate:>12.2f} seeds/s (2 workers)")
+    print(f"sweep, raft workload, default faults, 60 sim s  {sweep_rate('raft'):>8.2f} seeds/s "
+          "(2 workers)")
+    etcd_figures()
     checker_figures()
+
+
+def etcd_figures() -> None:
+    """The etcd workload: compression with and without faults, and the checker's speed."""
+    from sim.etcd_cluster import EtcdCluster
+
+    for faults, target in (("none", "   (target >= 100x)"), ("default", "")):
+        config = RunConfig(seed=1, duration_us=60 * _S, faults=faults)
+        cluster = EtcdCluster(config)
+        world = cluster.world
+        world.start_all()
+        world.at(config.heal_at_us, cluster.start_liveness)
+        start = time.perf_counter()
+        world.run_until(config.duration_us)
+        sim_wall = time.perf_counter() - start
+        ops = sum(n for kinds in cluster.ops().values() for n in kinds.values())
+        start = time.perf_counter()
+        verdict, _ = cluster.linearizable(600.0)
+        check_wall = time.perf_counter() - start
+        total = sim_wall + check_wall
+        print(f"etcd, 3 members, 100 client ops/s, {faults + ' faults':<14}"
+              f"{60 / total:>8,.0f}x sim/wall{target}  (simulation alone {60 / sim_wall:,.0f}x;"
+              f" {ops:,} ops)")
+        print(f"  check of that 60 s history ({verdict}):        {ops / check_wall:>10,.0f} ops/s"
+              f" ({check_wall:.2f} s)")
+    print(f"sweep, etcd workload, default faults, 60 sim s  {sweep_rate('etcd'):>8.2f} seeds/s "
+          "(2 workers)")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from etcdcore.server.etcdserver import EtcdServer
 from etcdcore.server.failpoints import REACHABLE
 from sim.etcd_cluster import EtcdCluster
 from sim.faults import Fault
+from sim.node import NodeStatus
 from sim.runner import RunConfig, run
 
 S = 1_000_000
@@ -200,3 +201,15 @@ def test_a_restarted_member_skips_entries_its_backend_already_has() -> None:
     assert restarted.store.consistent_index >= 6  # restored, not rebuilt from scratch
     assert restarted.store.hash_by_rev(0) == before  # the replayed entries were skipped
     assert restarted.r.state == StateType.FOLLOWER
+
+
+def test_a_member_that_cannot_read_its_backend_stops_itself_with_the_reason() -> None:
+    c = start()
+    node = c.world.nodes[2]
+    node.crash()
+    node.disk.set_error_rate("read", 1.0)
+    node.start()
+    c.world.run_until(c.world.now + 100_000)
+    assert node.status is NodeStatus.FAILED
+    assert node.fail_reason is not None
+    assert node.fail_reason.startswith("backend: cannot open member/snap/db")

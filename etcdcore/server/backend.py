@@ -31,22 +31,29 @@ class Backend:
         self._committing = False
 
     def open(self) -> Process:
-        """Restore the store from the file (cutting a torn tail), or create the file."""
+        """Restore the store from the file (cutting a torn tail), or create the file; True if
+        that worked. A disk error or a corrupt record stops the member (False), as etcd panics
+        when it cannot open its backend.
+        """
         disk = self.env.disk
-        if disk.exists(DB_PATH):
-            data = disk.read(DB_PATH)
-            try:
+        try:
+            if disk.exists(DB_PATH):
+                data = disk.read(DB_PATH)
                 self.store, valid = Store.restore(data)
-            except BackendCorruptError as exc:
-                self.env.fail(f"backend: {exc}")
-                return
-            if valid < len(data):
-                self.env.trace("backend.repair", len(data) - valid)
-                disk.truncate(DB_PATH, valid)
+                if valid < len(data):
+                    self.env.trace("backend.repair", len(data) - valid)
+                    disk.truncate(DB_PATH, valid)
+                    yield disk.fsync(DB_PATH)
+            else:
+                disk.write(DB_PATH, b"")
                 yield disk.fsync(DB_PATH)
-        else:
-            disk.write(DB_PATH, b"")
-            yield disk.fsync(DB_PATH)
+        except BackendCorruptError as exc:
+            self.env.fail(f"backend: {exc}")
+            return False
+        except DiskError as exc:
+            self.env.fail(f"backend: cannot open {DB_PATH}: {exc}")
+            return False
+        return True
 
     def run(self) -> Process:
         """Commit the batch every interval, as the backend's run loop does."""

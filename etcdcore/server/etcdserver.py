@@ -159,7 +159,8 @@ class EtcdServer:
         self.env.spawn(self._start(), "etcdserver.start")
 
     def _start(self) -> Process:
-        yield from self.backend.open()
+        if not (yield from self.backend.open()):
+            return
         ci = self.store.consistent_index
         self.applied_index = self.committed_index = ci
         self.applied_term = self.store.term
