@@ -115,7 +115,7 @@ class EtcdCluster:
             try:
                 resp = yield from client.do(req)
             except EtcdError as err:
-                self.history.complete(self.prober_id, "put", "info")
+                self.history.failed(self.prober_id, "put", err)
                 last = err.message
                 yield client.env.sleep(100_000)
                 continue

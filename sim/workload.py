@@ -81,6 +81,17 @@ class History:
         name = f"{op}:{kind}"
         self.counts[name] = self.counts.get(name, 0) + 1
 
+    def failed(self, client: int, op: str, err: EtcdError) -> None:
+        """A call returned an error: a store error is the request's answer (ok, as the
+        checker's etcd model reads it); an error that proves nothing happened, or any failed
+        read, is a fail; anything else leaves the outcome unknown (info)."""
+        if normalize_error(err.message) in (COMPACTED, FUTURE_REV):
+            self.complete(client, op, "ok", {"error": err.message})
+        elif outcome_known(err) or op == "range":
+            self.complete(client, op, "fail")
+        else:
+            self.complete(client, op, "info")
+
     def dumps(self) -> str:
         """The history in the checker's jsonl format."""
         header = {"format": HEADER_FORMAT, "version": VERSION, "model": "etcd"}
@@ -252,13 +263,7 @@ def client_loop(client: Client, client_id: int, cfg: WorkloadConfig, history: Hi
         try:
             resp = yield from client.do(req)
         except EtcdError as err:
-            message = normalize_error(err.message)
-            if message in (COMPACTED, FUTURE_REV):
-                history.complete(client_id, op, "ok", {"error": err.message})
-            elif outcome_known(err) or op == "range":
-                history.complete(client_id, op, "fail")
-            else:
-                history.complete(client_id, op, "info")
+            history.failed(client_id, op, err)
             continue
         picker.saw(resp)
         history.complete(client_id, op, "ok", response_result(req, resp))

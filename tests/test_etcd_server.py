@@ -10,7 +10,7 @@ import pytest
 from etcdcore import bugs
 from etcdcore.api import rpc, rpctypes
 from etcdcore.api.rpctypes import EtcdError
-from etcdcore.client import Client
+from etcdcore.client import DEADLINE_EXCEEDED, Client, outcome_known
 from etcdcore.env import Process
 from etcdcore.raft.types import StateType
 from etcdcore.server.etcdserver import EtcdServer
@@ -19,6 +19,7 @@ from sim.etcd_cluster import EtcdCluster
 from sim.faults import Fault
 from sim.node import NodeStatus
 from sim.runner import RunConfig, run
+from sim.workload import History
 
 S = 1_000_000
 
@@ -213,3 +214,26 @@ def test_a_member_that_cannot_read_its_backend_stops_itself_with_the_reason() ->
     assert node.status is NodeStatus.FAILED
     assert node.fail_reason is not None
     assert node.fail_reason.startswith("backend: cannot open member/snap/db")
+
+
+@pytest.mark.parametrize(("status", "known"), [
+    (rpctypes.NO_LEADER, True), (rpctypes.PROPOSAL_DROPPED, True), (rpctypes.EMPTY_KEY, True),
+    (rpctypes.DUPLICATE_KEY, True), (rpctypes.COMPACTED, True), (rpctypes.TOO_MANY_REQUESTS, True),
+    (rpctypes.TIMEOUT, False), (rpctypes.TIMEOUT_DUE_TO_LEADER_FAIL, False),
+    (rpctypes.LEADER_CHANGED, False), (rpctypes.STOPPED, False), (DEADLINE_EXCEEDED, False),
+])
+def test_the_client_knows_which_errors_prove_nothing_happened(
+    status: rpctypes.Status, known: bool
+) -> None:
+    assert outcome_known(status.err()) is known
+
+
+def test_the_history_records_store_errors_as_answers_and_timeouts_as_unknown() -> None:
+    h = History(lambda: 7)
+    h.failed(1, "range", rpctypes.COMPACTED.err())
+    h.failed(2, "put", rpctypes.TIMEOUT.err())
+    h.failed(3, "range", rpctypes.TIMEOUT.err())
+    h.failed(4, "txn", rpctypes.NO_LEADER.err())
+    kinds = [(e["client"], e["kind"], e.get("result")) for e in h.events]
+    assert kinds == [(1, "ok", {"error": rpctypes.COMPACTED.message}), (2, "info", None),
+                     (3, "fail", None), (4, "fail", None)]
