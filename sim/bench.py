@@ -141,27 +141,16 @@ def main() -> None:
 
 def etcd_figures() -> None:
     """The etcd workload: compression with and without faults, and the checker's speed."""
-    from sim.etcd_cluster import EtcdCluster
-
     for faults, target in (("none", "   (target >= 100x)"), ("default", "")):
-        config = RunConfig(seed=1, duration_us=60 * _S, faults=faults)
-        cluster = EtcdCluster(config)
-        world = cluster.world
-        world.start_all()
-        world.at(config.heal_at_us, cluster.start_liveness)
-        start = time.perf_counter()
-        world.run_until(config.duration_us)
-        sim_wall = time.perf_counter() - start
-        ops = sum(n for kinds in cluster.ops().values() for n in kinds.values())
-        start = time.perf_counter()
-        verdict, _ = cluster.linearizable(600.0)
-        check_wall = time.perf_counter() - start
-        total = sim_wall + check_wall
-        print(f"etcd, 3 members, 100 client ops/s, {faults + ' faults':<14}"
-              f"{60 / total:>8,.0f}x sim/wall{target}  (simulation alone {60 / sim_wall:,.0f}x;"
-              f" {ops:,} ops)")
-        print(f"  check of that 60 s history ({verdict}):        {ops / check_wall:>10,.0f} ops/s"
-              f" ({check_wall:.2f} s)")
+        result = run(RunConfig(seed=1, duration_us=60 * _S, faults=faults))
+        ops = sum(n for kinds in result.ops.values() for n in kinds.values())
+        sim_wall = result.wall_seconds - result.check_seconds
+        print(f"etcd, 3 members, 100 client ops/s, {faults + ' faults':<15}"
+              f"{result.sim_seconds / result.wall_seconds:>6,.0f}x sim/wall{target}  "
+              f"(simulation alone {result.sim_seconds / sim_wall:,.0f}x; {ops:,} ops; "
+              f"{sum(result.faults.values())} faults; {'PASS' if result.ok else 'FAIL'})")
+        print(f"  check of that history: {ops / result.check_seconds:>10,.0f} ops/s "
+              f"({result.check_seconds:.2f} s: {result.checks['linearizable']})")
     print(f"sweep, etcd workload, default faults, 60 sim s  {sweep_rate('etcd'):>8.2f} seeds/s "
           "(2 workers)")
 

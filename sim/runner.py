@@ -77,6 +77,7 @@ class RunResult:
     workload: str = "raft"
     ops: dict[str, dict[str, int]] = field(default_factory=dict)
     history: str = field(repr=False, default="")  # the etcd workload's history, jsonl
+    check_seconds: float = 0.0  # wall time of the linearizability check, within wall_seconds
 
     @property
     def ok(self) -> bool:
@@ -304,8 +305,10 @@ def run(config: RunConfig) -> RunResult:
         checks["liveness"] = "not finished"
         if failed_invariant in ("no_exception", "raft_panic"):
             checks[failed_invariant] = "fail"
+    check_start = time.perf_counter()
     if isinstance(cluster, EtcdCluster):
         _etcd_checks(cluster, config, failed_invariant, checks, violations)
+    check_seconds = time.perf_counter() - check_start
 
     committed = 0
     if isinstance(cluster, Cluster):
@@ -332,6 +335,7 @@ def run(config: RunConfig) -> RunResult:
         workload=config.workload,
         ops=cluster.ops() if isinstance(cluster, EtcdCluster) else {},
         history=cluster.history.dumps() if isinstance(cluster, EtcdCluster) else "",
+        check_seconds=check_seconds,
     )
 
 
