@@ -137,6 +137,7 @@ def main() -> None:
           "(2 workers)")
     etcd_figures()
     checker_figures()
+    planted_bug_figures()
 
 
 def etcd_figures() -> None:
@@ -153,6 +154,41 @@ def etcd_figures() -> None:
               f"({result.check_seconds:.2f} s: {result.checks['linearizable']})")
     print(f"sweep, etcd workload, default faults, 60 sim s  {sweep_rate('etcd'):>8.2f} seeds/s "
           "(2 workers)")
+
+
+def seeds_to_find(bug: str, workload: str, max_seeds: int = 200) -> tuple[int | None, float, str]:
+    """Run the standard scenario from seed 0 on with `bug` switched on until a check fails:
+    (seeds run, or None if none failed; wall seconds; the failing check)."""
+    start = time.perf_counter()
+    for seed in range(max_seeds):
+        result = run(RunConfig(seed=seed, duration_us=60 * _S, workload=workload,
+                               bugs=frozenset({bug})))
+        if result.violations:
+            return seed + 1, time.perf_counter() - start, str(result.violations[0]["check"])
+    return None, time.perf_counter() - start, ""
+
+
+def planted_bug_figures(max_seeds: int = 200) -> None:
+    """For each planted bug: seeds and wall time to find it with default faults, 60 sim s."""
+    from statistics import median
+
+    from etcdcore.bugs import BUGS, RAFT_BUGS
+
+    found: list[float] = []
+    print(f"planted bugs: standard scenario (default faults, 60 sim s), seeds 0.. up to "
+          f"{max_seeds}; Raft bugs on the raft workload, server bugs on the etcd workload")
+    for name in BUGS:
+        workload = "raft" if name in RAFT_BUGS else "etcd"
+        seeds, wall, check = seeds_to_find(name, workload, max_seeds)
+        if seeds is None:
+            print(f"  {name:<31} {workload:<5} NOT FOUND in {max_seeds} seeds ({wall:.1f} s)")
+        else:
+            found.append(wall)
+            print(f"  {name:<31} {workload:<5} found after {seeds:>3} seeds in {wall:>6.1f} s "
+                  f"({check})")
+    mid = f"{median(found):.1f} s" if found else "n/a"
+    print(f"  found {len(found)} of {len(BUGS)} within {max_seeds} seeds; median wall time to "
+          f"find (found ones) {mid}   (target: all within 200 seeds, median < 10 s)")
 
 
 if __name__ == "__main__":

@@ -16,9 +16,16 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import NoReturn
 
+from etcdcore import bugs
 from sim.gateway_command import GatewayInputError, add_gateway_parser, cmd_gateway
 from sim.lincheck.command import add_check_parser, cmd_check
-from sim.runner import RunConfig, RunResult, run
+from sim.runner import RunConfig, RunResult
+from sim.scenario_commands import (
+    CommandInputError,
+    add_scenario_parsers,
+    cmd_replay,
+    cmd_shrink,
+)
 from sim.trace import Event, encode_event
 
 __all__ = ["main"]
@@ -100,6 +107,29 @@ def _add_cluster_options(p: argparse.ArgumentParser) -> None:
                    help="etcd workload: client operations per simulated second (default 100)")
     p.add_argument("--proposals", type=_rate, default=100, metavar="PER_SECOND",
                    help="raft workload: entries proposed per simulated second (default 100)")
+    p.add_argument("--bug", type=_bug_name, action="append", default=[], metavar="NAME",
+                   help="switch on a planted bug (repeatable; `etcdsim bugs` lists them)")
+
+
+def _bug_name(text: str) -> str:
+    """An argparse type: the name of a planted bug."""
+    try:
+        bugs.check_names(frozenset({text}))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _bug_flags(config: RunConfig) -> list[str]:
+    """`--bug NAME` for each planted bug the config switches on, sorted."""
+    return [flag for name in sorted(config.bugs) for flag in ("--bug", name)]
+
+
+def _cmd_bugs() -> int:
+    """List the planted bugs: name, what it does, the rule it breaks."""
+    for bug in bugs.BUGS.values():
+        print(f"{bug.name}\n    {bug.description}\n    breaks: {bug.rule}")
+    return 0
 
 
 def _parser() -> _Parser:
@@ -113,21 +143,30 @@ def _parser() -> _Parser:
                        help="run again in a fresh process with another PYTHONHASHSEED")
     p_run.add_argument("--trace-out", metavar="FILE", help="write the trace, one JSON event a line")
     p_run.add_argument("--out", metavar="DIR",
-                       help="write the client history there (history.jsonl; etcd workload)")
+                       help="write the run's artifacts there (scenario.json, history.jsonl, "
+                            "trace.jsonl, report.html, summary.txt); a failing run writes them "
+                            "to etcdsim-artifacts/seed-N-DIGEST when --out is not given")
     p_sweep = sub.add_parser("sweep", help="run many seeds")
     p_sweep.add_argument("--seeds", type=_seed_range, required=True, metavar="A:B",
                          help="seeds A to B-1")
     p_sweep.add_argument("--workers", type=_workers, default=os.cpu_count() or 1)
+    p_sweep.add_argument("--dask", metavar="SCHEDULER_ADDRESS",
+                         help="run the seeds on a Dask cluster (e.g. tcp://host:8786)")
+    p_sweep.add_argument("--out", metavar="DIR",
+                         help="leave an artifact directory per failure there")
     _add_cluster_options(p_sweep)
     add_check_parser(sub)
     add_gateway_parser(sub)
+    add_scenario_parsers(sub)
+    sub.add_parser("bugs", help="list the planted bugs --bug can switch on")
     return parser
 
 
 def _config(args: argparse.Namespace, seed: int) -> RunConfig:
     return RunConfig(seed=seed, nodes=args.nodes, duration_us=args.duration, faults=args.faults,
                      workload=args.workload, proposals_per_sec=args.proposals,
-                     clients=args.clients, ops_per_sec=args.rate)
+                     clients=args.clients, ops_per_sec=args.rate,
+                     bugs=frozenset(getattr(args, "bug", None) or ()))
 
 
 def _workload_flags(config: RunConfig) -> list[str]:
@@ -141,10 +180,11 @@ def replay_command(config: RunConfig) -> str:
     """The exact command that reruns `config`."""
     seconds = Decimal(config.duration_us) / _S
     return (f"etcdsim run --seed {config.seed} --nodes {config.nodes} --duration {seconds} "
-            f"--faults {config.faults} " + " ".join(_workload_flags(config)))
+            f"--faults {config.faults} " + " ".join(_workload_flags(config) + _bug_flags(config)))
 
 
-def _print_result(result: RunResult, config: RunConfig) -> None:
+def print_result(result: RunResult, config: RunConfig, replay: str | None = None) -> None:
+    """The human summary of a run; `replay` is the command printed for a failure."""
     from rich.console import Console
 
     console = Console(highlight=False, soft_wrap=True)
@@ -178,7 +218,7 @@ def _print_result(result: RunResult, config: RunConfig) -> None:
     console.print(f"  verdict     {verdict}")
     console.print(f"  digest      {result.digest}")
     if not result.ok:
-        console.print(f"  replay      {replay_command(config)}", markup=False)
+        console.print(f"  replay      {replay or replay_command(config)}", markup=False)
 
 
 def _write_trace(result: RunResult, path: str) -> None:
@@ -196,6 +236,7 @@ def _check_determinism(args: argparse.Namespace, result: RunResult) -> int:
         cmd = [sys.executable, "-m", "sim", "run", "--seed", str(args.seed),
                "--nodes", str(args.nodes), "--duration", str(Decimal(args.duration) / _S),
                "--faults", args.faults, *_workload_flags(_config(args, args.seed)),
+               *_bug_flags(_config(args, args.seed)),
                "--json", "--trace-out", trace_path]
         env = dict(os.environ, PYTHONHASHSEED=other)
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
@@ -223,32 +264,50 @@ def first_difference(ours: Sequence[Event], theirs: Sequence[str]) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sim.artifacts import replay_command as replay_dir
+    from sim.artifacts import write_artifacts
+    from sim.scenario import Scenario, run_scenario
+
     config = _config(args, args.seed)
-    result = run(config)
+    scenario = Scenario.from_config(config)
+    result = run_scenario(scenario)
     if args.trace_out:
         _write_trace(result, args.trace_out)
-    history_path = None
-    if args.out and result.history:
-        os.makedirs(args.out, exist_ok=True)
-        history_path = os.path.join(args.out, "history.jsonl")
-        with open(history_path, "w", encoding="utf-8") as f:
-            f.write(result.history)
+    out_dir: Path | None = Path(args.out) if args.out else None
+    if out_dir is None and not result.ok:
+        out_dir = Path("etcdsim-artifacts") / f"seed-{config.seed}-{result.digest[:8]}"
+    replay = None
+    if out_dir is not None:
+        write_artifacts(out_dir, scenario, result)
+        replay = replay_dir(out_dir)
     if args.json:
         out = result.to_json()
-        if history_path is not None:
-            out["history"] = history_path
+        if out_dir is not None:
+            out["artifacts"] = str(out_dir)
+            if result.history:
+                out["history"] = str(out_dir / "history.jsonl")
         print(json.dumps(out, sort_keys=True))
     else:
-        _print_result(result, config)
+        print_result(result, config, replay=replay)
+        if out_dir is not None:
+            print(f"  artifacts   {out_dir}")
     if args.check_determinism and _check_determinism(args, result) != 0:
         return 1
     return 0 if result.ok else 1
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from sim.sweep import sweep
+    from pathlib import Path
 
-    return sweep(list(args.seeds), _config(args, 0), args.workers)
+    from sim.sweep import SweepError, sweep
+
+    try:
+        return sweep(list(args.seeds), _config(args, 0), args.workers, args.dask,
+                     Path(args.out) if args.out else None)
+    except SweepError as exc:
+        raise CommandInputError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -265,8 +324,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_check(args)
         if args.command == "gateway":
             return cmd_gateway(args)
+        if args.command == "replay":
+            return cmd_replay(args)
+        if args.command == "shrink":
+            return cmd_shrink(args)
+        if args.command == "bugs":
+            return _cmd_bugs()
         return _cmd_sweep(args)
-    except GatewayInputError as exc:
+    except (GatewayInputError, CommandInputError) as exc:
         print(f"etcdsim: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -42,10 +42,12 @@ class EtcdCluster:
         self.config = config
         members = list(range(1, config.nodes + 1))
         self.prober_id = CLIENT_BASE
-        clients = [CLIENT_BASE + i for i in range(config.clients + 1)]
+        n_clients = config.workload_mix.clients if config.workload_mix else config.clients
+        clients = [CLIENT_BASE + i for i in range(n_clients + 1)]
         self.server_cfg = ServerConfig(peers=tuple(members), timing=config.timing,
                                        bugs=config.bugs)
-        self.workload = WorkloadConfig(clients=config.clients, rate=config.ops_per_sec)
+        self.workload = config.workload_mix or WorkloadConfig(clients=config.clients,
+                                                              rate=config.ops_per_sec)
         self.client_cfg = ClientConfig(timeout_us=self.workload.timeout_us)
         self.world = World(config.seed, members, self._boot, client_ids=clients,
                            client_boot=self._boot_client)

@@ -72,8 +72,9 @@ def generate_faults(
     start_us: int,
     end_us: int,
     mean_gap_us: int = 1_500_000,
+    kinds: tuple[str, ...] = FAULT_KINDS,
 ) -> list[Fault]:
-    """A schedule mixing every fault kind, in [start_us, end_us), drawn from `rng`."""
+    """A schedule mixing the fault `kinds` (all by default), in [start_us, end_us), from `rng`."""
     faults: list[Fault] = []
     corrupted = False  # one corrupted disk at most: a second could leave no quorum for good
     t = start_us
@@ -81,7 +82,7 @@ def generate_faults(
         t += max(1, int(rng.expovariate(1.0) * mean_gap_us))
         if t >= end_us:
             break
-        kind = rng.choice(FAULT_KINDS)
+        kind = rng.choice(kinds)
         node = rng.choice(node_ids)
         if kind == "disk_corrupt":
             if corrupted or len(node_ids) < 3:

@@ -22,6 +22,7 @@ from sim.faults import Fault, FaultInjector, generate_faults
 from sim.invariants import INVARIANTS, InvariantViolation, RaftInvariants
 from sim.node import NodeEnv
 from sim.trace import Event
+from sim.workload import WorkloadConfig
 from sim.world import World
 
 __all__ = ["Cluster", "RunConfig", "RunResult", "run"]
@@ -46,6 +47,7 @@ class RunConfig:
     ops_per_sec: int = 100
     bugs: frozenset[str] = frozenset()  # planted bugs switched on (etcdcore.bugs)
     check_timeout_s: float = 60.0  # wall-time budget of the linearizability check
+    workload_mix: WorkloadConfig | None = None  # the etcd workload in full (clients, rate, mix)
     timing: RaftTiming = field(default_factory=RaftTiming)
     liveness_bound_us: int = LIVENESS_BOUND_US
     fault_schedule: tuple[Fault, ...] | None = None  # overrides the drawn one (tests, shrinking)
@@ -134,7 +136,8 @@ class Cluster:
 
         raft_node = RaftNode(
             env,  # type: ignore[arg-type]  # NodeEnv's disk returns SimFuture, a Waitable
-            self.world.node_ids, self.config.timing, apply=apply, monitor=self.invariants
+            self.world.node_ids, self.config.timing, apply=apply, monitor=self.invariants,
+            bugs=self.config.bugs,
         )
         raft_node.start()
         return raft_node

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
+from etcdcore.server.failpoints import REACHABLE
 from sim.faults import FAULT_KINDS, PARTITION_KINDS, Fault
 
 __all__ = ["fault_schedules", "faults"]
@@ -23,6 +24,9 @@ def faults(draw: st.DrawFn, node_ids: list[int], start_us: int, end_us: int) -> 
     name = ""
     if kind == "partition":
         name = draw(st.sampled_from(PARTITION_KINDS))
+    elif kind == "failpoint":
+        value = draw(st.integers(0, 1))  # crash or pause
+        name = draw(st.sampled_from(REACHABLE))
     elif kind in ("loss", "duplicate"):
         value = draw(st.integers(1, 500))
     elif kind == "delay":

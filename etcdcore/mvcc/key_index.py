@@ -113,11 +113,19 @@ class KeyIndex:
             available.add(g.revs[rev_index])
         return gen_idx, rev_index
 
-    def compact(self, at_rev: int, available: set[Revision]) -> None:
-        """Drop the revisions at or below `at_rev` except the last one, if it is live."""
+    def compact(self, at_rev: int, available: set[Revision], drop_at_rev: bool = False) -> None:
+        """Drop the revisions at or below `at_rev` except the last one, if it is live.
+
+        `drop_at_rev` is the planted bug COMPACT_OFF_BY_ONE: a last one written at `at_rev`
+        itself is dropped too.
+        """
         gen_idx, rev_index = self._do_compact(at_rev, available)
+        g = self.generations[gen_idx]
+        if drop_at_rev and rev_index != -1 and g.revs[rev_index].main == at_rev:
+            available.discard(g.revs[rev_index])
+            rev_index += 1
         if rev_index > 0:
-            del self.generations[gen_idx].revs[:rev_index]
+            del g.revs[:rev_index]
         del self.generations[:gen_idx]
 
     def keep(self, at_rev: int, available: set[Revision]) -> None:
@@ -196,13 +204,13 @@ class TreeIndex:
         """How many keys of the range are live at `at_rev`."""
         return sum(1 for ki in self._key_indexes(key, end) if ki.get(at_rev) is not None)
 
-    def compact(self, rev: int) -> set[Revision]:
+    def compact(self, rev: int, drop_at_rev: bool = False) -> set[Revision]:
         """Compact every key at `rev`; the revisions kept at or below `rev`."""
         available: set[Revision] = set()
         emptied: list[bytes] = []
         for k in self._keys:
             ki = self._index[k]
-            ki.compact(rev, available)
+            ki.compact(rev, available, drop_at_rev)
             if ki.is_empty():
                 emptied.append(k)
         if emptied:

@@ -15,6 +15,8 @@ Invariants:
 
 from __future__ import annotations
 
+from etcdcore import bugs as planted
+
 from .backend import Backend, CompactOp, PutOp, TombstoneOp, decode_records
 from .hash import unsafe_hash_by_rev
 from .key_index import TreeIndex
@@ -32,7 +34,10 @@ class Store:
     >= key, anything else [key, end).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, bugs: frozenset[str] = frozenset()) -> None:
+        self.bugs = bugs  # planted bugs switched on (etcdcore.bugs)
+        self._delete_nothing_bumps = planted.DELETE_NOTHING_BUMPS_REVISION in bugs
+        self._compact_off_by_one = planted.COMPACT_OFF_BY_ONE in bugs
         self._index = TreeIndex()
         self._backend = Backend()
         self._current_rev = 1  # the revision of the last completed write txn
@@ -115,7 +120,7 @@ class Store:
         self._do_compact(rev)
 
     def _do_compact(self, rev: int) -> None:
-        keep = self._index.compact(rev)
+        keep = self._index.compact(rev, drop_at_rev=self._compact_off_by_one)
         self._backend.compact(rev, keep)
 
     def hash_by_rev(self, rev: int = 0) -> tuple[int, int, int]:
@@ -146,14 +151,14 @@ class Store:
         return self._backend.commit(self._current_rev, self._consistent_index, self._term)
 
     @classmethod
-    def restore(cls, data: bytes) -> tuple[Store, int]:
+    def restore(cls, data: bytes, bugs: frozenset[str] = frozenset()) -> tuple[Store, int]:
         """The store as of the last complete record in `data`, and the bytes those records take.
 
         A torn last record is ignored (truncate the file to the returned length); a complete
         record that fails its checksum raises BackendCorruptError.
         """
         records, valid = decode_records(data)
-        s = cls()
+        s = cls(bugs)
         for record in records:
             for op in record.ops:
                 if isinstance(op, PutOp):
@@ -200,13 +205,14 @@ class ReadTxn:
 class WriteTxn:
     """The write txn: puts and deletes at revision begin + 1, which ranges inside it see."""
 
-    __slots__ = ("_begin_rev", "_changes", "_ended", "_s")
+    __slots__ = ("_begin_rev", "_bumped", "_changes", "_ended", "_s")
 
     def __init__(self, s: Store) -> None:
         self._s = s
         self._begin_rev = s._current_rev
         self._changes: list[KeyValue] = []
         self._ended = False
+        self._bumped = False  # the planted bug: a delete of nothing moved the revision
 
     def rev(self) -> int:
         """The revision the txn began at (its writes carry rev() + 1)."""
@@ -245,6 +251,9 @@ class WriteTxn:
             self._delete(k)
         if keys or self._changes:
             return len(keys), self._begin_rev + 1
+        if self._s._delete_nothing_bumps:
+            self._bumped = True
+            return 0, self._begin_rev + 1
         return 0, self._begin_rev
 
     def _delete(self, key: bytes) -> None:
@@ -262,7 +271,7 @@ class WriteTxn:
         """Finish the txn: the store moves to its revision if it changed anything."""
         self._check_open()
         self._ended = True
-        if self._changes:
+        if self._changes or self._bumped:
             self._s._current_rev += 1
         self._s._writing = None
 

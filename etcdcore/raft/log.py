@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from etcdcore import bugs as planted
+
 from .errors import RaftError
 from .log_unstable import Unstable
 from .storage import MemoryStorage
@@ -20,7 +22,7 @@ __all__ = ["RaftLog"]
 class RaftLog:
     """Entries, commit index and applied index of one node."""
 
-    __slots__ = ("applied", "applying", "committed", "storage", "unstable")
+    __slots__ = ("applied", "applying", "committed", "planted", "storage", "unstable")
 
     def __init__(self, storage: MemoryStorage) -> None:
         self.storage = storage
@@ -30,6 +32,7 @@ class RaftLog:
         # Highest index handed to the driver for applying, and highest it confirmed applied.
         self.applying = first - 1
         self.applied = first - 1
+        self.planted: frozenset[str] = frozenset()  # planted bugs of maybe_append (Raft sets it)
 
     def __repr__(self) -> str:
         return (
@@ -137,6 +140,8 @@ class RaftLog:
         """
         if self.term_at(index) != log_term:
             return None
+        if self.planted:
+            return self._maybe_append_planted(index, committed, entries)
         last_new = index + len(entries)
         conflict = self.find_conflict(entries) if entries else 0
         if conflict:
@@ -146,6 +151,36 @@ class RaftLog:
                 )
             self.append(entries[conflict - index - 1 :])
         self.commit_to(min(committed, last_new))
+        return last_new
+
+    def _maybe_append_planted(
+        self, index: int, committed: int, entries: Sequence[Entry]
+    ) -> int:
+        """maybe_append with its planted bugs (etcdcore.bugs.LOG_BUGS); (index, term) matched."""
+        bugs = self.planted
+        last_new = index + len(entries)
+        if entries:
+            if planted.TRUNCATE_ON_STALE_APPEND in bugs:
+                # Truncate after `index` whatever follows: a stale append drops acked entries.
+                self.append(entries)
+            else:
+                conflict = self.find_conflict(entries)
+                if conflict:
+                    if conflict <= self.committed:
+                        raise RaftError(f"entry {conflict} conflicts with committed entry "
+                                        f"(committed={self.committed})")
+                    if planted.KEEP_CONFLICTING_ENTRIES in bugs:
+                        # Only what lies beyond our log is taken; our conflicting entries stay.
+                        beyond = self.last_index() - index
+                        if beyond < len(entries):
+                            self.append(entries[beyond:])
+                    else:
+                        self.append(entries[conflict - index - 1 :])
+        if planted.FOLLOWER_COMMIT_UNCLAMPED in bugs:
+            # Our whole log is taken to match the leader's, stale tail included.
+            self.commit_to(min(committed, self.last_index()))
+        else:
+            self.commit_to(min(committed, last_new))
         return last_new
 
     def append(self, entries: Sequence[Entry]) -> int:

@@ -21,6 +21,8 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from etcdcore import bugs as planted
+
 from . import quorum
 from .errors import ProposalDropped, RaftError
 from .log import RaftLog
@@ -76,6 +78,7 @@ class Config:
     pre_vote: bool = True
     check_quorum: bool = True
     applied: int = 0  # the last index already applied to the state machine, on restart
+    bugs: frozenset[str] = frozenset()  # planted bugs switched on (etcdcore.bugs)
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad setting."""
@@ -111,6 +114,11 @@ class Raft:
         self.election_timeout = config.election_tick
         self.heartbeat_timeout = config.heartbeat_tick
         self.rand = config.rand
+        # Planted bugs, read once here so that an unarmed one costs nothing per message.
+        self.commit_earlier_term = planted.COMMIT_EARLIER_TERM in config.bugs
+        self.vote_without_up_to_date_check = planted.VOTE_WITHOUT_UP_TO_DATE_CHECK in config.bugs
+        self.follower_commit_unclamped = planted.FOLLOWER_COMMIT_UNCLAMPED in config.bugs
+        self.raft_log.planted = config.bugs & planted.LOG_BUGS
 
         self.term = 0
         self.vote = NONE
@@ -380,7 +388,10 @@ class Raft:
             or (self.vote == NONE and self.lead == NONE)
             or (m.type == _MSG_PRE_VOTE and m.term > self.term)
         )
-        if can_vote and self.raft_log.is_up_to_date(m.index, m.log_term):
+        if can_vote and (
+            self.vote_without_up_to_date_check  # the planted bug: any log will do
+            or self.raft_log.is_up_to_date(m.index, m.log_term)
+        ):
             self.send(Message(resp_type, to=m.frm, term=m.term))
             if m.type == _MSG_VOTE:
                 self.election_elapsed = 0
@@ -539,7 +550,10 @@ class Raft:
         """Advance the commit index to what a quorum holds, if that entry is of our term."""
         prs = self.prs
         mci = quorum.committed_index([prs[v].match for v in self.voters])
-        if not self.raft_log.maybe_commit(mci, self.term):
+        if self.commit_earlier_term and mci > self.raft_log.committed:
+            # The planted bug: whatever a quorum holds commits, whatever its term (Figure 8).
+            self.raft_log.commit_to(mci)
+        elif not self.raft_log.maybe_commit(mci, self.term):
             return False
         if self.pending_read_index_messages:
             self.release_pending_read_index_messages()
@@ -594,10 +608,11 @@ class Raft:
         if ctx is None:
             ctx = self.read_only.last_pending_request_ctx()
         committed = self.raft_log.committed
+        unclamped = self.follower_commit_unclamped
         for to in self.others:
             # A follower may hold a stale tail that does not match ours: it must not commit
-            # beyond what we know it shares with us.
-            commit = min(self.prs[to].match, committed)
+            # beyond what we know it shares with us (the planted bug leaves that to it).
+            commit = committed if unclamped else min(self.prs[to].match, committed)
             self.send(Message(_MSG_HEARTBEAT, to=to, commit=commit, context=ctx))
 
     def handle_append_response(self, m: Message, pr: Progress) -> None:
@@ -658,5 +673,9 @@ class Raft:
 
     def handle_heartbeat(self, m: Message) -> None:
         """Commit what the leader says we share with it, and answer, echoing its ctx."""
-        self.raft_log.commit_to(m.commit)
+        if self.follower_commit_unclamped:
+            # The planted bug: our whole log is taken to match the leader's.
+            self.raft_log.commit_to(min(m.commit, self.raft_log.last_index()))
+        else:
+            self.raft_log.commit_to(m.commit)
         self.send(Message(_MSG_HEARTBEAT_RESP, to=m.frm, context=m.context))

@@ -24,10 +24,12 @@ BATCH_INTERVAL_US = 100_000
 class Backend:
     """The store and its file; `run()` is the batch-commit loop."""
 
-    def __init__(self, env: Env, batch_interval_us: int = BATCH_INTERVAL_US) -> None:
+    def __init__(self, env: Env, batch_interval_us: int = BATCH_INTERVAL_US,
+                 bugs: frozenset[str] = frozenset()) -> None:
         self.env = env
         self.batch_interval_us = batch_interval_us
-        self.store = Store()
+        self.bugs = bugs  # planted bugs switched on (etcdcore.bugs), handed to the store
+        self.store = Store(bugs=bugs)
         self._committing = False
 
     def open(self) -> Process:
@@ -39,7 +41,7 @@ class Backend:
         try:
             if disk.exists(DB_PATH):
                 data = disk.read(DB_PATH)
-                self.store, valid = Store.restore(data)
+                self.store, valid = Store.restore(data, bugs=self.bugs)
                 if valid < len(data):
                     self.env.trace("backend.repair", len(data) - valid)
                     disk.truncate(DB_PATH, valid)

@@ -117,9 +117,10 @@ class EtcdServer:
         self.member_id = cfg.member_id(self.id)
         self.cluster_id = cfg.cluster_id()
         self.monitor = monitor
-        self.backend = Backend(env, cfg.batch_interval_us)
+        self.backend = Backend(env, cfg.batch_interval_us, bugs=cfg.bugs)
         self.r = RaftNode(env, list(cfg.peers), cfg.timing, monitor=monitor, hooks=self,
-                          bootstrap_term=1)
+                          bootstrap_term=1, bugs=cfg.bugs)
+        self.apply_below_consistent_index = bugs.APPLY_BELOW_CONSISTENT_INDEX in cfg.bugs
         self.kv = KVServer(self)
         self.w = Wait(env.future)
         self.apply_wait = WaitTime(env.future)
@@ -225,8 +226,11 @@ class EtcdServer:
             self.env.fail(f"etcdserver: unexpected committed entry index {first}, "
                           f"applied index is {self.applied_index}")
             return
+        reapply = self.apply_below_consistent_index
         for e in entries:
-            if e.index <= self.applied_index:
+            # After a restart applied_index starts at the backend's consistent index: this
+            # skips what the store already holds (the planted bug applies it again).
+            if e.index <= self.applied_index and not reapply:
                 continue
             yield from self.apply_entry_normal(e)
             self.applied_index, self.applied_term = e.index, e.term
@@ -234,7 +238,7 @@ class EtcdServer:
     def apply_entry_normal(self, e: Entry) -> Process:
         """Apply one entry to the store, unless the store already has it (consistent index)."""
         store = self.store
-        should_apply = e.index > store.consistent_index
+        should_apply = e.index > store.consistent_index or self.apply_below_consistent_index
         if should_apply:
             # Saved in the same batch as the entry's writes: a restart never re-applies it.
             store.set_consistent_index(e.index, e.term)

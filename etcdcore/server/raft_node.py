@@ -8,10 +8,12 @@ committed entries to the apply function; advance.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from etcdcore import bugs as planted
 from etcdcore.env import DiskError, Env, Future, Process
 from etcdcore.raft import Config, MemoryStorage, RawNode
 from etcdcore.raft.types import (
@@ -104,6 +106,7 @@ class RaftNode:
         monitor: RaftMonitor | None = None,
         hooks: RaftHooks | None = None,
         bootstrap_term: int = 0,
+        bugs: frozenset[str] = frozenset(),
     ) -> None:
         self.env = env
         self.id = env.node_id
@@ -114,6 +117,9 @@ class RaftNode:
         self.hooks = hooks
         # etcd's StartNode puts a new member at term 1, so its first leader has term 2.
         self.bootstrap_term = bootstrap_term
+        self.bugs = bugs  # planted bugs switched on (etcdcore.bugs), handed to Raft's Config
+        self.ack_before_fsync = planted.ACK_BEFORE_FSYNC in bugs
+        self.vote_not_persisted = planted.VOTE_NOT_PERSISTED in bugs
         self.node: RawNode | None = None
         self.wal: WAL | None = None
         self._repaired = False  # a torn tail was cut: make the cut durable before anything else
@@ -155,6 +161,7 @@ class RaftNode:
             election_tick=self.timing.election_ticks,
             heartbeat_tick=self.timing.heartbeat_ticks,
             rand=self.env.rand("raft"),
+            bugs=self.bugs,
         )
         self.node = RawNode(config, storage)
         if self.hooks is None:  # else the server routes Raft's messages to receive()
@@ -211,6 +218,8 @@ class RaftNode:
         send = env.send
         hooks = self.hooks
         armed = env.armed  # the node's live set of armed failpoints: a lookup per point
+        ack_before_fsync = self.ack_before_fsync
+        vote_not_persisted = self.vote_not_persisted
         if self._repaired:
             try:
                 yield wal.sync()
@@ -243,8 +252,18 @@ class RaftNode:
                         send(m.to, m)
                     else:
                         late.append(m)
+            elif late and ack_before_fsync:
+                # The planted bug: a follower answers before its write is durable.
+                for m in late:
+                    if monitor is not None:
+                        monitor.sent(node_id, m)
+                    send(m.to, m)
+                late = []
             entries = rd.entries
             hard_state = rd.hard_state
+            if vote_not_persisted and hard_state is not None and hard_state.vote:
+                # The planted bug: term and commit reach the WAL, the vote never does.
+                hard_state = dataclasses.replace(hard_state, vote=0)
             try:
                 if _BEFORE_SAVE in armed:
                     yield env.failpoint(_BEFORE_SAVE)

@@ -8,7 +8,7 @@ slot, so real-time precedence (a returns before b is called) stays visible whate
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -17,7 +17,20 @@ from sim.lincheck.history import Operation
 from sim.lincheck.model import Model
 from sim.lincheck.result import CheckResult, PartResult, Verdict
 
-__all__ = ["MAX_DRAWN_OPS", "MAX_DRAWN_PARTS", "MAX_LISTED_PARTS", "MAX_PART_OPS", "render_html"]
+__all__ = [
+    "BAR_CSS",
+    "MAX_DRAWN_OPS",
+    "MAX_DRAWN_PARTS",
+    "MAX_LISTED_PARTS",
+    "MAX_PART_OPS",
+    "OP_LINES_JS",
+    "clip",
+    "json_for_script",
+    "natural_key",
+    "op_details",
+    "pack_rows",
+    "render_html",
+]
 
 MAX_DRAWN_PARTS = 50  # timelines drawn; the rest are only counted
 MAX_DRAWN_OPS = 20_000  # operations drawn over all timelines
@@ -63,7 +76,7 @@ def render_html(result: CheckResult, model: Model, title: str) -> str:
             _parts_table(parts),
             *sections,
             '<div id="tip" role="tooltip" hidden></div>',
-            f'<script type="application/json" id="op-data">{_json_for_script(details)}</script>',
+            f'<script type="application/json" id="op-data">{json_for_script(details)}</script>',
             f"<script>{_SCRIPT}</script>",
         ]
     )
@@ -145,29 +158,44 @@ def _layout(ops: Sequence[Operation]) -> tuple[list[_Bar], list[str], list[int]]
     times = sorted({op.call for op in ops} | {op.ret for op in ops if op.ret is not None})
     slot = {t: i for i, t in enumerate(times)}
     n = len(times)
+
+    def span(op: Operation) -> tuple[int, int]:
+        return slot[op.call], n if op.ret is None else slot[op.ret] + 1
+
+    placed, labels = pack_rows(ops, span)
+    bars = [_Bar(op, *span(op), row) for op, row in placed]
+    return bars, labels, times
+
+
+def pack_rows(
+    ops: Iterable[Operation], span: Callable[[Operation], tuple[int, int]]
+) -> tuple[list[tuple[Operation, int]], list[str]]:
+    """One row per client (naturally sorted), more where its bars overlap; and the row labels.
+
+    `span(op)` gives the bar's [start, end) in any unit; a client may go on after an
+    unknown-outcome call, so its overlapping bars take extra rows labelled "".
+    """
     by_client: dict[str, list[Operation]] = {}
     for op in ops:
         by_client.setdefault(op.client, []).append(op)
-    bars: list[_Bar] = []
+    placed: list[tuple[Operation, int]] = []
     labels: list[str] = []
-    for client in sorted(by_client, key=_natural):
-        lanes: list[int] = []  # per lane of this client: the slot where it is free again
+    for client in sorted(by_client, key=natural_key):
+        lanes: list[int] = []  # per lane of this client: where it is free again
         first_row = len(labels)
         for op in sorted(by_client[client], key=lambda o: (o.call, o.id)):
-            start = slot[op.call]
-            end = n if op.ret is None else slot[op.ret] + 1
-            # A client may go on after an unknown-outcome call: overlapping bars get more lanes.
+            start, end = span(op)
             lane = next((i for i, free in enumerate(lanes) if free <= start), len(lanes))
             if lane == len(lanes):
                 lanes.append(end)
                 labels.append(client if lane == 0 else "")
             else:
                 lanes[lane] = end
-            bars.append(_Bar(op, start, end, first_row + lane))
-    return bars, labels, times
+            placed.append((op, first_row + lane))
+    return placed, labels
 
 
-def _natural(text: str) -> tuple[Any, ...]:
+def natural_key(text: str) -> tuple[Any, ...]:
     """Sort key putting "c2" before "c10"."""
     out: list[Any] = []
     digits = ""
@@ -180,6 +208,11 @@ def _natural(text: str) -> tuple[Any, ...]:
             digits = ""
         out.append((1, 0, ch))
     return tuple(out)
+
+
+def op_details(op: Operation, describe: Callable[[Operation], str]) -> list[Any]:
+    """What the tooltip script shows for one bar: client, call, return, text, status, line, key."""
+    return [op.client, op.call, op.ret, clip(describe(op)), op.status.value, op.line, op.key]
 
 
 def _window(part: PartResult, size: int) -> list[Operation]:
@@ -228,15 +261,7 @@ def _part_section(
             f'<div class="{" ".join(classes)}" {attrs} style="--a:{bar.start};'
             f'--b:{bar.end - bar.start};--r:{bar.row}">{_label(op.id in stuck, lin)}</div>'
         )
-        details[str(op.id)] = [
-            op.client,
-            op.call,
-            op.ret,
-            _clip(model.describe_operation(op)),
-            op.status.value,
-            op.line,
-            op.key,
-        ]
+        details[str(op.id)] = op_details(op, model.describe_operation)
     widest = max((len(str(t)) for t in times), default=1)
     step = max(-(-(7 * widest + 10) // SLOT_PX), -(-len(times) // MAX_TICKS))
     ticks = "".join(
@@ -308,7 +333,7 @@ def _op_line(op: Operation, model: Model) -> str:
     where = f"line {op.line} · " if op.line else ""
     return (
         f'<a href="#" data-ref="{op.id}">{where}client {escape(op.client)} · '
-        f"op {op.id}</a>: <code>{escape(_clip(model.describe_operation(op)))}</code>"
+        f"op {op.id}</a>: <code>{escape(clip(model.describe_operation(op)))}</code>"
     )
 
 
@@ -321,7 +346,7 @@ def _state_after(part: PartResult, model: Model) -> str:
             states = _step_all(model, states, by_id[op_id])
             if not states or len(states) > MAX_REPLAY_STATES:
                 return "(could not be followed through the model)"
-        described = sorted(_clip(model.describe_state(s)) for s in states)
+        described = sorted(clip(model.describe_state(s)) for s in states)
     except Exception as exc:  # a report must still be written if the model cannot replay it
         return f"(could not replay the prefix: {type(exc).__name__}: {exc})"
     if len(described) == 1:
@@ -337,11 +362,12 @@ def _step_all(model: Model, states: Iterable[Any], op: Operation) -> set[Any]:
     return {after for state in states for after in model.step(state, op)}
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+def clip(text: str, limit: int = MAX_TEXT) -> str:
+    """`text`, cut to `limit` characters with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _json_for_script(value: Any) -> str:
+def json_for_script(value: Any) -> str:
     """JSON that cannot end its <script> element or open a comment, whatever the strings."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
@@ -382,6 +408,10 @@ code{font-size:.9em;word-break:break-all}
 .op{position:absolute;left:calc(var(--a) * var(--slot) + 1px);
  width:calc(var(--b) * var(--slot) - 2px);min-width:3px;top:calc(var(--r) * var(--row) + 3px);
  height:calc(var(--row) - 6px);cursor:default}
+"""
+
+# How an operation bar looks, shared with the run report (sim.report); no positioning.
+BAR_CSS = """
 .op,.swatch{box-sizing:border-box;border:1px solid #2f5d8a;border-radius:3px;font-size:10px;
  line-height:14px;color:#fff;text-align:center;overflow:hidden;white-space:nowrap}
 .lin{background-color:#4c78a8}
@@ -399,8 +429,21 @@ code{font-size:.9em;word-break:break-all}
  border-radius:4px;font-size:12px;white-space:pre-wrap;word-break:break-all;pointer-events:none}
 """
 
+_CSS += BAR_CSS
+
+# The tooltip lines of one operation from its `op_details` list; shared with the run report.
+OP_LINES_JS = """
+function opLines(id,d){
+ var ret=d[2]===null?'unknown':String(d[2]);
+ var lines=['op '+id+' \\u00b7 client '+d[0]+(d[5]?' \\u00b7 line '+d[5]:''),
+  'call '+d[1]+' \\u2192 return '+ret,d[3],'status '+d[4]];
+ if(d[6]!==null)lines.splice(1,0,'key '+d[6]);
+ return lines;
+}
+"""
+
 # Tooltip from the JSON blob, filled with textContent only: the data is user input.
-_SCRIPT = """
+_SCRIPT = OP_LINES_JS + """
 (function(){
 var data=JSON.parse(document.getElementById('op-data').textContent);
 var tip=document.getElementById('tip');
@@ -412,10 +455,7 @@ function mark(el){
 }
 function text(el){
  var id=el.getAttribute('data-op-id'),d=data[id];if(!d)return '';
- var ret=d[2]===null?'unknown':String(d[2]);
- var lines=['op '+id+' \\u00b7 client '+d[0]+(d[5]?' \\u00b7 line '+d[5]:''),
-  'call '+d[1]+' \\u2192 return '+ret,d[3],'status '+d[4]+' \\u00b7 '+mark(el)];
- if(d[6]!==null)lines.splice(1,0,'key '+d[6]);
+ var lines=opLines(id,d);lines[lines.length-1]+=' \\u00b7 '+mark(el);
  return lines.join('\\n');
 }
 function place(e){

@@ -1,0 +1,80 @@
+"""A failure's directory: everything needed to look at it and to replay it.
+
+    scenario.json   the scenario, in full (replaying it gives the same digest)
+    result.json     the run's verdicts, digest and figures (what replay compares with)
+    history.jsonl   the clients' history (etcd workload), as `etcdsim check` reads it
+    trace.jsonl     the whole trace, one event per line
+    report.html     the run on one page: members, faults, operations, the violation
+    summary.txt     what failed, and the commands that replay it
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sim.runner import RunResult
+from sim.scenario import Scenario
+from sim.trace import encode_event
+
+__all__ = ["failed_checks", "load_recorded", "replay_command", "write_artifacts"]
+
+
+def replay_command(directory: Path) -> str:
+    """The one line that replays the run in `directory`."""
+    return f"etcdsim replay {directory}"
+
+
+def failed_checks(result: RunResult | dict[str, Any]) -> list[str]:
+    """The names of the checks a result failed, in order."""
+    violations = result.violations if isinstance(result, RunResult) else result["violations"]
+    return [str(v["check"]) for v in violations]
+
+
+def write_artifacts(directory: Path, scenario: Scenario, result: RunResult) -> Path:
+    """Write the run's files into `directory` (created if needed); the directory."""
+    from sim.report import render_run_report
+
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "scenario.json").write_text(scenario.dumps(), encoding="utf-8")
+    (directory / "result.json").write_text(
+        json.dumps(result.to_json(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    if result.history:
+        (directory / "history.jsonl").write_text(result.history, encoding="utf-8")
+    with open(directory / "trace.jsonl", "w", encoding="utf-8") as f:
+        for event in result.trace:
+            f.write(encode_event(event) + "\n")
+    (directory / "report.html").write_text(
+        render_run_report(result, scenario.to_config()), encoding="utf-8")
+    (directory / "summary.txt").write_text(_summary(directory, scenario, result),
+                                           encoding="utf-8")
+    return directory
+
+
+def _summary(directory: Path, scenario: Scenario, result: RunResult) -> str:
+    lines = [f"etcdsim run: seed {scenario.seed}, {scenario.members} members, "
+             f"{scenario.duration_us / 1_000_000:g} simulated s, {len(scenario.faults)} faults, "
+             f"workload {scenario.workload}"
+             + (f", bugs {', '.join(sorted(scenario.bugs))}" if scenario.bugs else ""),
+             f"verdict: {'PASS' if result.ok else 'FAIL'}", f"digest: {result.digest}", "",
+             "checks:"]
+    lines += [f"  {name:<22} {outcome}" for name, outcome in result.checks.items()]
+    for v in result.violations:
+        lines.append(f"violation: {v['check']} on node {v['node']} at t={v['time_us']}us: "
+                     f"{v['detail']}")
+    lines += ["", "replay:", f"  {replay_command(directory)}", ""]
+    return "\n".join(lines)
+
+
+def load_recorded(path: Path) -> tuple[Scenario, dict[str, Any] | None, Path]:
+    """The scenario at `path` (a directory or a scenario.json), the result recorded beside it
+    if any, and the directory. Raises ScenarioError or OSError."""
+    directory = path if path.is_dir() else path.parent
+    scenario_path = path / "scenario.json" if path.is_dir() else path
+    scenario = Scenario.loads(scenario_path.read_text(encoding="utf-8"))
+    recorded = None
+    result_path = directory / "result.json"
+    if result_path.exists():
+        recorded = json.loads(result_path.read_text(encoding="utf-8"))
+    return scenario, recorded, directory

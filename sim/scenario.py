@@ -1,0 +1,261 @@
+"""Scenario: everything a run depends on, as one frozen value that round-trips through JSON.
+
+A scenario names the cluster, the workload, the whole fault schedule (every fault with its time
+and targets), the planted bugs switched on and the root seed; `run_scenario` runs it and gives
+the same trace digest in any process. `Scenario.from_seed` draws one in the swarm-testing way:
+each seed switches whole fault kinds and workload features on or off, so that rare
+combinations (only clock faults; only partitions and compactions; ...) get their turn.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from etcdcore import bugs as bugs_registry
+from etcdcore.server.failpoints import REACHABLE
+from etcdcore.server.raft_node import RaftTiming
+from sim.faults import FAULT_KINDS, PARTITION_KINDS, Fault, generate_faults
+from sim.rng import Streams
+from sim.runner import RunConfig, RunResult, run
+from sim.workload import WorkloadConfig
+
+__all__ = ["FORMAT", "Scenario", "ScenarioError", "run_scenario"]
+
+FORMAT = "etcdsim-scenario"
+VERSION = 1
+_S = 1_000_000
+
+
+class ScenarioError(ValueError):
+    """A scenario file or value that is not one: the message names the field."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One run, completely: replaying it gives the same digest."""
+
+    seed: int
+    members: int = 3
+    duration_us: int = 60 * _S
+    timing: RaftTiming = field(default_factory=RaftTiming)
+    workload: str = "etcd"  # "etcd" | "raft"
+    mix: WorkloadConfig = field(default_factory=WorkloadConfig)
+    proposals_per_sec: int = 100  # the raft workload's rate
+    faults: tuple[Fault, ...] = ()
+    bugs: frozenset[str] = frozenset()
+    liveness_bound_us: int = 10 * _S
+
+    # ---- running ------------------------------------------------------------------------------
+
+    def to_config(self) -> RunConfig:
+        """The runner's config for this scenario (its fault schedule given in full)."""
+        return RunConfig(
+            seed=self.seed, nodes=self.members, duration_us=self.duration_us,
+            faults="default", workload=self.workload, proposals_per_sec=self.proposals_per_sec,
+            clients=self.mix.clients, ops_per_sec=int(self.mix.rate), bugs=self.bugs,
+            timing=self.timing, liveness_bound_us=self.liveness_bound_us,
+            fault_schedule=self.faults, workload_mix=self.mix,
+        )
+
+    @property
+    def heal_at_us(self) -> int:
+        """When the faults stop."""
+        return self.to_config().heal_at_us
+
+    # ---- drawing ------------------------------------------------------------------------------
+
+    @classmethod
+    def from_seed(cls, seed: int, duration_us: int = 60 * _S, swarm: bool = True,
+                  bugs: frozenset[str] = frozenset()) -> Scenario:
+        """A scenario drawn from `seed`: with `swarm`, each fault kind and workload feature is
+        on or off by the seed; without, every kind and feature is on (etcdsim run's mix)."""
+        rng = Streams(seed).get("scenario")
+        kinds: tuple[str, ...] = FAULT_KINDS
+        mix = WorkloadConfig()
+        if swarm:
+            chosen = tuple(k for k in FAULT_KINDS if rng.random() < 0.5)
+            kinds = chosen or (rng.choice(FAULT_KINDS),)
+            mix = _swarm_mix(rng)
+        base = cls(seed=seed, duration_us=duration_us, mix=mix, bugs=bugs)
+        schedule = generate_faults(Streams(seed).get("faults"), list(range(1, base.members + 1)),
+                                   _S, base.heal_at_us, kinds=kinds)
+        return replace(base, faults=tuple(schedule))
+
+    @classmethod
+    def from_config(cls, config: RunConfig) -> Scenario:
+        """The scenario `run(config)` runs, with its fault schedule drawn out in full."""
+        base = cls(seed=config.seed, members=config.nodes, duration_us=config.duration_us,
+                   timing=config.timing, workload=config.workload,
+                   mix=config.workload_mix or WorkloadConfig(clients=config.clients,
+                                                             rate=float(config.ops_per_sec)),
+                   proposals_per_sec=config.proposals_per_sec, bugs=config.bugs,
+                   liveness_bound_us=config.liveness_bound_us)
+        if config.fault_schedule is not None:
+            schedule = list(config.fault_schedule)
+        elif config.faults == "default":
+            # The same stream and arguments run() draws its schedule with.
+            schedule = generate_faults(Streams(config.seed).get("faults"),
+                                       list(range(1, config.nodes + 1)), _S, config.heal_at_us)
+        else:
+            schedule = []
+        return replace(base, faults=tuple(schedule))
+
+    # ---- JSON ---------------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain JSON object (what scenario.json holds)."""
+        return {
+            "format": FORMAT, "version": VERSION, "seed": self.seed, "members": self.members,
+            "duration_us": self.duration_us, "timing": asdict(self.timing),
+            "workload": self.workload, "mix": asdict(self.mix),
+            "proposals_per_sec": self.proposals_per_sec,
+            "faults": [f.to_json() for f in self.faults], "bugs": sorted(self.bugs),
+            "liveness_bound_us": self.liveness_bound_us,
+        }
+
+    def dumps(self) -> str:
+        """scenario.json's text."""
+        return json.dumps(self.to_json(), indent=1, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Scenario:
+        """Read what `to_json` wrote; ScenarioError naming the field that is wrong."""
+        if not isinstance(obj, dict):
+            raise ScenarioError("a scenario is a JSON object")
+        if obj.get("format") != FORMAT:
+            raise ScenarioError(f'"format" must be "{FORMAT}", got {obj.get("format")!r}')
+        if obj.get("version") != VERSION:
+            raise ScenarioError(f'"version" must be {VERSION}, got {obj.get("version")!r}')
+        known = {f.name for f in fields(cls)} | {"format", "version"}
+        unknown = sorted(set(obj) - known)
+        if unknown:
+            raise ScenarioError(f"unknown field {unknown[0]!r}")
+        seed = _int(obj, "seed", 0)
+        members = _int(obj, "members", 1, 9, default=3)
+        duration = _int(obj, "duration_us", 1, 86_400 * _S, default=60 * _S)
+        timing = _sub(obj, "timing", RaftTiming)
+        mix = _sub(obj, "mix", WorkloadConfig)
+        if mix.keys < 2:
+            raise ScenarioError(f'"mix.keys" must be >= 2, got {mix.keys}')
+        weights = (mix.put, mix.range_key, mix.range_prefix, mix.delete, mix.cas,
+                   mix.multi_txn, mix.compact)
+        if mix.clients and not any(weights):
+            raise ScenarioError('"mix": at least one operation kind needs a weight above 0')
+        if not 0 <= mix.serializable <= 1:
+            raise ScenarioError(f'"mix.serializable" must be in [0, 1], got {mix.serializable}')
+        workload = obj.get("workload", "etcd")
+        if workload not in ("etcd", "raft"):
+            raise ScenarioError(f'"workload" must be "etcd" or "raft", got {workload!r}')
+        faults_obj = obj.get("faults", [])
+        if not isinstance(faults_obj, list):
+            raise ScenarioError('"faults" must be a list')
+        faults = tuple(_fault(f, i, members) for i, f in enumerate(faults_obj))
+        names = obj.get("bugs", [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ScenarioError('"bugs" must be a list of names')
+        try:
+            bugs_registry.check_names(frozenset(names))
+        except ValueError as exc:
+            raise ScenarioError(f'"bugs": {exc}') from None
+        return cls(seed=seed, members=members, duration_us=duration, timing=timing,
+                   workload=workload, mix=mix,
+                   proposals_per_sec=_int(obj, "proposals_per_sec", 0, default=100),
+                   faults=faults, bugs=frozenset(names),
+                   liveness_bound_us=_int(obj, "liveness_bound_us", 1, default=10 * _S))
+
+    @classmethod
+    def loads(cls, text: str) -> Scenario:
+        """Read scenario.json's text."""
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ScenarioError(f"not JSON: {exc.msg} at line {exc.lineno}") from None
+        return cls.from_json(obj)
+
+
+def run_scenario(scenario: Scenario) -> RunResult:
+    """Run it: the same scenario gives the same digest in any process."""
+    return run(scenario.to_config())
+
+
+def _swarm_mix(rng: random.Random) -> WorkloadConfig:
+    """Workload features on or off: each operation kind, serializable reads, the rate."""
+    def weight(default: int) -> int:
+        return default if rng.random() < 0.7 else 0
+
+    mix = WorkloadConfig(
+        clients=rng.choice((1, 2, 4, 4, 8)), rate=float(rng.choice((20, 50, 100, 100, 200))),
+        keys=rng.choice((3, 10, 10, 50)), put=30, range_key=weight(20), range_prefix=weight(10),
+        delete=weight(8), cas=weight(15), multi_txn=weight(10), compact=weight(1),
+        serializable=rng.choice((0.0, 0.2, 0.5)),
+    )
+    return mix
+
+
+def _int(obj: dict[str, Any], name: str, low: int, high: int | None = None,
+         default: int | None = None) -> int:
+    value = obj.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ScenarioError(f'"{name}" must be a whole number, got {value!r}')
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise ScenarioError(f'"{name}" must be {bound}, got {value}')
+    return value
+
+
+def _sub(obj: dict[str, Any], name: str, kind: type[Any]) -> Any:
+    value = obj.get(name, {})
+    if not isinstance(value, dict):
+        raise ScenarioError(f'"{name}" must be an object')
+    known = {f.name: f for f in fields(kind)}
+    for key, item in value.items():
+        if key not in known:
+            raise ScenarioError(f'"{name}.{key}" is not a field of {name}')
+        expected = type(getattr(kind(), key))
+        if isinstance(item, bool) != (expected is bool) or not isinstance(item, (int, float)):
+            raise ScenarioError(f'"{name}.{key}" must be a number, got {item!r}')
+        if expected is int and not isinstance(item, int):
+            raise ScenarioError(f'"{name}.{key}" must be a whole number, got {item!r}')
+        if item < 0:
+            raise ScenarioError(f'"{name}.{key}" must be >= 0, got {item!r}')
+    try:
+        return kind(**value)
+    except (TypeError, ValueError) as exc:
+        raise ScenarioError(f'"{name}": {exc}') from None
+
+
+def _fault(obj: Any, i: int, members: int) -> Fault:
+    where = f'"faults"[{i}]'
+    if not isinstance(obj, dict):
+        raise ScenarioError(f"{where} must be an object")
+    known = {f.name for f in fields(Fault)}
+    unknown = sorted(set(obj) - known)
+    if unknown:
+        raise ScenarioError(f"{where}: unknown field {unknown[0]!r}")
+    kind = obj.get("kind")
+    if kind not in FAULT_KINDS:
+        raise ScenarioError(f"{where}.kind must be one of {', '.join(FAULT_KINDS)}, got {kind!r}")
+    values: dict[str, Any] = {"kind": kind}
+    for name in ("at_us", "node", "peer", "duration_us", "value"):
+        v = obj.get(name, 0)
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise ScenarioError(f"{where}.{name} must be a whole number, got {v!r}")
+        values[name] = v
+    if values["at_us"] < 0 or values["duration_us"] < 0:
+        raise ScenarioError(f"{where}: at_us and duration_us must be >= 0")
+    for name in ("node", "peer"):
+        if values[name] and not 1 <= values[name] <= members:
+            raise ScenarioError(f"{where}.{name} must be a member (1..{members}), got "
+                                f"{values[name]}")
+    name_value = obj.get("name", "")
+    if not isinstance(name_value, str):
+        raise ScenarioError(f"{where}.name must be a string")
+    if kind == "partition" and name_value not in PARTITION_KINDS:
+        raise ScenarioError(f"{where}.name must be one of {', '.join(PARTITION_KINDS)}")
+    if kind == "failpoint" and name_value not in REACHABLE:
+        raise ScenarioError(f"{where}.name must be one of {', '.join(REACHABLE)}")
+    values["name"] = name_value
+    return Fault(**values)

@@ -1,0 +1,152 @@
+"""Scenarios: one JSON value per run; a failure's directory replays and shrinks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from etcdcore import bugs
+from sim.cli import main
+from sim.faults import FAULT_KINDS
+from sim.runner import RunConfig, run
+from sim.scenario import Scenario, ScenarioError, run_scenario
+from sim.shrink import shrink
+from sim.workload import WorkloadConfig
+
+S = 1_000_000
+
+# A failure found by a sweep: linearizable reads served locally, shrunk to no faults at all.
+STALE_READS = Scenario(seed=9, duration_us=20 * S, mix=WorkloadConfig(clients=2, rate=50.0),
+                       bugs=frozenset({bugs.LINEARIZABLE_READ_LOCAL}))
+
+
+def test_a_scenario_round_trips_through_json() -> None:
+    scenario = Scenario.from_seed(5, duration_us=30 * S)
+    assert Scenario.loads(scenario.dumps()) == scenario
+    assert json.loads(scenario.dumps())["format"] == "etcdsim-scenario"
+
+
+def test_the_same_seed_draws_the_same_scenario_and_swarm_seeds_switch_kinds_off() -> None:
+    assert Scenario.from_seed(3) == Scenario.from_seed(3)
+    kind_sets = {frozenset(f.kind for f in Scenario.from_seed(s).faults) for s in range(12)}
+    assert len(kind_sets) > 6  # seeds differ in which kinds they use at all
+    assert all(len(kinds) < len(FAULT_KINDS) for kinds in kind_sets)
+
+
+def test_a_run_config_and_its_scenario_give_the_same_digest() -> None:
+    config = RunConfig(seed=6, duration_us=12 * S)
+    scenario = Scenario.from_config(config)
+    assert scenario.faults  # the drawn schedule, written out
+    assert run_scenario(scenario).digest == run(config).digest
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    ({"format": "other"}, '"format" must be "etcdsim-scenario"'),
+    ({"members": 0}, '"members" must be between 1 and 9'),
+    ({"seed": "x"}, '"seed" must be a whole number'),
+    ({"colour": 1}, "unknown field 'colour'"),
+    ({"faults": [{"kind": "meteor"}]}, '"faults"[0].kind must be one of'),
+    ({"faults": [{"kind": "crash", "node": 7}]}, '"faults"[0].node must be a member (1..3)'),
+    ({"bugs": ["no-such-bug"]}, "unknown bug 'no-such-bug'"),
+    ({"mix": {"keys": 1}}, '"mix.keys" must be >= 2'),
+    ({"mix": {"clients": "4"}}, '"mix.clients" must be a number'),
+])
+def test_a_bad_scenario_is_refused_naming_the_field(edit: dict[str, object], message: str) -> None:
+    obj = {**Scenario(seed=1).to_json(), **edit}
+    with pytest.raises(ScenarioError) as exc:
+        Scenario.from_json(obj)
+    assert message in str(exc.value)
+
+
+def failing_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    path = tmp_path / "in"
+    path.mkdir()
+    (path / "scenario.json").write_text(STALE_READS.dumps())
+    out = tmp_path / "failure"
+    assert main(["replay", str(path / "scenario.json")]) == 1
+    capsys.readouterr()
+    from sim.artifacts import write_artifacts
+    write_artifacts(out, STALE_READS, run_scenario(STALE_READS))
+    return out
+
+
+def test_a_failure_directory_holds_everything_to_look_at_and_replay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = failing_dir(tmp_path, capsys)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["history.jsonl", "report.html", "result.json", "scenario.json",
+                     "summary.txt", "trace.jsonl"]
+    summary = (out / "summary.txt").read_text()
+    assert "violation: linearizable" in summary and f"etcdsim replay {out}" in summary
+    assert main(["check", str(out / "history.jsonl")]) == 1  # the checker agrees, alone
+
+
+def test_replay_confirms_the_same_digest_and_the_same_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = failing_dir(tmp_path, capsys)
+    assert main(["replay", str(out)]) == 1
+    assert "reproduced: digest" in capsys.readouterr().out
+    recorded = json.loads((out / "result.json").read_text())
+    (out / "result.json").write_text(json.dumps({**recorded, "digest": "0" * 64}))
+    assert main(["replay", str(out)]) == 1
+    assert "NOT reproduced" in capsys.readouterr().out
+
+
+def test_shrink_removes_the_faults_that_do_not_matter() -> None:
+    noisy = Scenario.from_seed(9, duration_us=20 * S, swarm=False,
+                               bugs=frozenset({bugs.LINEARIZABLE_READ_LOCAL}))
+    found = shrink(noisy, "linearizable", max_runs=12)
+    assert found.faults_before == len(noisy.faults) == 5
+    assert len(found.scenario.faults) <= 2
+    assert any(v["check"] == "linearizable" for v in found.result.violations)
+    assert run_scenario(found.scenario).digest == found.result.digest  # replayable as it is
+
+
+def test_shrink_command_writes_the_smallest_failure_with_its_artifacts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = failing_dir(tmp_path, capsys)
+    assert main(["shrink", str(out), "--max-runs", "8"]) == 1
+    printed = capsys.readouterr().out
+    assert "shrunk linearizable" in printed
+    shrunk = Scenario.loads((out / "shrunk" / "scenario.json").read_text())
+    assert shrunk.mix.clients <= STALE_READS.mix.clients
+    assert main(["replay", str(out / "shrunk")]) == 1
+
+
+def test_a_failing_run_writes_its_artifacts_without_being_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.json").write_text(STALE_READS.dumps())
+    assert main(["run", "--seed", "2", "--duration", "5", "--faults", "none"]) == 0
+    assert not (tmp_path / "etcdsim-artifacts").exists()  # a passing run leaves nothing
+    assert main(["run", "--seed", "2", "--duration", "5", "--faults", "none", "--json",
+                 "--out", "run2"]) == 0
+    out = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert out["artifacts"] == "run2" and Path("run2/scenario.json").exists()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["replay", "/nonexistent"], "/nonexistent: no such file or directory"),
+    (["shrink", "/nonexistent"], "/nonexistent: no such file or directory"),
+])
+def test_replay_and_shrink_refuse_bad_paths_with_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_replay_names_the_field_of_a_broken_scenario_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "scenario.json"
+    path.write_text(json.dumps({**Scenario(seed=1).to_json(), "members": -1}))
+    assert main(["replay", str(path)]) == 2
+    assert '"members" must be between 1 and 9' in capsys.readouterr().err
