@@ -97,7 +97,9 @@ RAFT_BUGS = frozenset({
 })
 
 # The ones RaftLog.maybe_append carries out (a follower's handling of an append).
-LOG_BUGS = frozenset({KEEP_CONFLICTING_ENTRIES, TRUNCATE_ON_STALE_APPEND, FOLLOWER_COMMIT_UNCLAMPED})
+LOG_BUGS = frozenset({
+    KEEP_CONFLICTING_ENTRIES, TRUNCATE_ON_STALE_APPEND, FOLLOWER_COMMIT_UNCLAMPED,
+})
 
 
 def check_names(names: frozenset[str]) -> None:

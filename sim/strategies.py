@@ -1,13 +1,23 @@
-"""Hypothesis strategies for fault schedules; they shrink toward fewer, shorter, earlier faults."""
+"""Hypothesis strategies for fault schedules and whole scenarios; they shrink toward fewer,
+shorter, earlier faults and smaller runs.
+
+    from sim.strategies import scenarios
+    @given(scenarios())
+    def test_etcd_stays_linearizable(scenario): assert run_scenario(scenario).ok
+"""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from hypothesis import strategies as st
 
 from etcdcore.server.failpoints import REACHABLE
 from sim.faults import FAULT_KINDS, PARTITION_KINDS, Fault
+from sim.scenario import Scenario
+from sim.workload import WorkloadConfig
 
-__all__ = ["fault_schedules", "faults"]
+__all__ = ["fault_schedules", "faults", "scenarios"]
 
 _MS = 1_000
 
@@ -58,3 +68,24 @@ def fault_schedules(
             corrupted = True
         schedule.append(fault)
     return tuple(schedule)
+
+
+@st.composite
+def scenarios(
+    draw: st.DrawFn, workload: str = "etcd", bugs: frozenset[str] = frozenset(),
+    max_faults: int = 8,
+) -> Scenario:
+    """A whole scenario; it shrinks toward fewer faults, fewer clients, a lower rate and a
+    shorter run (the minimal example: one client, no faults, 12 simulated seconds)."""
+    duration = draw(st.integers(12, 40)) * 1_000_000
+    mix = WorkloadConfig(clients=draw(st.integers(1, 6)),
+                         rate=float(draw(st.integers(10, 150))),
+                         keys=draw(st.sampled_from((3, 10, 50))),
+                         serializable=draw(st.sampled_from((0.0, 0.2, 0.5))))
+    base = Scenario(seed=draw(st.integers(0, 2**32 - 1)), duration_us=duration,
+                    workload=workload, mix=mix, bugs=bugs)
+    heal = base.heal_at_us
+    if heal <= 1_000_000:
+        return base
+    schedule = draw(fault_schedules([1, 2, 3], 1_000_000, heal, max_faults=max_faults))
+    return replace(base, faults=schedule)

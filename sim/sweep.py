@@ -10,7 +10,7 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,10 +70,13 @@ def _connect(address: str, timeout_s: float) -> Client:
     from distributed import Client
 
     try:
-        if not _loop_running():
-            # Client's own timeout does not cover the handshake: a peer that is not a Dask
-            # scheduler (an HTTP port, say) could hold it for ever, so shake hands first, bounded.
-            asyncio.run(asyncio.wait_for(_handshake(address, timeout_s), timeout_s))
+        # Client's own timeout does not cover the handshake: a peer that is not a Dask
+        # scheduler (an HTTP port, say) could hold it for ever, so shake hands first, bounded.
+        # In a thread of its own: this thread may already run an event loop (Playwright's
+        # sync API does), and the sweep's orchestration is not a simulated run.
+        with ThreadPoolExecutor(max_workers=1) as one:
+            one.submit(asyncio.run,
+                       asyncio.wait_for(_handshake(address, timeout_s), timeout_s)).result()
         return Client(  # type: ignore[no-untyped-call]  # distributed leaves it untyped
             address, timeout=timeout_s, set_as_default=False)
     except TimeoutError:  # connected, but no handshake came back
@@ -83,14 +86,6 @@ def _connect(address: str, timeout_s: float) -> Client:
     except Exception as exc:  # OSError (refused, timed out), ValueError (bad address), ...
         cause = str(exc) or type(exc).__name__
     raise SweepError(f"cannot reach a Dask scheduler at {address}: {cause}")
-
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 async def _handshake(address: str, timeout_s: float) -> None:

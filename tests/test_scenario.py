@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import find, given, settings
 
 from etcdcore import bugs
 from sim.cli import main
@@ -13,6 +14,7 @@ from sim.faults import FAULT_KINDS
 from sim.runner import RunConfig, run
 from sim.scenario import Scenario, ScenarioError, run_scenario
 from sim.shrink import shrink
+from sim.strategies import scenarios
 from sim.workload import WorkloadConfig
 
 S = 1_000_000
@@ -150,3 +152,20 @@ def test_replay_names_the_field_of_a_broken_scenario_file(
     path.write_text(json.dumps({**Scenario(seed=1).to_json(), "members": -1}))
     assert main(["replay", str(path)]) == 2
     assert '"members" must be between 1 and 9' in capsys.readouterr().err
+
+
+@given(scenarios(max_faults=4))
+@settings(max_examples=5)
+def test_any_drawn_scenario_is_safe_linearizable_and_replays_to_the_same_digest(
+    scenario: Scenario,
+) -> None:
+    result = run_scenario(scenario)
+    assert result.ok, [v["detail"] for v in result.violations]
+    assert Scenario.loads(scenario.dumps()) == scenario
+
+
+def test_the_scenario_strategy_shrinks_to_a_small_run() -> None:
+    smallest = find(scenarios(), lambda s: len(s.faults) >= 2,
+                    settings=settings(database=None, max_examples=200))
+    assert len(smallest.faults) == 2
+    assert smallest.mix.clients == 1 and smallest.duration_us == 12 * S
