@@ -17,7 +17,15 @@ from sim import partitions
 from sim.node import Node, NodeStatus
 from sim.world import World
 
-__all__ = ["FAULT_KINDS", "PARTITION_KINDS", "Fault", "FaultInjector", "generate_faults"]
+__all__ = [
+    "ALL_KINDS",
+    "EXTRA_KINDS",
+    "FAULT_KINDS",
+    "PARTITION_KINDS",
+    "Fault",
+    "FaultInjector",
+    "generate_faults",
+]
 
 PARTITION_KINDS = ("halves", "isolate", "isolate_leader", "majority_ring", "bridge", "random")
 
@@ -39,6 +47,11 @@ FAULT_KINDS = (
     "clock_jump",
     "clock_drift",
 )
+
+# Faults a schedule may name but the default mix never draws: etcd does not survive them
+# without an operator's help (a member whose disk is replaced must be removed and added back).
+EXTRA_KINDS = ("disk_replace",)
+ALL_KINDS = FAULT_KINDS + EXTRA_KINDS
 
 _MS = 1_000
 _S = 1_000_000
@@ -203,6 +216,11 @@ class FaultInjector:
                 self._restart_failed(fault.node)
 
             self._later(fault, end_errors)
+        elif kind == "disk_replace":
+            # The machine comes back with a new, empty disk under the same member id.
+            node.crash()
+            node.disk.wipe()
+            self._later(fault, node.start)
         elif kind == "disk_corrupt":
             # Corruption is silent until the WAL is read again: crash so the restart reads it.
             node.disk.corrupt()

@@ -17,7 +17,7 @@ from typing import Any
 from etcdcore import bugs as bugs_registry
 from etcdcore.server.failpoints import REACHABLE
 from etcdcore.server.raft_node import RaftTiming
-from sim.faults import FAULT_KINDS, PARTITION_KINDS, Fault, generate_faults
+from sim.faults import ALL_KINDS, FAULT_KINDS, PARTITION_KINDS, Fault, generate_faults
 from sim.rng import Streams
 from sim.runner import RunConfig, RunResult, run
 from sim.workload import WorkloadConfig
@@ -236,8 +236,8 @@ def _fault(obj: Any, i: int, members: int) -> Fault:
     if unknown:
         raise ScenarioError(f"{where}: unknown field {unknown[0]!r}")
     kind = obj.get("kind")
-    if kind not in FAULT_KINDS:
-        raise ScenarioError(f"{where}.kind must be one of {', '.join(FAULT_KINDS)}, got {kind!r}")
+    if kind not in ALL_KINDS:
+        raise ScenarioError(f"{where}.kind must be one of {', '.join(ALL_KINDS)}, got {kind!r}")
     values: dict[str, Any] = {"kind": kind}
     for name in ("at_us", "node", "peer", "duration_us", "value"):
         v = obj.get(name, 0)
