@@ -45,11 +45,12 @@ class EtcdCluster:
         n_clients = config.workload_mix.clients if config.workload_mix else config.clients
         clients = [CLIENT_BASE + i for i in range(n_clients + 1)]
         self.server_cfg = ServerConfig(peers=tuple(members), timing=config.timing,
-                                       bugs=config.bugs)
+                                       bugs=config.bugs, knobs=config.knobs)
         self.workload = config.workload_mix or WorkloadConfig(clients=config.clients,
                                                               rate=config.ops_per_sec)
-        self.client_cfg = ClientConfig(timeout_us=self.workload.timeout_us)
+        self.client_cfg = ClientConfig(timeout_us=config.knobs.client_timeout_us)
         self.world = World(config.seed, members, self._boot, client_ids=clients,
+                           disk=config.disk_config(),
                            client_boot=self._boot_client)
         self.invariants = RaftInvariants(lambda: self.world.now)
         self.history = History(lambda: self.world.now)

@@ -14,9 +14,11 @@ from typing import Any
 
 import simpy
 
+from etcdcore.knobs import Knobs
 from etcdcore.raft import RaftError
 from etcdcore.raft.types import Entry, StateType
 from etcdcore.server.raft_node import RaftNode, RaftTiming
+from sim.disk import DiskConfig
 from sim.etcd_cluster import EtcdCluster
 from sim.faults import Fault, FaultInjector, generate_faults
 from sim.invariants import INVARIANTS, InvariantViolation, RaftInvariants
@@ -48,9 +50,15 @@ class RunConfig:
     bugs: frozenset[str] = frozenset()  # planted bugs switched on (etcdcore.bugs)
     check_timeout_s: float = 60.0  # wall-time budget of the linearizability check
     workload_mix: WorkloadConfig | None = None  # the etcd workload in full (clients, rate, mix)
+    knobs: Knobs = field(default_factory=Knobs)  # unusual-but-legal values (etcdcore.knobs)
     timing: RaftTiming = field(default_factory=RaftTiming)
     liveness_bound_us: int = LIVENESS_BOUND_US
     fault_schedule: tuple[Fault, ...] | None = None  # overrides the drawn one (tests, shrinking)
+
+    def disk_config(self) -> DiskConfig:
+        """The members' disks, with the fsync latency the knobs set (jitter at most half)."""
+        base = self.knobs.fsync_base_us
+        return DiskConfig(fsync_base_us=base, fsync_jitter_us=min(500, base // 2))
 
     @property
     def heal_at_us(self) -> int:
@@ -112,7 +120,8 @@ class Cluster:
     def __init__(self, config: RunConfig) -> None:
         self.config = config
         ids = list(range(1, config.nodes + 1))
-        self.world = World(config.seed, ids, self._boot)
+        self.world = World(config.seed, ids, self._boot,
+                           disk=config.disk_config())
         self.invariants = RaftInvariants(lambda: self.world.now)
         self.applied_by: dict[bytes, set[int]] = {}
         self.liveness_marker = b"liveness"
@@ -137,7 +146,7 @@ class Cluster:
         raft_node = RaftNode(
             env,  # type: ignore[arg-type]  # NodeEnv's disk returns SimFuture, a Waitable
             self.world.node_ids, self.config.timing, apply=apply, monitor=self.invariants,
-            bugs=self.config.bugs,
+            bugs=self.config.bugs, knobs=self.config.knobs,
         )
         raft_node.start()
         return raft_node

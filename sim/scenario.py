@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from etcdcore import bugs as bugs_registry
+from etcdcore.knobs import Knobs, buggify
 from etcdcore.server.failpoints import REACHABLE
 from etcdcore.server.raft_node import RaftTiming
 from sim.faults import ALL_KINDS, FAULT_KINDS, PARTITION_KINDS, Fault, generate_faults
@@ -47,6 +48,7 @@ class Scenario:
     faults: tuple[Fault, ...] = ()
     bugs: frozenset[str] = frozenset()
     liveness_bound_us: int = 10 * _S
+    knobs: Knobs = field(default_factory=Knobs)  # BUGGIFY: unusual-but-legal values
 
     # ---- running ------------------------------------------------------------------------------
 
@@ -57,7 +59,7 @@ class Scenario:
             faults="default", workload=self.workload, proposals_per_sec=self.proposals_per_sec,
             clients=self.mix.clients, ops_per_sec=int(self.mix.rate), bugs=self.bugs,
             timing=self.timing, liveness_bound_us=self.liveness_bound_us,
-            fault_schedule=self.faults, workload_mix=self.mix,
+            fault_schedule=self.faults, workload_mix=self.mix, knobs=self.knobs,
         )
 
     @property
@@ -75,11 +77,13 @@ class Scenario:
         rng = Streams(seed).get("scenario")
         kinds: tuple[str, ...] = FAULT_KINDS
         mix = WorkloadConfig()
+        knobs = Knobs()
         if swarm:
             chosen = tuple(k for k in FAULT_KINDS if rng.random() < 0.5)
             kinds = chosen or (rng.choice(FAULT_KINDS),)
             mix = _swarm_mix(rng)
-        base = cls(seed=seed, duration_us=duration_us, mix=mix, bugs=bugs)
+            knobs = buggify(rng)
+        base = cls(seed=seed, duration_us=duration_us, mix=mix, bugs=bugs, knobs=knobs)
         schedule = generate_faults(Streams(seed).get("faults"), list(range(1, base.members + 1)),
                                    _S, base.heal_at_us, kinds=kinds)
         return replace(base, faults=tuple(schedule))
@@ -92,7 +96,7 @@ class Scenario:
                    mix=config.workload_mix or WorkloadConfig(clients=config.clients,
                                                              rate=float(config.ops_per_sec)),
                    proposals_per_sec=config.proposals_per_sec, bugs=config.bugs,
-                   liveness_bound_us=config.liveness_bound_us)
+                   liveness_bound_us=config.liveness_bound_us, knobs=config.knobs)
         if config.fault_schedule is not None:
             schedule = list(config.fault_schedule)
         elif config.faults == "default":
@@ -113,7 +117,7 @@ class Scenario:
             "workload": self.workload, "mix": asdict(self.mix),
             "proposals_per_sec": self.proposals_per_sec,
             "faults": [f.to_json() for f in self.faults], "bugs": sorted(self.bugs),
-            "liveness_bound_us": self.liveness_bound_us,
+            "liveness_bound_us": self.liveness_bound_us, "knobs": asdict(self.knobs),
         }
 
     def dumps(self) -> str:
@@ -160,11 +164,17 @@ class Scenario:
             bugs_registry.check_names(frozenset(names))
         except ValueError as exc:
             raise ScenarioError(f'"bugs": {exc}') from None
+        knobs = _sub(obj, "knobs", Knobs)
+        try:
+            knobs.validate()
+        except ValueError as exc:
+            raise ScenarioError(f'"knobs": {exc}') from None
         return cls(seed=seed, members=members, duration_us=duration, timing=timing,
                    workload=workload, mix=mix,
                    proposals_per_sec=_int(obj, "proposals_per_sec", 0, default=100),
                    faults=faults, bugs=frozenset(names),
-                   liveness_bound_us=_int(obj, "liveness_bound_us", 1, default=10 * _S))
+                   liveness_bound_us=_int(obj, "liveness_bound_us", 1, default=10 * _S),
+                   knobs=knobs)
 
     @classmethod
     def loads(cls, text: str) -> Scenario:

@@ -14,6 +14,7 @@ import pytest
 from etcdcore import bugs
 from etcdcore.raft import Config, Message, StateType
 from etcdcore.raft.types import MessageType
+from sim.cli import main, replay_command
 from sim.runner import RunConfig, run
 from tests.raft_net import RaftNet
 
@@ -197,3 +198,28 @@ def test_the_unmodified_code_passes_the_figure8_script() -> None:
 def test_every_planted_bug_has_a_case_and_none_is_armed_by_default() -> None:
     assert set(CASES) | {bugs.COMMIT_EARLIER_TERM} == set(bugs.BUGS)
     assert RunConfig(seed=0).bugs == frozenset()
+
+
+# ---- the command ---------------------------------------------------------------------------
+
+
+def test_etcdsim_bugs_lists_every_bug_with_its_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bugs"]) == 0
+    out = capsys.readouterr().out
+    for bug in bugs.BUGS.values():
+        assert bug.name in out and bug.rule in out
+
+
+def test_an_unknown_bug_is_bad_usage_naming_the_known_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["run", "--seed", "1", "--bug", "no-such-bug"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "no-such-bug" in err and bugs.COMPACT_OFF_BY_ONE in err
+
+
+def test_the_replay_command_keeps_the_bugs_switched_on() -> None:
+    config = RunConfig(seed=4, bugs=frozenset({bugs.COMPACT_OFF_BY_ONE, bugs.ACK_BEFORE_FSYNC}))
+    assert replay_command(config).endswith(
+        f"--bug {bugs.ACK_BEFORE_FSYNC} --bug {bugs.COMPACT_OFF_BY_ONE}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,25 @@ def test_the_scenario_strategy_shrinks_to_a_small_run() -> None:
                     settings=settings(database=None, max_examples=200))
     assert len(smallest.faults) == 2
     assert smallest.mix.clients == 1 and smallest.duration_us == 12 * S
+
+
+def test_knobs_round_trip_and_a_bad_knob_is_refused() -> None:
+    from etcdcore.knobs import Knobs
+
+    scenario = replace(Scenario(seed=1), knobs=Knobs(max_msg_entries=1, fsync_base_us=20_000))
+    assert Scenario.loads(scenario.dumps()) == scenario
+    obj = scenario.to_json()
+    obj["knobs"] = {**obj["knobs"], "max_inflight": 0}
+    with pytest.raises(ScenarioError, match="knob max_inflight must be a whole number >= 1"):
+        Scenario.from_json(obj)
+
+
+def test_swarm_seeds_turn_knobs_to_unusual_values_and_runs_obey_them() -> None:
+    from etcdcore.knobs import Knobs
+
+    turned = [s for s in range(20) if Scenario.from_seed(s).knobs != Knobs()]
+    assert 5 <= len(turned) < 20
+    tiny = replace(Scenario(seed=3, duration_us=12 * S), knobs=Knobs(max_msg_entries=1))
+    labels = [e[5] for e in run_scenario(tiny).trace if e[1] == "net.send"]
+    assert any(" n1" in str(label) for label in labels)
+    assert not any(f" n{k}" in str(label) for label in labels for k in range(2, 10))

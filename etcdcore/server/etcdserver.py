@@ -21,11 +21,12 @@ from etcdcore.api import rpc, rpctypes
 from etcdcore.api.raft_internal import InternalRaftRequest
 from etcdcore.api.rpctypes import EtcdError
 from etcdcore.env import Env, Future, Process, Timer
+from etcdcore.knobs import Knobs
 from etcdcore.mvcc import Store
 from etcdcore.raft.types import Entry, ReadState
 from etcdcore.server import failpoints as fp
 from etcdcore.server import txn as txnpkg
-from etcdcore.server.backend import BATCH_INTERVAL_US, Backend
+from etcdcore.server.backend import Backend
 from etcdcore.server.idutil import Generator, cluster_id, member_id, peer_url
 from etcdcore.server.raft_node import RaftMonitor, RaftNode, RaftTiming
 from etcdcore.server.v3rpc import Call, KVServer
@@ -34,7 +35,6 @@ from etcdcore.server.wait import Wait, WaitTime
 __all__ = ["EtcdServer", "ServerConfig"]
 
 MAX_GAP_BETWEEN_APPLY_AND_COMMIT_INDEX = 5000
-READ_INDEX_RETRY_US = 500_000
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class ServerConfig:
     timing: RaftTiming = field(default_factory=RaftTiming)
     max_txn_ops: int = 128
     max_request_bytes: int = 1536 * 1024
-    batch_interval_us: int = BATCH_INTERVAL_US
+    knobs: Knobs = field(default_factory=Knobs)  # unusual-but-legal values a scenario may pick
     cluster_token: str = "etcd-cluster"
     bugs: frozenset[str] = frozenset()  # planted bugs switched on (etcdcore.bugs)
 
@@ -117,9 +117,9 @@ class EtcdServer:
         self.member_id = cfg.member_id(self.id)
         self.cluster_id = cfg.cluster_id()
         self.monitor = monitor
-        self.backend = Backend(env, cfg.batch_interval_us, bugs=cfg.bugs)
+        self.backend = Backend(env, cfg.knobs.batch_interval_us, bugs=cfg.bugs)
         self.r = RaftNode(env, list(cfg.peers), cfg.timing, monitor=monitor, hooks=self,
-                          bootstrap_term=1, bugs=cfg.bugs)
+                          bootstrap_term=1, bugs=cfg.bugs, knobs=cfg.knobs)
         self.apply_below_consistent_index = bugs.APPLY_BELOW_CONSISTENT_INDEX in cfg.bugs
         self.kv = KVServer(self)
         self.w = Wait(env.future)
@@ -374,7 +374,8 @@ class EtcdServer:
                 self.r.read_index(ctx)
                 if retry is not None:
                     retry.cancel()
-                retry = env.call_later(READ_INDEX_RETRY_US, lambda: events.send(("retry",)))
+                retry = env.call_later(self.cfg.knobs.read_index_retry_us,
+                                       lambda: events.send(("retry",)))
                 while True:
                     ev = yield events.recv()
                     kind = ev[0]

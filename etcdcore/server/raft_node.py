@@ -15,6 +15,7 @@ from typing import Protocol
 
 from etcdcore import bugs as planted
 from etcdcore.env import DiskError, Env, Future, Process
+from etcdcore.knobs import Knobs
 from etcdcore.raft import Config, MemoryStorage, RawNode
 from etcdcore.raft.types import (
     Entry,
@@ -107,6 +108,7 @@ class RaftNode:
         hooks: RaftHooks | None = None,
         bootstrap_term: int = 0,
         bugs: frozenset[str] = frozenset(),
+        knobs: Knobs | None = None,
     ) -> None:
         self.env = env
         self.id = env.node_id
@@ -118,6 +120,7 @@ class RaftNode:
         # etcd's StartNode puts a new member at term 1, so its first leader has term 2.
         self.bootstrap_term = bootstrap_term
         self.bugs = bugs  # planted bugs switched on (etcdcore.bugs), handed to Raft's Config
+        self.knobs = knobs or Knobs()
         self.ack_before_fsync = planted.ACK_BEFORE_FSYNC in bugs
         self.vote_not_persisted = planted.VOTE_NOT_PERSISTED in bugs
         self.node: RawNode | None = None
@@ -162,6 +165,8 @@ class RaftNode:
             heartbeat_tick=self.timing.heartbeat_ticks,
             rand=self.env.rand("raft"),
             bugs=self.bugs,
+            max_msg_entries=self.knobs.max_msg_entries,
+            max_inflight=self.knobs.max_inflight,
         )
         self.node = RawNode(config, storage)
         if self.hooks is None:  # else the server routes Raft's messages to receive()

@@ -1,0 +1,66 @@
+"""Knobs: named places in etcdcore where a scenario may pick an unusual but legal value.
+
+As FoundationDB's BUGGIFY: etcd's defaults are what a run uses unless its scenario says
+otherwise; `Scenario.from_seed` turns each knob to one of its unusual values now and then
+(tiny batches, a backend that commits all the time or rarely, quick read retries, slow
+fsyncs, impatient clients), so code paths that defaults never reach get exercised.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, fields, replace
+
+__all__ = ["KNOBS", "Knob", "Knobs", "buggify"]
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """The values in force (etcd's defaults unless a scenario changed them)."""
+
+    max_msg_entries: int = 64  # Raft: most entries in one MsgApp
+    max_inflight: int = 256  # Raft: most unacknowledged MsgApps to one follower
+    batch_interval_us: int = 100_000  # backend: how often the batch is committed
+    read_index_retry_us: int = 500_000  # server: when an unanswered ReadIndex is sent again
+    client_timeout_us: int = 1_000_000  # client: a call's deadline
+    fsync_base_us: int = 1_000  # the disk (the world reads this one): typical fsync latency
+
+    def validate(self) -> None:
+        """ValueError naming the first knob out of its legal range."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < KNOBS[f.name].low:
+                raise ValueError(f"knob {f.name} must be a whole number >= "
+                                 f"{KNOBS[f.name].low}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One knob: what it changes, its lowest legal value, and the unusual values to try."""
+
+    description: str
+    low: int
+    unusual: tuple[int, ...]
+
+
+KNOBS: dict[str, Knob] = {
+    "max_msg_entries": Knob("Raft sends at most this many entries per append", 1, (1, 2)),
+    "max_inflight": Knob("Raft keeps at most this many appends in flight per follower", 1,
+                         (1, 4)),
+    "batch_interval_us": Knob("the backend commits its batch this often", 1,
+                              (1_000, 1_000_000)),
+    "read_index_retry_us": Knob("an unanswered ReadIndex is sent again after this long", 1,
+                                (20_000, 2_000_000)),
+    "client_timeout_us": Knob("a client gives up on a call after this long", 1,
+                              (100_000, 5_000_000)),
+    "fsync_base_us": Knob("a disk's typical fsync latency", 0, (50, 20_000)),
+}
+
+
+def buggify(rng: random.Random, p: float = 0.25) -> Knobs:
+    """Each knob set to one of its unusual values with probability `p`, else its default."""
+    knobs = Knobs()
+    for name in sorted(KNOBS):
+        if rng.random() < p:
+            knobs = replace(knobs, **{name: rng.choice(KNOBS[name].unusual)})
+    return knobs
