@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import simpy
@@ -137,6 +138,7 @@ def main() -> None:
           "(2 workers)")
     etcd_figures()
     checker_figures()
+    harness_figures()
     planted_bug_figures()
 
 
@@ -175,6 +177,7 @@ def planted_bug_figures(max_seeds: int = 200) -> None:
     from etcdcore.bugs import BUGS, RAFT_BUGS
 
     found: list[float] = []
+    shrunk: list[tuple[int, int]] = []
     print(f"planted bugs: standard scenario (default faults, 60 sim s), seeds 0.. up to "
           f"{max_seeds}; Raft bugs on the raft workload, server bugs on the etcd workload")
     for name in BUGS:
@@ -184,11 +187,62 @@ def planted_bug_figures(max_seeds: int = 200) -> None:
             print(f"  {name:<31} {workload:<5} NOT FOUND in {max_seeds} seeds ({wall:.1f} s)")
         else:
             found.append(wall)
+            before, after = shrink_ratio(seeds - 1, workload, name, check)
+            shrunk.append((before, after))
             print(f"  {name:<31} {workload:<5} found after {seeds:>3} seeds in {wall:>6.1f} s "
-                  f"({check})")
+                  f"({check}); shrunk {before} -> {after} faults")
     mid = f"{median(found):.1f} s" if found else "n/a"
     print(f"  found {len(found)} of {len(BUGS)} within {max_seeds} seeds; median wall time to "
           f"find (found ones) {mid}   (target: all within 200 seeds, median < 10 s)")
+    if shrunk:
+        total_before = sum(b for b, _ in shrunk)
+        total_after = sum(a for _, a in shrunk)
+        print(f"  shrink: {total_before} faults -> {total_after} over the {len(shrunk)} failures "
+              f"(median {median(b for b, _ in shrunk):g} -> {median(a for _, a in shrunk):g}; "
+              f"at most {SHRINK_RUNS} runs each)")
+
+
+SHRINK_RUNS = 40
+
+
+def shrink_ratio(seed: int, workload: str, bug: str, check: str) -> tuple[int, int]:
+    """Faults before and after shrinking the failing run of `seed` (a bounded search)."""
+    from sim.scenario import Scenario
+    from sim.shrink import shrink
+
+    config = RunConfig(seed=seed, duration_us=60 * _S, workload=workload, bugs=frozenset({bug}))
+    scenario = Scenario.from_config(config)
+    result = shrink(scenario, check, max_runs=SHRINK_RUNS)
+    return len(scenario.faults), len(result.scenario.faults)
+
+
+def harness_figures() -> None:
+    """Seeds per second per core for the standard scenario; a 4-worker sweep against 1."""
+    from statistics import median
+
+    from sim.scenario import Scenario, run_scenario
+    from sim.sweep import run_seeds
+
+    walls: list[float] = []
+    checks: list[float] = []
+    for seed in range(10):
+        start = time.perf_counter()
+        result = run_scenario(Scenario.from_seed(seed))
+        walls.append(time.perf_counter() - start)
+        checks.append(result.check_seconds)
+    print(f"standard scenario (Scenario.from_seed, swarm, 60 sim s), seeds 0-9: "
+          f"{len(walls) / sum(walls):.2f} seeds/s per core   (target >= 1); median seed "
+          f"{median(walls):.2f} s, slowest {max(walls):.1f} s of which the history check "
+          f"{checks[walls.index(max(walls))]:.1f} s")
+    configs = [RunConfig(seed=s, duration_us=30 * _S) for s in range(8)]
+    sweep_walls: list[float] = []
+    for workers in (1, 4):
+        start = time.perf_counter()
+        run_seeds(configs, workers)
+        sweep_walls.append(time.perf_counter() - start)
+    one, four = sweep_walls
+    print(f"sweep of 8 seeds (etcd, 30 sim s): 1 worker {one:.1f} s, 4 workers {four:.1f} s: "
+          f"{one / four:.2f}x on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":
