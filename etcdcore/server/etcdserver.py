@@ -259,15 +259,11 @@ class EtcdServer:
     def apply_request(self, r: rpc.Request) -> Process:
         """The applier (etcd's applierV3backend): run the request against the store."""
         store = self.store
-        if isinstance(r, rpc.PutRequest):
+        if isinstance(r, (rpc.PutRequest, rpc.DeleteRangeRequest)):
             t = store.write()
             try:
-                return txnpkg.put(t, r)
-            finally:
-                t.end()
-        if isinstance(r, rpc.DeleteRangeRequest):
-            t = store.write()
-            try:
+                if isinstance(r, rpc.PutRequest):
+                    return txnpkg.put(t, r)
                 return txnpkg.delete_range(t, r)
             finally:
                 t.end()
