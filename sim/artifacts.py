@@ -16,7 +16,7 @@ from typing import Any
 
 from sim.runner import RunResult
 from sim.scenario import Scenario
-from sim.trace import encode_event
+from sim.trace import write_trace
 
 __all__ = ["failed_checks", "load_recorded", "replay_command", "write_artifacts"]
 
@@ -42,9 +42,7 @@ def write_artifacts(directory: Path, scenario: Scenario, result: RunResult) -> P
         json.dumps(result.to_json(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
     if result.history:
         (directory / "history.jsonl").write_text(result.history, encoding="utf-8")
-    with open(directory / "trace.jsonl", "w", encoding="utf-8") as f:
-        for event in result.trace:
-            f.write(encode_event(event) + "\n")
+    write_trace(directory / "trace.jsonl", result.trace)
     (directory / "report.html").write_text(
         render_run_report(result, scenario.to_config()), encoding="utf-8")
     (directory / "summary.txt").write_text(_summary(directory, scenario, result),

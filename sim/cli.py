@@ -26,7 +26,7 @@ from sim.scenario_commands import (
     cmd_replay,
     cmd_shrink,
 )
-from sim.trace import Event, encode_event
+from sim.trace import Event, encode_event, write_trace
 
 __all__ = ["main"]
 
@@ -221,12 +221,6 @@ def print_result(result: RunResult, config: RunConfig, replay: str | None = None
         console.print(f"  replay      {replay or replay_command(config)}", markup=False)
 
 
-def _write_trace(result: RunResult, path: str) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for event in result.trace:
-            f.write(encode_event(event) + "\n")
-
-
 def _check_determinism(args: argparse.Namespace, result: RunResult) -> int:
     """Rerun in a fresh process with another PYTHONHASHSEED; 0 if the digests agree."""
     ours = os.environ.get("PYTHONHASHSEED", "")
@@ -274,7 +268,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     scenario = Scenario.from_config(config)
     result = run_scenario(scenario)
     if args.trace_out:
-        _write_trace(result, args.trace_out)
+        write_trace(args.trace_out, result.trace)
     out_dir: Path | None = Path(args.out) if args.out else None
     if out_dir is None and not result.ok:
         out_dir = Path("etcdsim-artifacts") / f"seed-{config.seed}-{result.digest[:8]}"

@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, settings
 from sim.runner import RunResult
 from sim.scenario import Scenario, run_scenario
 from sim.scripted import ScriptedCluster
-from sim.trace import encode_event
+from sim.trace import write_trace
 
 __all__ = ["register_profiles"]
 
@@ -145,9 +145,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         directory = _artifact_dir(item, cluster.world.seed)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "history.jsonl").write_text(cluster.cluster.history.dumps())
-        with open(directory / "trace.jsonl", "w", encoding="utf-8") as f:
-            for event in cluster.world.trace.events:
-                f.write(encode_event(event) + "\n")
+        write_trace(directory / "trace.jsonl", cluster.world.trace.events)
         lines += [f"scripted cluster: seed {cluster.world.seed}",
                   f"  artifacts: {directory} (history.jsonl, trace.jsonl)",
                   f"  reproduce: {pytest_line}"]

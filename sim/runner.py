@@ -322,7 +322,6 @@ def run(config: RunConfig) -> RunResult:
         _etcd_checks(cluster, config, failed_invariant, checks, violations)
     check_seconds = time.perf_counter() - check_start
 
-    committed = 0
     if isinstance(cluster, Cluster):
         committed = sum(
             1 for data, nodes in cluster.applied_by.items()

@@ -25,7 +25,7 @@ from sim import partitions
 from sim.etcd_cluster import EtcdCluster
 from sim.node import NodeStatus
 from sim.runner import RunConfig
-from sim.workload import request_args, response_result
+from sim.workload import OP_NAMES, request_args, response_result
 
 __all__ = ["CheckFailed", "ScriptedCluster"]
 
@@ -35,10 +35,6 @@ _STEP_US = 1_000
 
 class CheckFailed(AssertionError):
     """A check at the end of a script failed; the message says which and why."""
-
-
-_OP = {rpc.RangeRequest: "range", rpc.PutRequest: "put", rpc.DeleteRangeRequest: "delete_range",
-       rpc.TxnRequest: "txn", rpc.CompactionRequest: "compact"}
 
 
 class ScriptedCluster:
@@ -149,7 +145,7 @@ class ScriptedCluster:
         if member is not None:
             client.pinned = client.endpoints.index(member)
         out: list[rpc.Response | EtcdError] = []
-        op = _OP[type(request)]
+        op = OP_NAMES[type(request)]
         key = getattr(request, "key", None)
         history = self.cluster.history
         history.invoke(self.cluster.prober_id, op, request_args(request),

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
 
-__all__ = ["Event", "Trace", "encode_event"]
+__all__ = ["Event", "Trace", "encode_event", "write_trace"]
 
 # (time_us, kind, *fields); fields are ints, strs, bools or None so the encoding is canonical.
 Event = tuple[object, ...]
@@ -46,3 +47,10 @@ class Trace:
         """
         text = "\n".join(map(repr, self.events))
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+def write_trace(path: str | os.PathLike[str], events: Iterable[Event]) -> None:
+    """Write `events` to `path`, one JSON event per line (trace.jsonl)."""
+    with open(path, "w", encoding="utf-8") as f:
+        for event in events:
+            f.write(encode_event(event) + "\n")

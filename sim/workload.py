@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from etcdcore.api import rpc
+from etcdcore.api.gateway import REQUEST_OP_FIELDS, RESPONSE_OP_FIELDS
 from etcdcore.api.rpctypes import EtcdError
 from etcdcore.client import Client, outcome_known
 from etcdcore.env import Process
@@ -24,6 +25,7 @@ from sim.lincheck.formats.jsonl import HEADER_FORMAT, VERSION
 from sim.lincheck.models.etcd import COMPACTED, FUTURE_REV, normalize_error
 
 __all__ = [
+    "OP_NAMES",
     "History",
     "WorkloadConfig",
     "client_loop",
@@ -115,13 +117,9 @@ def _text(b: bytes) -> str:
     return b.decode("utf-8", "surrogateescape")
 
 
-_OP_NAME = {rpc.RangeRequest: "range", rpc.PutRequest: "put",
+OP_NAMES = {rpc.RangeRequest: "range", rpc.PutRequest: "put",
             rpc.DeleteRangeRequest: "delete_range", rpc.TxnRequest: "txn",
             rpc.CompactionRequest: "compact"}
-_TXN_OP = {rpc.RangeRequest: "request_range", rpc.PutRequest: "request_put",
-           rpc.DeleteRangeRequest: "request_delete_range", rpc.TxnRequest: "request_txn"}
-_RESP_OP = {rpc.RangeResponse: "response_range", rpc.PutResponse: "response_put",
-            rpc.DeleteRangeResponse: "response_delete_range", rpc.TxnResponse: "response_txn"}
 _COMPARE_FIELD = {rpc.CompareTarget.VERSION: "version", rpc.CompareTarget.CREATE: "create_revision",
                   rpc.CompareTarget.MOD: "mod_revision", rpc.CompareTarget.VALUE: "value",
                   rpc.CompareTarget.LEASE: "lease"}
@@ -142,7 +140,8 @@ def request_args(r: rpc.Request | rpc.Compare) -> dict[str, Any]:
             if name == "compare":
                 items = [request_args(c) for c in value]
             else:
-                items = [{_TXN_OP[type(op)]: request_args(op)} for op in value if op is not None]
+                items = [{REQUEST_OP_FIELDS[type(op)]: request_args(op)}
+                         for op in value if op is not None]
             if items:
                 out[name] = items
         elif name in ("key", "value"):
@@ -179,7 +178,7 @@ def response_result(req: rpc.Request, resp: rpc.Response) -> dict[str, Any]:
         assert isinstance(req, rpc.TxnRequest)
         ops = [op for op in (req.success if resp.succeeded else req.failure) if op is not None]
         out["succeeded"] = resp.succeeded
-        out["responses"] = [{_RESP_OP[type(r)]: response_result(op, r)}
+        out["responses"] = [{RESPONSE_OP_FIELDS[type(r)]: response_result(op, r)}
                             for op, r in zip(ops, resp.responses, strict=True)]
     return out
 
@@ -256,7 +255,7 @@ def client_loop(client: Client, client_id: int, cfg: WorkloadConfig, history: Hi
         if until():
             return
         req = picker.next()
-        op = _OP_NAME[type(req)]
+        op = OP_NAMES[type(req)]
         key = _text(req.key) if isinstance(req, (rpc.PutRequest, rpc.RangeRequest,
                                                  rpc.DeleteRangeRequest)) else None
         history.invoke(client_id, op, request_args(req), key)

@@ -23,6 +23,8 @@ from etcdcore.mvcc import KeyValue
 
 __all__ = [
     "PATHS",
+    "REQUEST_OP_FIELDS",
+    "RESPONSE_OP_FIELDS",
     "GatewayError",
     "dumps",
     "error_to_json",
@@ -248,7 +250,7 @@ def _kv(kv: KeyValue) -> dict[str, Any]:
     return out
 
 
-_RESPONSE_OP = {rpc.RangeResponse: "response_range", rpc.PutResponse: "response_put",
+RESPONSE_OP_FIELDS = {rpc.RangeResponse: "response_range", rpc.PutResponse: "response_put",
                 rpc.DeleteRangeResponse: "response_delete_range",
                 rpc.TxnResponse: "response_txn"}
 
@@ -277,12 +279,12 @@ def response_to_json(resp: rpc.Response) -> dict[str, Any]:
         if resp.succeeded:
             out["succeeded"] = True
         if resp.responses:
-            out["responses"] = [{_RESPONSE_OP[type(r)]: response_to_json(r)}
+            out["responses"] = [{RESPONSE_OP_FIELDS[type(r)]: response_to_json(r)}
                                 for r in resp.responses]
     return out
 
 
-_REQUEST_OP = {rpc.RangeRequest: "request_range", rpc.PutRequest: "request_put",
+REQUEST_OP_FIELDS = {rpc.RangeRequest: "request_range", rpc.PutRequest: "request_put",
                rpc.DeleteRangeRequest: "request_delete_range", rpc.TxnRequest: "request_txn"}
 
 
@@ -304,7 +306,7 @@ def request_to_json(req: rpc.Request | rpc.Compare) -> dict[str, Any]:
         elif name == "compare":
             out[name] = [request_to_json(c) for c in value]
         else:  # success / failure
-            out[name] = [{} if op is None else {_REQUEST_OP[type(op)]: request_to_json(op)}
+            out[name] = [{} if op is None else {REQUEST_OP_FIELDS[type(op)]: request_to_json(op)}
                          for op in value]
     return out
 
