@@ -40,9 +40,11 @@ from sim.lincheck.result import CheckResult, PartResult, Verdict
 
 __all__ = ["check"]
 
+_INFINITE = 1 << 62
 _CLOCK_EVERY = 1 << 10  # children looked at between reads of the clock; a power of two
 _NARROW_SCAN = 8  # pending unknown ops a narrow search considers at a node, most recent first
 _NARROW_CHAIN = 3  # unknown ops it places in a row where no OK candidate can take effect
+_NARROW_NODES = 10_000  # search nodes a narrow search may add to twice the OK ops, then gives up
 _WITNESS_BUDGET = 1.0  # seconds of search for a witness once a model has proved a part wrong
 
 
@@ -159,6 +161,9 @@ class _Search:
         # is the earliest-returning unplaced op, those bound the candidates.
         self.limit = [bisect_right(calls, r) for r in self.rets]
         self.ulimit = [bisect_right(ucalls, r) for r in self.rets]
+        # Unknown ops of one class step alike: only the most recently called pending one is
+        # tried at a node (an earlier-called one fits wherever it would).
+        self.classes = [model.interchangeable(op) for op in unknown]
         self.narrow = False  # see `run`
         self.narrowed = False  # the narrow search left something out: its failure proves nothing
 
@@ -227,6 +232,8 @@ class _Search:
         if not ubound:
             return
         unknown = self.unknown
+        classes = self.classes
+        tried: set[Hashable] = set()
         pending = ~umask & ((1 << ubound) - 1)
         if not self.narrow:
             while pending:
@@ -234,6 +241,11 @@ class _Search:
                 # now; older ones that never took effect pile up.
                 j = pending.bit_length() - 1
                 pending ^= 1 << j
+                kind = classes[j]
+                if kind is not None:
+                    if kind in tried:
+                        continue
+                    tried.add(kind)
                 for s in step(state, unknown[j]):
                     if s != state:
                         yield ~j, s, False
@@ -241,11 +253,16 @@ class _Search:
         nothing_moves = len(blocked) == len(cands) and chain < _NARROW_CHAIN
         unblocking: list[tuple[int, Hashable]] = []
         moving: list[tuple[int, Hashable]] = []
-        for _ in range(_NARROW_SCAN):
-            if not pending:
-                break
+        scanned = 0
+        while pending and scanned < _NARROW_SCAN:
             j = pending.bit_length() - 1
             pending ^= 1 << j
+            kind = classes[j]
+            if kind is not None:
+                if kind in tried:
+                    continue
+                tried.add(kind)
+            scanned += 1
             for s in step(state, unknown[j]):
                 if s == state:
                     continue
@@ -295,6 +312,7 @@ class _Search:
         if n_ok == 0:
             return _Outcome(Verdict.LINEARIZABLE, explored=1)
         children = self.children
+        give_up = 2 * n_ok + _NARROW_NODES if self.narrow else _INFINITE
         # (w, rel, state) -> the minimal failed unknown-placed sets there: an int, or a list.
         # In a narrow search a failure may depend on the path (its chain); that search's
         # failure then counts for nothing anyway, since it has narrowed.
@@ -364,6 +382,11 @@ class _Search:
                     elif any(not m & ~u2 for m in seen):
                         continue
             explored += 1
+            if explored > give_up:
+                # A narrow search this busy is missing what it left out: the exhaustive one,
+                # with its cache, does better from here.
+                self.narrowed = True
+                return _Outcome(Verdict.NOT_LINEARIZABLE, explored=explored, placed=best_count)
             path.append(e)
             if c2 == n_ok:
                 return _Outcome(Verdict.LINEARIZABLE, order=path, explored=explored)

@@ -38,6 +38,12 @@ class Model:
         search then places it as soon as it fits, trying no other order. False is always safe."""
         return False
 
+    def interchangeable(self, op: Operation) -> Hashable | None:
+        """A class shared by unknown-outcome operations that step alike from every state: the
+        search then tries only the most recently called of a class at each point, since an
+        earlier-called one fits anywhere a later one does. None (always safe): in no class."""
+        return None
+
     def describe_operation(self, op: Operation) -> str:
         """One line for reports."""
         outcome = "?" if op.result is None and op.status.value != "ok" else repr(op.result)

@@ -34,8 +34,12 @@ unknown-outcome writes: which of them filled the revisions no ok write took. `pa
 the history once for two sound shortcuts (both used only by a search rooted at the `init()` that
 follows it):
 - `_Facts`: what the ok results say about each revision's writes (which key and value it wrote,
-  which keys nothing wrote, versions, absences). An unknown write is refused at once at a revision
-  those contradict, rather than when the search reaches the result that contradicts it.
+  which keys nothing wrote, versions, absences, what a txn's compares that held name). An unknown
+  write is refused at once at a revision those contradict, or when it leaves too few revisions
+  for the puts a later version read counts (`_Facts.feasible`), rather than when the search
+  reaches the result that contradicts it.
+- `interchangeable`: unknown writes that differ only in values no result shows are one class,
+  so a run of revisions only unknown writes filled is searched once per kind of write.
 - `_Horizon`: states compare by what the rest of the history can still observe, so that choices
   that differ only in versions nobody reads again make one search node, not many.
 `contradictions` finds, without any search, the usual proofs that there is no linearization.
@@ -609,7 +613,7 @@ class _Facts:
         self.quiet: dict[str, tuple[list[int], list[int]]] = {}
         self.alive: dict[str, tuple[list[int], list[int]]] = {}
         self.absent: dict[str, list[int]] = {}
-        self.generations: dict[str, tuple[list[int], list[set[tuple[int, int]]]]] = {}
+        self.generations: dict[str, tuple[list[int], list[list[tuple[int, int]]]]] = {}
         self.puts: dict[str, list[int]] = {}  # k -> the revisions known to have put k, sorted
         self._writers: dict[tuple[str, str], int] = {}  # (k, v) -> requests that may put it
         self.pinned: dict[tuple[str, str], set[int]] = {}  # (k, v) of one writer -> revisions
@@ -620,6 +624,9 @@ class _Facts:
         self.horizon: _Horizon | None = None  # of the same history
         self.deleters: dict[str, list[int]] = {}  # k -> revisions that may have deleted it
         self.open_from = 0  # and from here on, any revision may have deleted any key
+        self._taken: list[int] = []
+        self._multi: set[tuple[str, str]] = set()  # (k, v) some request puts with other keys
+        self.many = 1  # the most keys one unknown-outcome request puts
 
     def put(self, rev: int, key: str, value: object) -> None:
         self.keys.add(key)
@@ -714,14 +721,50 @@ class _Facts:
         """Take one ok, non-error result, and the revision its request took."""
         wrote = self.learn(req, res)
         rev = res.get("revision")
+        if isinstance(req, TxnReq) and res.get("succeeded") is True and isinstance(rev, int):
+            # Its compares held in the store before it: at its revision, or the one before if
+            # it wrote (or may have).
+            self.held(req.compare, rev if wrote is False else rev - 1)
         if not isinstance(rev, int) or wrote is False:
             return
         (self._claimed if wrote else self._unsure).add(rev)
         self._ok_deletes.extend((rev, key, end) for key, end in _delete_ranges(req))
 
+    def held(self, compares: Sequence[Compare], at: int) -> None:
+        """Compares that held at revision `at`: an equal mod or create revision names a put of
+        the key and that it lives from there to `at` (unwritten since the mod); zero, that it
+        is absent."""
+        for c in compares:
+            if c.end is not None or c.result != "EQUAL" or not isinstance(c.operand, int) \
+                    or isinstance(c.operand, bool) or c.operand > at:
+                continue
+            if c.target == "MOD":
+                if c.operand == 0:
+                    self.gone(c.key, at)
+                else:
+                    self.put(c.operand, c.key, _ANY_VALUE)
+                    if at > c.operand:
+                        self._quiet.setdefault(c.key, []).append((c.operand + 1, at))
+                    self._alive.setdefault(c.key, []).append((c.operand, at))
+            elif c.target == "CREATE":
+                if c.operand == 0:
+                    self.gone(c.key, at)
+                else:
+                    self.put(c.operand, c.key, _ANY_VALUE)
+                    self._alive.setdefault(c.key, []).append((c.operand, at))
+                    if c.operand > 1:
+                        self._absent.setdefault(c.key, set()).add(c.operand - 1)
+
     def lost(self, req: Request) -> None:
         """An unknown-outcome request: it may have deleted, at any revision no ok one took."""
         self._lost_deletes.extend(_delete_ranges(req))
+        self.many = max(self.many, len({key for key, _ in _puts(req)}))
+
+    def putter(self, req: Request) -> None:
+        """A request of the history, for what it may put."""
+        pairs = list(_puts(req))
+        if len({key for key, _ in pairs}) > 1:
+            self._multi.update(pairs)
 
     def writer(self, key: str, value: str) -> None:
         """Some request in the history may put `value` at `key`."""
@@ -738,7 +781,7 @@ class _Facts:
         self.quiet = {k: _merge(v) for k, v in self._quiet.items()}
         self.alive = {k: _merge(v) for k, v in self._alive.items()}
         self.absent = {k: sorted(v) for k, v in self._absent.items()}
-        self.generations = {k: (sorted(g), [g[c] for c in sorted(g)])
+        self.generations = {k: (sorted(g), [sorted(g[c]) for c in sorted(g)])
                             for k, g in self._gens.items()}
         puts: dict[str, list[int]] = {}
         pinned: dict[tuple[str, str], set[int]] = {}
@@ -765,6 +808,75 @@ class _Facts:
                          for k in keys}
         self.open_from = top + 1
         self.claimed = frozenset(self._claimed)
+        # Revisions no unknown write can take to put a counted key: those ok requests took,
+        # and those a known write holds that only one-key requests make.
+        known = {rev for rev, at in self.wrote.items()
+                 if self.many == 1 or any(isinstance(v, str) and (k, v) not in self._multi
+                                          for k, v in at.items())}
+        self._taken = sorted(self._claimed | known)
+
+    def feasible(self, state: EtcdState) -> bool:
+        """Is there room left for the puts that version reads still count?
+
+        A version read at (create c, mod m, version v) means exactly v puts of its key in
+        [c, m], with no delete between. At revision r in that span, the puts not yet done and
+        not known to be at a later revision need revisions in (r, m] that no ok request took
+        and no other known write holds: per key, and for all keys together by deadline (a
+        request may put `many` keys at once). The next generation of a key, created after r,
+        needs its counted puts in [create, m].
+        """
+        r = state.revision
+        heads = state.heads
+        taken = self._taken
+        took = bisect.bisect_right(taken, r)
+        due: list[tuple[int, str, int]] = []
+        for key, (creates, spans) in self.generations.items():
+            i = bisect.bisect_right(creates, r) - 1
+            puts = self.puts.get(key, ())
+            later = bisect.bisect_right(puts, r)
+            if i + 1 < len(creates):
+                # The next generation, created later: all its counted puts are still to come,
+                # in [create, mod].
+                create = creates[i + 1]
+                first = bisect.bisect_left(puts, create)
+                for mod, version in spans[i + 1][:1]:
+                    need = version - (bisect.bisect_right(puts, mod) - first)
+                    if need > 0:
+                        start = create - 1
+                        free = mod - start - (bisect.bisect_right(taken, mod)
+                                              - bisect.bisect_right(taken, start))
+                        if need > free:
+                            return False
+                        due.append((mod, key, need))
+            if i < 0:
+                continue
+            create = creates[i]
+            head = heads.get(key)
+            span = spans[i]
+            # The nearest reads bind first; further ones are left to later revisions.
+            j = bisect.bisect_right(span, (r, _INF))
+            for mod, version in span[j:j + 2]:
+                if head is None or head.value is None or head.create != create:
+                    return False  # the key lives, from that create, through mod
+                need = version - head.version - (bisect.bisect_right(puts, mod) - later)
+                if need < 0:
+                    return False
+                if need:
+                    if need > mod - r - (bisect.bisect_right(taken, mod) - took):
+                        return False
+                    due.append((mod, key, need))
+        if due:
+            due.sort()
+            owed: dict[str, int] = {}
+            total = 0
+            for mod, key, need in due:
+                before = owed.get(key, 0)
+                if need > before:
+                    total += need - before
+                    owed[key] = need
+                if total > (mod - r - (bisect.bisect_right(taken, mod) - took)) * self.many:
+                    return False
+        return True
 
     def allows(self, rev: int, writes: Sequence[tuple[str, str | None]]) -> bool:
         """May a request that wrote `writes` (key, value or None: deleted) take revision `rev`?"""
@@ -1111,6 +1223,56 @@ def _puts(req: Request) -> Iterable[tuple[str, str]]:
             yield from _puts(sub)
 
 
+def _strings(value: Any, into: set[str]) -> None:
+    if isinstance(value, str):
+        into.add(value)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            _strings(item, into)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _strings(item, into)
+
+
+def _classes(compiled: Sequence[_Compiled]) -> dict[int, Hashable]:
+    """id(op) -> class, for the unknown-outcome writes that are interchangeable.
+
+    Two such requests step alike from every state when they are the same request but for the
+    values they put, and no result shows those values and no compare names them: every result
+    then mismatches both or neither, and an EQUAL / NOT_EQUAL compare holds for both or neither.
+    A LESS / GREATER compare on values would tell them apart, so with one anywhere, values count.
+    """
+    seen: set[str] = set()
+    ordered = False
+    for c in compiled:
+        _strings(c.observed, seen)
+        for cmp in _compares(c.req):
+            if cmp.target == "VALUE":
+                _strings(cmp.operand, seen)
+                ordered = ordered or cmp.result in ("LESS", "GREATER")
+
+    def shape(req: Request) -> Hashable:
+        if isinstance(req, PutReq):
+            hidden = not ordered and req.value not in seen
+            return "put", req.key, None if hidden else req.value
+        if isinstance(req, DeleteReq):
+            return "delete", req.key, req.end
+        if isinstance(req, TxnReq):
+            return ("txn", req.compare, tuple(shape(r) for r in req.success),
+                    tuple(shape(r) for r in req.failure))
+        return req  # a range or a compaction: no values in it
+
+    return {id(c.op): shape(c.req) for c in compiled
+            if c.op.status is Status.UNKNOWN and not isinstance(c.req, RangeReq)}
+
+
+def _compares(req: Request) -> Iterable[Compare]:
+    if isinstance(req, TxnReq):
+        yield from req.compare
+        for sub in (*req.success, *req.failure):
+            yield from _compares(sub)
+
+
 class EtcdModel(Model):
     """etcd v3's KeyValue store: put, range, delete_range, txn and compact, with revisions."""
 
@@ -1119,6 +1281,7 @@ class EtcdModel(Model):
     def __init__(self) -> None:
         self._compiled: dict[int, _Compiled] = {}
         self._horizon: _Horizon | None = None  # of the history last partitioned
+        self._classes: dict[int, Hashable] = {}  # id(op) -> its class; see `interchangeable`
 
     def init(self) -> EtcdState:
         """An empty store at revision 1."""
@@ -1164,6 +1327,7 @@ class EtcdModel(Model):
                     # past every revision an ok result needs, never taking effect explains as
                     # much. (A write that changes nothing is the same as never taking effect.)
                     return ()
+            checked = False
             if facts is not None and isinstance(req, PutReq):
                 # A put's writes do not depend on the state: decide before building it.
                 rev = state.revision + 1
@@ -1172,14 +1336,17 @@ class EtcdModel(Model):
                     fits = c.fits[rev] = facts.allows(rev, ((req.key, req.value),))
                 if not fits:
                     return ()
-                facts = None
+                checked = True
             try:
                 after, _, changes = _run(state, req)
             except StoreError:
                 return (state,)
-            if changes and facts is not None and not facts.allows(
-                    after.revision, [(r.key, r.value) for r in changes]):
-                return ()
+            if changes and facts is not None:
+                if not checked and not facts.allows(
+                        after.revision, [(r.key, r.value) for r in changes]):
+                    return ()
+                if not facts.feasible(after):
+                    return ()
             return (after,)
         if c.unchecked:
             return (state,)
@@ -1208,6 +1375,7 @@ class EtcdModel(Model):
         facts = _Facts()
         compiled = [self.compile(op) for op in ops]
         for c in compiled:
+            facts.putter(c.req)
             for key, value in _puts(c.req):
                 facts.writer(key, value)
             if c.op.status is Status.OK and c.error is None:
@@ -1225,7 +1393,13 @@ class EtcdModel(Model):
         facts.horizon = self._horizon = _Horizon(compiled, sorted(facts.keys))
         for c in compiled:
             c.facts = facts
+        self._classes = _classes(compiled)
         return [list(ops)]
+
+    def interchangeable(self, op: Operation) -> Hashable | None:
+        """Unknown-outcome requests that write alike: the same request up to values nobody sees
+        (in no result, no compare), so they step alike from every state; see `_classes`."""
+        return self._classes.get(id(op))
 
     def contradictions(self, ops: Sequence[Operation]) -> list[tuple[int, str]]:
         """Proofs without search that `ops` has no linearization: (operation id, why) pairs.
