@@ -622,3 +622,23 @@ def test_an_unknown_write_that_leaves_too_few_revisions_for_a_counted_version_is
     (b2,) = model2.step(model2.init(), ops[0])
     (b3,) = model2.step(b2, ops[3])
     assert list(model2.step(b3, other_j)) == []  # j at 4 leaves only 5 for k's two puts
+
+
+@pytest.mark.parametrize(("delete_called", "refused"), [(2, False), (100, True)])
+def test_a_key_read_absent_later_needs_a_delete_called_in_time(
+        delete_called: int, refused: bool) -> None:
+    ops = [
+        op("put", {"key": "k", "value": "a"}, {"revision": 2}, call=0, ret=1, op_id=0),
+        op("put", {"key": "j", "value": "u1"}, status=Status.UNKNOWN, call=2, op_id=1),
+        op("delete_range", {"key": "k"}, status=Status.UNKNOWN, call=delete_called, op_id=2),
+        op("put", {"key": "j", "value": "x"}, {"revision": 5}, call=3, ret=5, op_id=3),
+        op("range", {"key": "k"}, {"revision": 5, "count": 0, "kvs": []}, call=6, ret=7,
+           op_id=4),
+    ]
+    model = EtcdModel()
+    model.partition(ops)
+    (at_2,) = model.step(model.init(), ops[0])
+    # j at 3 leaves 4 for k's delete, which must have been called before the read returned.
+    assert (list(model.step(at_2, ops[1])) == []) is refused
+    expected = Verdict.NOT_LINEARIZABLE if refused else Verdict.LINEARIZABLE
+    assert check(ops, EtcdModel()).verdict is expected

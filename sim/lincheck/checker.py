@@ -42,8 +42,8 @@ __all__ = ["check"]
 
 _INFINITE = 1 << 62
 _CLOCK_EVERY = 1 << 10  # children looked at between reads of the clock; a power of two
-_NARROW_SCAN = 8  # pending unknown ops a narrow search considers at a node, most recent first
-_NARROW_CHAIN = 3  # unknown ops it places in a row where no OK candidate can take effect
+_NARROW_SCAN = 64  # classes of pending unknown ops a narrow search tries at a node, newest first
+_NARROW_CHAIN = 40  # unknown ops it places in a row where no OK one can move (a run of revisions)
 _NARROW_NODES = 10_000  # search nodes a narrow search may add to twice the OK ops, then gives up
 _WITNESS_BUDGET = 1.0  # seconds of search for a witness once a model has proved a part wrong
 

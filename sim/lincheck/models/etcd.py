@@ -626,6 +626,18 @@ class _Facts:
         self.open_from = 0  # and from here on, any revision may have deleted any key
         self._taken: list[int] = []
         self._multi: set[tuple[str, str]] = set()  # (k, v) some request puts with other keys
+        self._puts_with: dict[tuple[str, str], set[str]] = {}  # (k, v) -> keys its writers put
+        self._closed: dict[str, list[int]] = {}  # k -> revisions that cannot hold another put of k
+        self._twice = False  # a request puts some key twice: one revision may count two versions
+        # When unknown-outcome requests that may put / delete a key were called, sorted.
+        self._put_calls: dict[str, list[int]] = {}
+        self._lost_calls: list[tuple[str, str | None, int]] = []
+        self._delete_calls: dict[str, list[int]] = {}
+        self._returns: dict[int, int] = {}  # r -> the earliest return of an ok request seeing r
+        self._seen_at: list[int] = []
+        self._seen_by: list[int] = [_INF]
+        self._ok_deleters: dict[str, list[int]] = {}  # k -> revisions of ok (or unsure) deletes
+        self._lost_puts: dict[str, list[int]] = {}  # k -> known puts at revisions no ok one took
         self.many = 1  # the most keys one unknown-outcome request puts
 
     def put(self, rev: int, key: str, value: object) -> None:
@@ -755,16 +767,44 @@ class _Facts:
                     if c.operand > 1:
                         self._absent.setdefault(c.key, set()).add(c.operand - 1)
 
-    def lost(self, req: Request) -> None:
-        """An unknown-outcome request: it may have deleted, at any revision no ok one took."""
-        self._lost_deletes.extend(_delete_ranges(req))
-        self.many = max(self.many, len({key for key, _ in _puts(req)}))
+    def lost(self, req: Request, call: int) -> None:
+        """An unknown-outcome request called at `call`: it may have deleted, at any revision no
+        ok one took."""
+        ranges = list(_delete_ranges(req))
+        self._lost_deletes.extend(ranges)
+        self._lost_calls.extend((first, stop, call) for first, stop in ranges)
+        keys = {key for key, _ in _puts(req)}
+        self.many = max(self.many, len(keys))
+        for key in keys:
+            self._put_calls.setdefault(key, []).append(call)
+
+    def _callers(self, key: str, need: int, r: int, mod: int) -> bool:
+        """Were enough unknown requests that may put `key` called in time to make its `need`
+        uncounted puts in (r, mod], and the known ones no ok request made there?"""
+        if self._unsure:
+            return True  # an ok request that may have written may have made them
+        lost = self._lost_puts.get(key, ())
+        need += bisect.bisect_right(lost, mod) - bisect.bisect_right(lost, r)
+        return need <= bisect.bisect_left(self._put_calls.get(key, ()), self.before(mod))
+
+    def returned(self, at: int, ret: int) -> None:
+        """An ok request that sees the store at revision `at` or later returned at `ret`."""
+        self._returns[at] = min(self._returns.get(at, _INF), ret)
+
+    def before(self, rev: int) -> int:
+        """When the first ok request that sees the store at `rev` or later returned: a write
+        at `rev` or earlier was called before then."""
+        return self._seen_by[bisect.bisect_left(self._seen_at, rev)]
 
     def putter(self, req: Request) -> None:
         """A request of the history, for what it may put."""
         pairs = list(_puts(req))
-        if len({key for key, _ in pairs}) > 1:
+        keys = {key for key, _ in pairs}
+        self._twice = self._twice or len(keys) < len(pairs)
+        if len(keys) > 1:
             self._multi.update(pairs)
+        for pair in pairs:
+            self._puts_with.setdefault(pair, set()).update(keys)
 
     def writer(self, key: str, value: str) -> None:
         """Some request in the history may put `value` at `key`."""
@@ -810,10 +850,40 @@ class _Facts:
         self.claimed = frozenset(self._claimed)
         # Revisions no unknown write can take to put a counted key: those ok requests took,
         # and those a known write holds that only one-key requests make.
-        known = {rev for rev, at in self.wrote.items()
+        known = {rev for rev, writes in self.wrote.items()
                  if self.many == 1 or any(isinstance(v, str) and (k, v) not in self._multi
-                                          for k, v in at.items())}
+                                          for k, v in writes.items())}
         self._taken = sorted(self._claimed | known)
+        # Per counted key: the revisions ok requests took, and those whose known write is by a
+        # request that cannot put the key, or already puts it.
+        shut: dict[str, set[int]] = {k: set() for k in self.generations}
+        for rev, writes in self.wrote.items():
+            if rev in self._claimed:
+                continue
+            can: set[str] | None = None
+            for k, v in writes.items():
+                if isinstance(v, str):
+                    with_ = self._puts_with.get((k, v), set())
+                    can = set(with_) if can is None else can & with_
+            for k, closed in shut.items():
+                if k in writes or (can is not None and k not in can):
+                    closed.add(rev)
+        self._closed = {k: sorted(self._claimed | closed) for k, closed in shut.items()}
+        for calls in self._put_calls.values():
+            calls.sort()
+        self._lost_puts = {k: [r for r in revs if r not in self._claimed]
+                           for k, revs in puts.items()}
+        for first, stop, call in self._lost_calls:
+            for k in _keys_in(keys, first, stop):
+                self._delete_calls.setdefault(k, []).append(call)
+        for calls in self._delete_calls.values():
+            calls.sort()
+        self._ok_deleters = {k: sorted(deleters.get(k, set()).union(unsure)) for k in keys}
+        # The earliest return of an ok request that sees the store at revision r or later.
+        self._seen_at = sorted(self._returns)
+        self._seen_by = [_INF] * (len(self._seen_at) + 1)
+        for i in range(len(self._seen_at) - 1, -1, -1):
+            self._seen_by[i] = min(self._seen_by[i + 1], self._returns[self._seen_at[i]])
 
     def feasible(self, state: EtcdState) -> bool:
         """Is there room left for the puts that version reads still count?
@@ -823,8 +893,12 @@ class _Facts:
         not known to be at a later revision need revisions in (r, m] that no ok request took
         and no other known write holds: per key, and for all keys together by deadline (a
         request may put `many` keys at once). The next generation of a key, created after r,
-        needs its counted puts in [create, m].
+        needs its counted puts in [create, m]. (Only where no request puts a key twice, which
+        etcd refuses but a history may hold.) And a key live now but read absent later needs a
+        revision between that may delete it.
         """
+        if self._twice:
+            return True
         r = state.revision
         heads = state.heads
         taken = self._taken
@@ -834,6 +908,7 @@ class _Facts:
             i = bisect.bisect_right(creates, r) - 1
             puts = self.puts.get(key, ())
             later = bisect.bisect_right(puts, r)
+            closed = self._closed[key]
             if i + 1 < len(creates):
                 # The next generation, created later: all its counted puts are still to come,
                 # in [create, mod].
@@ -843,9 +918,9 @@ class _Facts:
                     need = version - (bisect.bisect_right(puts, mod) - first)
                     if need > 0:
                         start = create - 1
-                        free = mod - start - (bisect.bisect_right(taken, mod)
-                                              - bisect.bisect_right(taken, start))
-                        if need > free:
+                        free = mod - start - (bisect.bisect_right(closed, mod)
+                                              - bisect.bisect_right(closed, start))
+                        if need > free or not self._callers(key, need, create - 1, mod):
                             return False
                         due.append((mod, key, need))
             if i < 0:
@@ -862,9 +937,30 @@ class _Facts:
                 if need < 0:
                     return False
                 if need:
-                    if need > mod - r - (bisect.bisect_right(taken, mod) - took):
+                    if need > mod - r - (bisect.bisect_right(closed, mod)
+                                         - bisect.bisect_right(closed, r)) \
+                            or not self._callers(key, need, r, mod):
                         return False
                     due.append((mod, key, need))
+        for key, absent in self.absent.items():
+            # A key read absent at a later revision, live now, needs a delete before then.
+            head = heads.get(key)
+            if head is None or head.value is None:
+                continue
+            i = bisect.bisect_left(absent, r)
+            if i == len(absent) or absent[i] >= self.open_from:
+                continue
+            deleters = self.deleters.get(key, ())
+            j = bisect.bisect_right(deleters, r)
+            if j == len(deleters) or deleters[j] > absent[i]:
+                return False
+            oks = self._ok_deleters.get(key, ())
+            k = bisect.bisect_right(oks, r)
+            if k == len(oks) or oks[k] > absent[i]:
+                # Only an unknown request can delete it: one called in time.
+                calls = self._delete_calls.get(key, ())
+                if not calls or calls[0] >= self.before(absent[i]):
+                    return False
         if due:
             due.sort()
             owed: dict[str, int] = {}
@@ -1380,8 +1476,10 @@ class EtcdModel(Model):
                 facts.writer(key, value)
             if c.op.status is Status.OK and c.error is None:
                 facts.request(c.req, c.observed)
+                if c.op.ret is not None and c.rev_lo >= 0:
+                    facts.returned(c.rev_lo, c.op.ret)
             elif c.op.status is Status.UNKNOWN:
-                facts.lost(c.req)
+                facts.lost(c.req, c.op.call)
             if c.op.status is Status.OK and not c.unchecked:
                 if c.error is None:
                     facts.ceiling = max(facts.ceiling, c.rev_hi)
