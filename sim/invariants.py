@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from etcdcore.raft.types import Entry, HardState, Message, MessageType
+from etcdcore.raft.types import Entry, HardState, Message, MessageType, StateType
 from etcdcore.server.raft_node import RaftNode
 
 __all__ = ["INVARIANTS", "InvariantViolation", "RaftInvariants"]
@@ -18,6 +18,7 @@ __all__ = ["INVARIANTS", "InvariantViolation", "RaftInvariants"]
 # lookup, and these are compared on every message.
 _MSG_APP_RESP = MessageType.MSG_APP_RESP
 _MSG_VOTE_RESP = MessageType.MSG_VOTE_RESP
+_LEADER = StateType.LEADER
 
 INVARIANTS = (
     "election_safety",
@@ -25,6 +26,7 @@ INVARIANTS = (
     "leader_completeness",
     "state_machine_safety",
     "commit_monotonic",
+    "leader_commit_term",
     "durable_state",
     "durable_before_reply",
     "applied_once",
@@ -50,6 +52,8 @@ class _NodeView:
     last_applied: int = 0  # this incarnation (the state machine is rebuilt on restart)
     durable: HardState = field(default_factory=HardState)  # survives crashes
     durable_last: int = 0  # last index of the durable log
+    led: int = 0  # the term it last became leader in
+    led_from: int = 0  # its commit index then: what it commits later, it commits as leader
 
 
 class RaftInvariants:
@@ -110,6 +114,9 @@ class RaftInvariants:
         other = self._leaders.setdefault(term, node)
         if other != node:
             self._fail("election_safety", node, f"node {other} already led term {term}")
+        view = self._nodes.get(node) or self._view(node)
+        view.led = term
+        view.led_from = raft_node.committed
         self.checked["leader_completeness"] += 1
         m = self._max_committed
         if m and raft_node.term_at(m) != self._applied[m].term:
@@ -119,11 +126,23 @@ class RaftInvariants:
                 f"has term {raft_node.term_at(m)}",
             )
 
-    def committed(self, node: int, commit: int) -> None:
+    def committed(self, node: int, commit: int, raft_node: RaftNode) -> None:
         view = self._nodes.get(node) or self._view(node)
         self.checked["commit_monotonic"] += 1
         if commit < view.commit:
             self._fail("commit_monotonic", node, f"commit went back {view.commit} -> {commit}")
+        if commit > view.commit and commit > view.led_from and raft_node.state == _LEADER \
+                and raft_node.term == view.led:
+            # Raft's Figure 8: a leader commits by counting replicas only an entry of its own
+            # term; earlier ones become committed with it.
+            self.checked["leader_commit_term"] += 1
+            term = raft_node.term_at(commit)
+            if term != view.led:
+                self._fail(
+                    "leader_commit_term", node,
+                    f"leader of term {view.led} committed index {commit} of term {term} by "
+                    f"counting replicas",
+                )
         view.commit = commit
 
     def persisted(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from etcdcore.raft.types import Entry, HardState, Message, MessageType
+from etcdcore.raft.types import Entry, HardState, Message, MessageType, StateType
 from sim.invariants import InvariantViolation, RaftInvariants
 
 
@@ -15,9 +15,14 @@ from sim.invariants import InvariantViolation, RaftInvariants
 class FakeLeader:
     term: int
     log: dict[int, int] = field(default_factory=dict)  # index -> term
+    committed: int = 0
+    state: StateType = StateType.LEADER
 
     def term_at(self, index: int) -> int | None:
         return self.log.get(index)
+
+
+FOLLOWER: Any = FakeLeader(0, state=StateType.FOLLOWER)
 
 
 def watcher() -> RaftInvariants:
@@ -86,9 +91,29 @@ def test_a_restart_starts_applying_from_the_beginning_again() -> None:
 
 def test_commit_going_back_in_memory_is_caught() -> None:
     w = watcher()
-    w.committed(1, 5)
+    w.committed(1, 5, FOLLOWER)
     with violated("commit_monotonic"):
-        w.committed(1, 4)
+        w.committed(1, 4, FOLLOWER)
+
+
+def test_a_leader_never_commits_an_entry_of_an_earlier_term_by_counting_replicas() -> None:
+    w = watcher()
+    leader = FakeLeader(4, {1: 1, 2: 2, 3: 4}, committed=1)
+    w.became_leader(1, leader)  # type: ignore[arg-type]
+    with violated("leader_commit_term"):
+        w.committed(1, 2, leader)  # type: ignore[arg-type]
+
+
+def test_earlier_entries_commit_with_the_leaders_own_and_followers_learn_any_commit() -> None:
+    w = watcher()
+    leader = FakeLeader(4, {1: 1, 2: 2, 3: 4}, committed=1)
+    w.became_leader(1, leader)  # type: ignore[arg-type]
+    w.committed(1, 3, leader)  # type: ignore[arg-type]
+    w.committed(2, 2, FOLLOWER)  # a follower's commit comes from the leader
+    # What a node learnt as a follower before it won is not its own counting.
+    w.became_leader(3, FakeLeader(5, {1: 1, 2: 2}, committed=2))  # type: ignore[arg-type]
+    w.committed(3, 2, FakeLeader(5, {1: 1, 2: 2}, committed=2))  # type: ignore[arg-type]
+    assert w.checked["leader_commit_term"] == 1
 
 
 def test_durable_commit_going_back_across_a_restart_is_caught() -> None:

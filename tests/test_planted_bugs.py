@@ -55,6 +55,10 @@ CASES = {
         Case(bugs.KEEP_CONFLICTING_ENTRIES, "raft", "default", 30, range(4), _SAFETY),
         # Found at seed 3 of 0..11: a deposed leader commits its stale tail on a heartbeat.
         Case(bugs.FOLLOWER_COMMIT_UNCLAMPED, "raft", "default", 30, range(4), _SAFETY),
+        # Found at seed 7 (and 11) of 0..11: a new leader counts a follower that has caught up
+        # on the old term's tail, but not yet on its own first entry.
+        Case(bugs.COMMIT_EARLIER_TERM, "raft", "default", 20, range(7, 8),
+             ("leader_commit_term", *_SAFETY)),
         # Found at seed 9 (and 10) of 0..11.
         Case(bugs.LINEARIZABLE_READ_LOCAL, "etcd", "default", 20, range(10), ("linearizable",)),
         # Found at seed 0: a member restarted after a crash applies its WAL's entries again.
@@ -130,10 +134,9 @@ def test_the_unmodified_code_passes_the_same_seeds(name: str) -> None:
 
 
 # ---- Figure 8, scripted --------------------------------------------------------------------
-# The simulation does not reach Figure 8 in a few seeds: with etcd's empty entry of the new
-# term, a leader's acknowledgements cover that entry unless a catch-up is split over several
-# MsgApps, and the overwrite then needs three elections in a precise order. So the bug is
-# shown on the paper's scenario, step by step.
+# The runs above catch the rule broken (leader_commit_term) as soon as a leader counts an old
+# term's entry; the overwrite that makes it visible to a client needs three elections in a
+# precise order, so that is shown on the paper's scenario, step by step.
 
 
 class _BuggyNet(RaftNet):
@@ -196,7 +199,7 @@ def test_the_unmodified_code_passes_the_figure8_script() -> None:
 
 
 def test_every_planted_bug_has_a_case_and_none_is_armed_by_default() -> None:
-    assert set(CASES) | {bugs.COMMIT_EARLIER_TERM} == set(bugs.BUGS)
+    assert set(CASES) == set(bugs.BUGS)
     assert RunConfig(seed=0).bugs == frozenset()
 
 

@@ -67,7 +67,7 @@ class RaftMonitor(Protocol):
     def became_leader(self, node: int, raft_node: RaftNode) -> None:
         """The node just became leader."""
 
-    def committed(self, node: int, commit: int) -> None:
+    def committed(self, node: int, commit: int, raft_node: RaftNode) -> None:
         """The node's in-memory commit index is now `commit`."""
 
     def persisted(
@@ -314,7 +314,7 @@ class RaftNode:
                 if self.monitor is not None:
                     self.monitor.became_leader(self.id, self)
         if rd.hard_state is not None and self.monitor is not None:
-            self.monitor.committed(self.id, rd.hard_state.commit)
+            self.monitor.committed(self.id, rd.hard_state.commit, self)
 
     # ---- what observers read ---------------------------------------------------------------
 
