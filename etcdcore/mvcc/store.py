@@ -138,6 +138,11 @@ class Store:
 
     # Persistence.
 
+    @property
+    def dirty(self) -> bool:
+        """Has anything changed since the last commit?"""
+        return self._backend.pending() or self._meta_dirty
+
     def commit(self) -> bytes:
         """One backend record of everything changed since the last commit; b"" if nothing did.
 
@@ -145,7 +150,7 @@ class Store:
         a crash, as with etcd's batch tx.
         """
         self._check_idle("commit")
-        if not self._backend.pending() and not self._meta_dirty:
+        if not self.dirty:
             return b""
         self._meta_dirty = False
         return self._backend.commit(self._current_rev, self._consistent_index, self._term)

@@ -172,7 +172,7 @@ class EtcdServer:
         self.env.set_receiver(self._receive)
         self.env.spawn(self.run(), "etcdserver.run")
         self.env.spawn(self.linearizable_read_loop(), "etcdserver.read")
-        self.env.spawn(self.backend.run(), "backend")
+        self.backend.run()
 
     def _receive(self, frm: int, msg: Any) -> None:
         if isinstance(msg, Call):
