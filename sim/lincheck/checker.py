@@ -24,7 +24,11 @@ Why it is fast:
   the history.
 - Where several unknown operations are pending, trying every subset of them at every dead end
   is what makes such searches explode. So a narrow search goes first (see `_Search.run`); the
-  exhaustive one runs only when the narrow one fails having left something out.
+  exhaustive one runs only when the narrow one fails having left something out, or grows past
+  its node budget.
+- Unknown operations a model calls interchangeable (`Model.interchangeable`: they step alike
+  from every state) are tried once per class at each point, the most recently called: any
+  linearization that places an earlier-called one there can swap it for the later one.
 """
 
 from __future__ import annotations
