@@ -27,8 +27,10 @@ STAMP = ".source-hash"
 SOURCE_ROOT = ".source-root"  # where the copy came from: the bench runs the sources there too
 
 # Where a run spends its time: the world, Raft and its driver, the server, the store, the
-# clients, the invariant watcher and the checker. (etcdcore/env.py's Protocols and the error
-# types are left interpreted: mypyc does not compile a class that subclasses a builtin.)
+# clients, the invariant watcher and the checker. Left interpreted: etcdcore/env.py's Protocols
+# and the error types (mypyc does not compile a class that subclasses a builtin), and the
+# modules of the frozen configs a sweep pickles to its workers (Knobs, WorkloadConfig), which a
+# compiled class cannot be rebuilt from field by field.
 HOT = (
     "etcdcore/raft/raft.py", "etcdcore/raft/log.py", "etcdcore/raft/log_unstable.py",
     "etcdcore/raft/rawnode.py", "etcdcore/raft/types.py", "etcdcore/raft/storage.py",
@@ -40,9 +42,8 @@ HOT = (
     "etcdcore/mvcc/store.py", "etcdcore/mvcc/key_index.py", "etcdcore/mvcc/backend.py",
     "etcdcore/mvcc/kv.py", "etcdcore/mvcc/hash.py",
     "etcdcore/api/rpc.py", "etcdcore/api/raft_internal.py", "etcdcore/client/client.py",
-    "etcdcore/knobs.py",
     "sim/node.py", "sim/network.py", "sim/disk.py", "sim/clock.py", "sim/trace.py",
-    "sim/world.py", "sim/rng.py", "sim/workload.py", "sim/etcd_cluster.py", "sim/invariants.py",
+    "sim/world.py", "sim/rng.py", "sim/etcd_cluster.py", "sim/invariants.py",
     "sim/lincheck/checker.py", "sim/lincheck/models/etcd.py", "sim/lincheck/history.py",
     "sim/lincheck/formats/jsonl.py",
 )

@@ -11,14 +11,15 @@ from pathlib import Path
 from sim.compiled import HOT, PACKAGES, ROOT, build, source_hash
 from sim.runner import RunConfig, run
 
-RAFT_CORE = tuple(m for m in HOT if m.startswith("etcdcore/raft/"))
+RAFT_CORE = (*(m for m in HOT if m.startswith("etcdcore/raft/")), "etcdcore/server/raft_node.py")
 
 _PROBE = """
-import json
+import json, pickle
 from sim.compiled import is_compiled
 from sim.runner import RunConfig, run
 import etcdcore.raft.raft as raft
-r = run(RunConfig(seed=3, duration_us=5_000_000, workload="raft"))
+config = RunConfig(seed=3, duration_us=5_000_000, workload="raft")
+r = run(pickle.loads(pickle.dumps(config)))  # as a sweep hands it to a worker
 print(json.dumps({"compiled": is_compiled(), "raft": raft.__file__, "digest": r.digest}))
 """
 

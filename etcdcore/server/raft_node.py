@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from etcdcore import bugs as planted
 from etcdcore.env import DiskError, Env, Future, Process
@@ -56,6 +56,11 @@ class RaftTiming:
     tick_us: int = 100_000
     heartbeat_ticks: int = 1
     election_ticks: int = 10
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its fields: compiled by mypyc (sim/compiled.py), a frozen dataclass
+        # cannot be unpickled field by field, and sweeps send it to worker processes.
+        return type(self), (self.tick_us, self.heartbeat_ticks, self.election_ticks)
 
 
 class RaftMonitor(Protocol):
