@@ -28,9 +28,9 @@ SOURCE_ROOT = ".source-root"  # where the copy came from: the bench runs the sou
 
 # Where a run spends its time: the world, Raft and its driver, the server, the store, the
 # clients, the invariant watcher and the checker. Left interpreted: etcdcore/env.py's Protocols
-# and the error types (mypyc does not compile a class that subclasses a builtin), and the
-# modules of the frozen configs a sweep pickles to its workers (Knobs, WorkloadConfig), which a
-# compiled class cannot be rebuilt from field by field.
+# and the error types (mypyc does not compile a class that subclasses a builtin), and Knobs,
+# cold, which a sweep pickles to its workers (a compiled frozen dataclass cannot be unpickled
+# field by field: RaftTiming and WorkloadConfig rebuild from their fields instead).
 HOT = (
     "etcdcore/raft/raft.py", "etcdcore/raft/log.py", "etcdcore/raft/log_unstable.py",
     "etcdcore/raft/rawnode.py", "etcdcore/raft/types.py", "etcdcore/raft/storage.py",
@@ -43,7 +43,7 @@ HOT = (
     "etcdcore/mvcc/kv.py", "etcdcore/mvcc/hash.py",
     "etcdcore/api/rpc.py", "etcdcore/api/raft_internal.py", "etcdcore/client/client.py",
     "sim/node.py", "sim/network.py", "sim/disk.py", "sim/clock.py", "sim/trace.py",
-    "sim/world.py", "sim/rng.py", "sim/etcd_cluster.py", "sim/invariants.py",
+    "sim/world.py", "sim/rng.py", "sim/workload.py", "sim/etcd_cluster.py", "sim/invariants.py",
     "sim/lincheck/checker.py", "sim/lincheck/models/etcd.py", "sim/lincheck/history.py",
     "sim/lincheck/formats/jsonl.py",
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from etcdcore.api import rpc
@@ -51,6 +51,11 @@ class WorkloadConfig:
     compact: int = 1
     serializable: float = 0.2  # the share of ranges that are serializable
     timeout_us: int = 1_000_000
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its fields: compiled by mypyc (sim/compiled.py), a frozen dataclass
+        # cannot be unpickled field by field, and sweeps send it to worker processes.
+        return type(self), tuple(getattr(self, f.name) for f in fields(self))
 
 
 # ---- the history ---------------------------------------------------------------------------

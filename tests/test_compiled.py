@@ -10,16 +10,22 @@ from pathlib import Path
 
 from sim.compiled import HOT, PACKAGES, ROOT, build, source_hash
 from sim.runner import RunConfig, run
+from sim.workload import WorkloadConfig
 
-RAFT_CORE = (*(m for m in HOT if m.startswith("etcdcore/raft/")), "etcdcore/server/raft_node.py")
+# The Raft core, its driver, and a module whose frozen config a sweep pickles.
+SOME = (*(m for m in HOT if m.startswith("etcdcore/raft/")), "etcdcore/server/raft_node.py",
+        "sim/workload.py")
 
 _PROBE = """
 import json, pickle
 from sim.compiled import is_compiled
 from sim.runner import RunConfig, run
 import etcdcore.raft.raft as raft
-config = RunConfig(seed=3, duration_us=5_000_000, workload="raft")
+from sim.workload import WorkloadConfig
+config = RunConfig(seed=3, duration_us=5_000_000, workload="raft",
+                   workload_mix=WorkloadConfig(clients=2, keys=3))
 r = run(pickle.loads(pickle.dumps(config)))  # as a sweep hands it to a worker
+assert pickle.loads(pickle.dumps(config)) == config
 print(json.dumps({"compiled": is_compiled(), "raft": raft.__file__, "digest": r.digest}))
 """
 
@@ -38,8 +44,8 @@ def test_the_source_hash_changes_with_any_source_file(tmp_path: Path) -> None:
 def test_a_compiled_copy_gives_the_digest_of_the_sources_and_is_rebuilt_only_on_change(
         tmp_path: Path) -> None:
     dest = tmp_path / "fast"
-    assert build(dest, RAFT_CORE) is True
-    assert build(dest, RAFT_CORE) is False  # up to date: nothing to do
+    assert build(dest, SOME) is True
+    assert build(dest, SOME) is False  # up to date: nothing to do
     assert list((dest / "etcdcore" / "raft").glob("raft.*.so"))
     assert not list((ROOT / "etcdcore" / "raft").glob("*.so"))  # the sources stay sources
     proc = subprocess.run([sys.executable, "-c", _PROBE], cwd=dest, capture_output=True,
@@ -47,5 +53,6 @@ def test_a_compiled_copy_gives_the_digest_of_the_sources_and_is_rebuilt_only_on_
     probe = json.loads(proc.stdout)
     assert probe["raft"].endswith(".so")
     assert probe["compiled"] is False  # only the Raft core was compiled here, not sim.node
-    interpreted = run(RunConfig(seed=3, duration_us=5_000_000, workload="raft"))
+    interpreted = run(RunConfig(seed=3, duration_us=5_000_000, workload="raft",
+                                workload_mix=WorkloadConfig(clients=2, keys=3)))
     assert probe["digest"] == interpreted.digest
