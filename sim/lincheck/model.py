@@ -9,7 +9,7 @@ result is unknown.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from sim.lincheck.history import Operation
 
@@ -19,7 +19,7 @@ __all__ = ["Model"]
 class Model:
     """Base class: override `init` and `step`; the rest has sensible defaults."""
 
-    name = "model"
+    name: ClassVar[str] = "model"  # a class attribute (so also when compiled, see sim/compiled.py)
 
     def init(self) -> Hashable:
         """The state before any operation."""

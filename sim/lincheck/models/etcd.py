@@ -50,7 +50,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from sim.lincheck.history import HistoryError, Operation, Status
 from sim.lincheck.model import Model
@@ -1372,7 +1372,7 @@ def _compares(req: Request) -> Iterable[Compare]:
 class EtcdModel(Model):
     """etcd v3's KeyValue store: put, range, delete_range, txn and compact, with revisions."""
 
-    name = "etcd"
+    name: ClassVar[str] = "etcd"
 
     def __init__(self) -> None:
         self._compiled: dict[int, _Compiled] = {}
