@@ -642,3 +642,20 @@ def test_a_key_read_absent_later_needs_a_delete_called_in_time(
     assert (list(model.step(at_2, ops[1])) == []) is refused
     expected = Verdict.NOT_LINEARIZABLE if refused else Verdict.LINEARIZABLE
     assert check(ops, EtcdModel()).verdict is expected
+
+
+def test_a_delete_called_at_the_instant_the_read_returns_may_still_go_first() -> None:
+    # Times are the simulation's microseconds: a call and a return may share one.
+    ops = [
+        op("put", {"key": "k", "value": "a"}, {"revision": 2}, call=0, ret=1, op_id=0),
+        op("put", {"key": "j", "value": "u1"}, status=Status.UNKNOWN, call=2, op_id=1),
+        op("delete_range", {"key": "k"}, status=Status.UNKNOWN, call=7, op_id=2),
+        op("put", {"key": "j", "value": "x"}, {"revision": 5}, call=3, ret=8, op_id=3),
+        op("range", {"key": "k"}, {"revision": 5, "count": 0, "kvs": []}, call=6, ret=7,
+           op_id=4),
+    ]
+    model = EtcdModel()
+    model.partition(ops)
+    (at_2,) = model.step(model.init(), ops[0])
+    assert len(list(model.step(at_2, ops[1]))) == 1  # j at 3, k's delete at 4
+    assert check(ops, EtcdModel()).verdict is Verdict.LINEARIZABLE

@@ -785,7 +785,8 @@ class _Facts:
             return True  # an ok request that may have written may have made them
         lost = self._lost_puts.get(key, ())
         need += bisect.bisect_right(lost, mod) - bisect.bisect_right(lost, r)
-        return need <= bisect.bisect_left(self._put_calls.get(key, ()), self.before(mod))
+        # Called no later than that return, as the search lets an operation go first.
+        return need <= bisect.bisect_right(self._put_calls.get(key, ()), self.before(mod))
 
     def returned(self, at: int, ret: int) -> None:
         """An ok request that sees the store at revision `at` or later returned at `ret`."""
@@ -793,7 +794,7 @@ class _Facts:
 
     def before(self, rev: int) -> int:
         """When the first ok request that sees the store at `rev` or later returned: a write
-        at `rev` or earlier was called before then."""
+        at `rev` or earlier was called by then."""
         return self._seen_by[bisect.bisect_left(self._seen_at, rev)]
 
     def putter(self, req: Request) -> None:
@@ -959,7 +960,7 @@ class _Facts:
             if k == len(oks) or oks[k] > absent[i]:
                 # Only an unknown request can delete it: one called in time.
                 calls = self._delete_calls.get(key, ())
-                if not calls or calls[0] >= self.before(absent[i]):
+                if not calls or calls[0] > self.before(absent[i]):
                     return False
         if due:
             due.sort()
