@@ -102,8 +102,9 @@ class History:
     def dumps(self) -> str:
         """The history in the checker's jsonl format."""
         header = {"format": HEADER_FORMAT, "version": VERSION, "model": "etcd"}
-        lines = [json.dumps(header, separators=(",", ":"))]
-        lines += [json.dumps(e, separators=(",", ":"), sort_keys=False) for e in self.events]
+        encode = json.JSONEncoder(separators=(",", ":")).encode  # one encoder for every line
+        lines = [encode(header)]
+        lines += [encode(e) for e in self.events]
         return "\n".join(lines) + "\n"
 
     def ops_by_kind(self) -> dict[str, dict[str, int]]:

@@ -24,6 +24,10 @@ _CACHE_SIZE = 4096
 _DECODED: dict[bytes, InternalRaftRequest] = {}
 
 
+# json.dumps with separators builds an encoder per call; every proposal is encoded once.
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+
+
 @dataclass(frozen=True, slots=True)
 class InternalRaftRequest:
     """One proposal: the request id the proposer waits on, and the request."""
@@ -35,7 +39,7 @@ class InternalRaftRequest:
         """The entry's data."""
         field = _FIELD[type(self.request)]
         body = {"header": {"ID": str(self.id)}, field: request_to_json(self.request)}
-        return json.dumps(body, separators=(",", ":")).encode()
+        return _ENCODE(body).encode()
 
     @classmethod
     def unmarshal(cls, data: bytes) -> InternalRaftRequest:
