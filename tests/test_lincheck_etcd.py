@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -442,10 +443,10 @@ class _NoShortcuts(EtcdModel):
         return [list(ops)]
 
 
-def test_the_search_shortcuts_never_change_a_verdict() -> None:
+def _shortcut_histories() -> Iterator[list[Operation]]:
+    """The small histories, some perturbed, that the shortcuts are compared on."""
     rng = random.Random(77)
     mix = {"get": 10, "get_old": 10, "scan": 5, "put": 20, "delete": 15, "cas": 20, "compact": 10}
-    verdicts: dict[Verdict, int] = {}
     for _ in range(150):
         ops = generate_etcd_history(random.Random(rng.randrange(1 << 30)), rng.randint(8, 24),
                                     keys=rng.randint(1, 5), clients=rng.randint(2, 6),
@@ -453,6 +454,12 @@ def test_the_search_shortcuts_never_change_a_verdict() -> None:
                                     mix=rng.choice((None, mix)))
         for _ in range(rng.randint(0, 2)):
             ops = _perturb(ops, rng)
+        yield ops
+
+
+def test_the_search_shortcuts_never_change_a_verdict() -> None:
+    verdicts: dict[Verdict, int] = {}
+    for ops in _shortcut_histories():
         plain = check(ops, _NoShortcuts(), timeout=2).verdict
         if plain is Verdict.UNKNOWN:
             continue
@@ -561,19 +568,23 @@ def test_revisions_filled_by_unknown_writes_are_searched_once_per_class_not_per_
     assert result.parts[0].explored < 2_000
 
 
-def test_interchangeable_classes_are_exercised_by_the_brute_force_agreement() -> None:
-    rng = random.Random(77)
+def test_interchangeable_classes_are_exercised_by_the_shortcut_comparison() -> None:
     shared = 0
-    for _ in range(150):
-        ops = generate_etcd_history(random.Random(rng.randrange(1 << 30)), rng.randint(8, 24),
-                                    keys=rng.randint(1, 5), clients=rng.randint(2, 6),
-                                    unknown=rng.choice((0.1, 0.3, 0.5)), latency=40, think=10)
+    for ops in _shortcut_histories():
         model = EtcdModel()
         model.partition([o for o in ops if o.status is not Status.FAIL])
         classes = [model.interchangeable(o) for o in ops if o.status is Status.UNKNOWN]
         named = [c for c in classes if c is not None]
         shared += len(named) - len(set(named))
     assert shared > 50  # so the shortcut test above compares histories where classes matter
+
+
+def _after_first(ops: list[Operation]) -> tuple[EtcdModel, EtcdState]:
+    """A model set up for `ops`, and its store after the first of them."""
+    model = EtcdModel()
+    model.partition(ops)
+    (state,) = model.step(model.init(), ops[0])
+    return model, state
 
 
 def test_a_txn_whose_mod_revision_compare_held_pins_the_keys_last_write() -> None:
@@ -588,9 +599,7 @@ def test_a_txn_whose_mod_revision_compare_held_pins_the_keys_last_write() -> Non
                         "responses": [{"response_put": {"revision": 5}}]},
            call=5, ret=6, op_id=4),
     ]
-    model = EtcdModel()
-    model.partition(ops)
-    (at_2,) = model.step(model.init(), ops[0])
+    model, at_2 = _after_first(ops)
     assert list(model.step(at_2, ops[1])) == []  # k was still at mod 2 when the txn ran
     assert len(list(model.step(at_2, ops[2]))) == 1
     assert check(ops, EtcdModel()).verdict is Verdict.LINEARIZABLE
@@ -608,36 +617,36 @@ def test_an_unknown_write_that_leaves_too_few_revisions_for_a_counted_version_is
            call=10, ret=11, op_id=4),
         op("put", {"key": "k", "value": "u9"}, status=Status.UNKNOWN, call=3, op_id=5),
     ]
-    model = EtcdModel()
-    model.partition(ops)
-    (at_2,) = model.step(model.init(), ops[0])
+    model, at_2 = _after_first(ops)
     # A put of j at 3 leaves 4 and 5 for the two puts of k before 6: room enough...
     (at_3,) = model.step(at_2, ops[3])
     # ...but then one more write of j would leave one revision for two puts.
     (at_4,) = model.step(at_3, ops[1])
     assert len(list(model.step(at_4, ops[2]))) == 1  # k at 5: fine
     other_j = op("put", {"key": "j", "value": "u7"}, status=Status.UNKNOWN, call=2, op_id=6)
-    model2 = EtcdModel()
-    model2.partition([*ops, other_j])
-    (b2,) = model2.step(model2.init(), ops[0])
+    model2, b2 = _after_first([*ops, other_j])
     (b3,) = model2.step(b2, ops[3])
     assert list(model2.step(b3, other_j)) == []  # j at 4 leaves only 5 for k's two puts
+
+
+def _absent_history(delete_called: int, j_returns: int) -> list[Operation]:
+    """k put at 2, read absent at 5; j put at 5 by an ok request; in between, unknown: a put
+    of j and a delete of k (called at `delete_called`)."""
+    return [
+        op("put", {"key": "k", "value": "a"}, {"revision": 2}, call=0, ret=1, op_id=0),
+        op("put", {"key": "j", "value": "u1"}, status=Status.UNKNOWN, call=2, op_id=1),
+        op("delete_range", {"key": "k"}, status=Status.UNKNOWN, call=delete_called, op_id=2),
+        op("put", {"key": "j", "value": "x"}, {"revision": 5}, call=3, ret=j_returns, op_id=3),
+        op("range", {"key": "k"}, {"revision": 5, "count": 0, "kvs": []}, call=6, ret=7,
+           op_id=4),
+    ]
 
 
 @pytest.mark.parametrize(("delete_called", "refused"), [(2, False), (100, True)])
 def test_a_key_read_absent_later_needs_a_delete_called_in_time(
         delete_called: int, refused: bool) -> None:
-    ops = [
-        op("put", {"key": "k", "value": "a"}, {"revision": 2}, call=0, ret=1, op_id=0),
-        op("put", {"key": "j", "value": "u1"}, status=Status.UNKNOWN, call=2, op_id=1),
-        op("delete_range", {"key": "k"}, status=Status.UNKNOWN, call=delete_called, op_id=2),
-        op("put", {"key": "j", "value": "x"}, {"revision": 5}, call=3, ret=5, op_id=3),
-        op("range", {"key": "k"}, {"revision": 5, "count": 0, "kvs": []}, call=6, ret=7,
-           op_id=4),
-    ]
-    model = EtcdModel()
-    model.partition(ops)
-    (at_2,) = model.step(model.init(), ops[0])
+    ops = _absent_history(delete_called, j_returns=5)
+    model, at_2 = _after_first(ops)
     # j at 3 leaves 4 for k's delete, which must have been called before the read returned.
     assert (list(model.step(at_2, ops[1])) == []) is refused
     expected = Verdict.NOT_LINEARIZABLE if refused else Verdict.LINEARIZABLE
@@ -646,16 +655,7 @@ def test_a_key_read_absent_later_needs_a_delete_called_in_time(
 
 def test_a_delete_called_at_the_instant_the_read_returns_may_still_go_first() -> None:
     # Times are the simulation's microseconds: a call and a return may share one.
-    ops = [
-        op("put", {"key": "k", "value": "a"}, {"revision": 2}, call=0, ret=1, op_id=0),
-        op("put", {"key": "j", "value": "u1"}, status=Status.UNKNOWN, call=2, op_id=1),
-        op("delete_range", {"key": "k"}, status=Status.UNKNOWN, call=7, op_id=2),
-        op("put", {"key": "j", "value": "x"}, {"revision": 5}, call=3, ret=8, op_id=3),
-        op("range", {"key": "k"}, {"revision": 5, "count": 0, "kvs": []}, call=6, ret=7,
-           op_id=4),
-    ]
-    model = EtcdModel()
-    model.partition(ops)
-    (at_2,) = model.step(model.init(), ops[0])
+    ops = _absent_history(delete_called=7, j_returns=8)
+    model, at_2 = _after_first(ops)
     assert len(list(model.step(at_2, ops[1]))) == 1  # j at 3, k's delete at 4
     assert check(ops, EtcdModel()).verdict is Verdict.LINEARIZABLE

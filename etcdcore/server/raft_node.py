@@ -60,7 +60,7 @@ class RaftTiming:
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuilt from its fields: compiled by mypyc (sim/compiled.py), a frozen dataclass
         # cannot be unpickled field by field, and sweeps send it to worker processes.
-        return type(self), (self.tick_us, self.heartbeat_ticks, self.election_ticks)
+        return type(self), tuple(getattr(self, f.name) for f in dataclasses.fields(self))
 
 
 class RaftMonitor(Protocol):
