@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import json
 import os
 import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sim.compiled import HOT, PACKAGES, ROOT, STAMP, build, source_hash
+from sim.dataclass_init import explicit_inits
 from sim.runner import RunConfig, run
 from sim.workload import WorkloadConfig
 
@@ -109,3 +114,99 @@ def test_every_command_works_the_same_from_the_full_compiled_copy(tmp_path: Path
     assert gateway.returncode == 0 and '"revision":"2"' in gateway.stdout.replace(" ", ""), \
         gateway.stdout + gateway.stderr
     assert _sim(fast, "bugs").returncode == 0
+
+
+_DATACLASSES = '''
+from __future__ import annotations
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+NONE = 0
+
+
+@dataclass(slots=True)
+class Plain:
+    """Doc."""
+
+    a: int
+    b: int = NONE
+    items: list[int] = field(default_factory=list)
+    label: ClassVar[str] = "plain"
+
+    def total(self) -> int:
+        return self.a + self.b + sum(self.items)
+
+
+@dataclass(frozen=True)
+class Frozen:
+    term: int = 0
+    vote: int = 0
+
+
+@dataclass(kw_only=True)
+class KeywordOnly:
+    x: int
+    y: int = 2
+
+
+@dataclass
+class Checked:
+    n: int
+
+    def __post_init__(self) -> None:
+        if self.n < 0:
+            raise ValueError("n < 0")
+
+
+@dataclass
+class Base:
+    a: int
+
+
+@dataclass
+class Derived(Base):  # inherits a field: left to dataclasses
+    b: int = 0
+'''
+
+
+def _load(source: str, name: str) -> dict[str, Any]:
+    module = types.ModuleType(name)
+    sys.modules[name] = module  # dataclasses resolves string annotations through it
+    try:
+        exec(compile(source, name, "exec"), module.__dict__)  # the code under test
+    finally:
+        del sys.modules[name]
+    return module.__dict__
+
+
+def test_explicit_inits_construct_what_dataclasses_construct() -> None:
+    original = _load(_DATACLASSES, "probe_original")
+    rewritten_source = explicit_inits(_DATACLASSES)
+    rewritten = _load(rewritten_source, "probe_rewritten")
+    # Every class but Derived, whose inherited fields only dataclasses lays out.
+    assert rewritten_source.count("def __init__") == 5
+    for name, args, kwargs in [
+        ("Plain", (1,), {}), ("Plain", (1, 2, [3]), {}), ("Plain", (), {"a": 1, "items": [4]}),
+        ("Frozen", (), {}), ("Frozen", (3, 1), {}), ("KeywordOnly", (), {"x": 1}),
+        ("Checked", (5,), {}), ("Derived", (1, 2), {}),
+    ]:
+        mine, theirs = rewritten[name](*args, **kwargs), original[name](*args, **kwargs)
+        assert dataclasses.astuple(mine) == dataclasses.astuple(theirs)
+        assert repr(mine) == repr(theirs)
+        assert mine == rewritten[name](*args, **kwargs)
+    first, second = rewritten["Plain"](1), rewritten["Plain"](1)
+    first.items.append(9)
+    assert second.items == []  # a fresh list from the factory each time
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rewritten["Frozen"]().term = 1
+    with pytest.raises(TypeError):
+        rewritten["KeywordOnly"](1)  # keyword-only, as declared
+    with pytest.raises(ValueError, match="n < 0"):
+        rewritten["Checked"](-1)  # __post_init__ still runs
+    with pytest.raises(TypeError):
+        rewritten["Plain"]()  # a field without a default is required
+    assert rewritten["Plain"].label == "plain"  # a ClassVar is no field
+    assert hash(rewritten["Frozen"](1, 2)) == hash(original["Frozen"](1, 2))
+    # A compiled copy's module still parses, with the prelude its __init__s refer to.
+    for module in HOT:
+        ast.parse(explicit_inits((ROOT / module).read_text()))
