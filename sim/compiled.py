@@ -45,7 +45,8 @@ HOT = (
     "etcdcore/mvcc/kv.py", "etcdcore/mvcc/hash.py",
     "etcdcore/api/rpc.py", "etcdcore/api/raft_internal.py", "etcdcore/client/client.py",
     "sim/node.py", "sim/network.py", "sim/disk.py", "sim/clock.py", "sim/trace.py",
-    "sim/world.py", "sim/rng.py", "sim/workload.py", "sim/etcd_cluster.py", "sim/invariants.py",
+    "sim/world.py", "sim/rng.py", "sim/workload.py", "sim/etcd_cluster.py", "sim/raft_cluster.py",
+    "sim/invariants.py",
     "sim/lincheck/checker.py", "sim/lincheck/models/etcd.py", "sim/lincheck/history.py",
     "sim/lincheck/formats/jsonl.py",
 )

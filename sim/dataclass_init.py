@@ -16,7 +16,8 @@ import ast
 __all__ = ["explicit_inits"]
 
 _MISSING = "_DC_MISSING"
-_PRELUDE = f"import typing as _dc_typing\n{_MISSING}: _dc_typing.Any = object()\n"
+# Final: mypyc keeps the sentinel in a C static instead of looking it up in the module's dict.
+_PRELUDE = f"import typing as _dc_typing\n{_MISSING}: _dc_typing.Final = object()\n"
 
 
 class _Field:

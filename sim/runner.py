@@ -9,21 +9,17 @@ from __future__ import annotations
 import gc
 import time
 import traceback
-from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-import simpy
-
 from etcdcore.knobs import Knobs
 from etcdcore.raft import RaftError
-from etcdcore.raft.types import Entry, StateType
-from etcdcore.server.raft_node import RaftNode, RaftTiming
+from etcdcore.server.raft_node import RaftTiming
 from sim.disk import DiskConfig
 from sim.etcd_cluster import EtcdCluster
 from sim.faults import Fault, FaultInjector, generate_faults
-from sim.invariants import INVARIANTS, InvariantViolation, RaftInvariants
-from sim.node import NodeEnv
+from sim.invariants import INVARIANTS, InvariantViolation
+from sim.raft_cluster import LIVENESS_POLL_US, Cluster
 from sim.trace import Event
 from sim.workload import WorkloadConfig
 from sim.world import World
@@ -32,7 +28,6 @@ __all__ = ["Cluster", "RunConfig", "RunResult", "run"]
 
 _S = 1_000_000
 LIVENESS_BOUND_US = 10 * _S  # ten election timeouts of etcd's default timing
-LIVENESS_POLL_US = 10_000
 TRACE_TAIL = 30
 
 
@@ -115,136 +110,6 @@ class RunResult:
         }
 
 
-class Cluster:
-    """The system under test in its world, with the clients that drive it."""
-
-    def __init__(self, config: RunConfig) -> None:
-        self.config = config
-        ids = list(range(1, config.nodes + 1))
-        self.world = World(config.seed, ids, self._boot,
-                           disk=config.disk_config())
-        self.invariants = RaftInvariants(lambda: self.world.now)
-        self.applied_by: dict[bytes, set[int]] = {}
-        self.liveness_marker = b"liveness"
-        self.liveness: str = "pending"
-        self.liveness_detail = ""
-        self.proposed = 0
-
-    def _boot(self, env: NodeEnv) -> RaftNode:
-        node_id = env.node_id
-
-        applied_by = self.applied_by
-
-        def apply(entry: Entry) -> None:
-            data = entry.data
-            if data:
-                nodes = applied_by.get(data)
-                if nodes is None:
-                    applied_by[data] = {node_id}
-                else:
-                    nodes.add(node_id)
-
-        raft_node = RaftNode(
-            env,  # type: ignore[arg-type]  # NodeEnv's disk returns SimFuture, a Waitable
-            self.world.node_ids, self.config.timing, apply=apply, monitor=self.invariants,
-            bugs=self.config.bugs, knobs=self.config.knobs,
-        )
-        raft_node.start()
-        return raft_node
-
-    def start_workload(self) -> None:
-        """Start the proposer."""
-        self.world.env.process(self.proposer(self.world.env))
-
-    def start_liveness(self) -> None:
-        """Start the liveness check (at the heal)."""
-        _start(self.world, self.liveness_check(self.world.env))
-
-    def leader(self) -> int | None:
-        """The running node that leads the highest term, if any."""
-        best: tuple[int, int] | None = None
-        for i in self.world.live_nodes():
-            service = self.world.nodes[i].service
-            if (
-                isinstance(service, RaftNode)
-                and service.state == StateType.LEADER
-                and (best is None or service.term > best[0])
-            ):
-                best = (service.term, i)
-        return None if best is None else best[1]
-
-    def propose(self, data: bytes) -> bool:
-        """Hand `data` to the leader, as a client co-located with it would."""
-        leader = self.leader()
-        if leader is None:
-            return False
-        service = self.world.nodes[leader].service
-        return isinstance(service, RaftNode) and service.propose(data)
-
-    def proposer(self, env: simpy.Environment) -> Generator[simpy.Event, Any, None]:
-        """Submit entries at the configured rate; retry those not applied within 2 s."""
-        rate = self.config.proposals_per_sec
-        if rate <= 0:
-            return
-        gap = max(1, _S // rate)
-        retry_after = 2 * _S
-        pending: dict[int, int] = {}  # proposal number -> time of the last attempt
-        n = 0
-        end = self.config.duration_us
-        while env.now < end:
-            n += 1
-            pending[n] = -retry_after
-            no_leader = False
-            for k in sorted(pending):
-                data = b"p%d" % k
-                if data in self.applied_by:
-                    del pending[k]
-                elif no_leader or self.world.now - pending[k] < retry_after:
-                    continue
-                elif self.propose(data):
-                    pending[k] = self.world.now
-                    self.proposed += 1
-                elif self.leader() is None:
-                    # Nothing in this loop changes who leads: with no leader now, every later
-                    # proposal would be refused too, and looking for a leader is what costs.
-                    no_leader = True
-            yield env.timeout(gap)
-
-    def liveness_check(self, env: simpy.Environment) -> Generator[simpy.Event, Any, None]:
-        """After the heal: a leader emerges and a fresh entry reaches every live node in time.
-
-        The entry is proposed again each second until some node applies it: a proposal taken by
-        a leader that is about to lose its term may be overwritten, as in etcd.
-        """
-        deadline = self.config.heal_at_us + self.config.liveness_bound_us
-        marker = self.liveness_marker
-        last_try: int | None = None
-        poll = LIVENESS_POLL_US
-        while self.world.now <= deadline:
-            applied = self.applied_by.get(marker)
-            if applied is None:
-                if (last_try is None or self.world.now - last_try >= _S) and self.propose(marker):
-                    last_try = self.world.now
-            else:
-                live = set(self.world.live_nodes())
-                if live and live <= applied:
-                    self.liveness = "pass"
-                    delay = self.world.now - self.config.heal_at_us
-                    self.liveness_detail = f"committed on all live nodes {delay}us after heal"
-                    self.world.trace.emit("liveness.pass", delay)
-                    return
-            yield env.timeout(poll)
-        self.liveness = "fail"
-        missing = sorted(set(self.world.live_nodes()) - self.applied_by.get(marker, set()))
-        self.liveness_detail = (
-            f"no fresh entry committed on live nodes {missing} within "
-            f"{self.config.liveness_bound_us}us of the heal"
-            if last_try is not None else
-            f"no leader accepted a proposal within {self.config.liveness_bound_us}us of the heal"
-        )
-        self.world.trace.emit("liveness.fail")
-
-
 def _violation(
     world: World, check: str, node: int, time_us: int, detail: str, **extra: str
 ) -> dict[str, Any]:
@@ -253,10 +118,6 @@ def _violation(
         "check": check, "node": node, "time_us": time_us, "detail": detail, **extra,
         "trace_tail": [list(e) for e in world.trace.tail(TRACE_TAIL)],
     }
-
-
-def _start(world: World, process: Generator[simpy.Event, Any, None]) -> None:
-    world.env.process(process)
 
 
 def run(config: RunConfig) -> RunResult:

@@ -7,8 +7,9 @@ from functools import partial
 from heapq import heappop
 from operator import attrgetter
 
-import simpy
+from simpy.events import Event
 
+from sim.clock import Environment, fire
 from sim.disk import DiskConfig, SimDisk
 from sim.network import Network, NetworkConfig
 from sim.node import Node, NodeEnv, NodeStatus
@@ -32,7 +33,7 @@ class World:
         client_boot: Callable[[NodeEnv], object] | None = None,
     ) -> None:
         self.seed = seed
-        self.env = simpy.Environment()
+        self.env = Environment()
         self.streams = Streams(seed)
         # A C-level clock read (no Python frame): the trace stamps every event with it.
         self.trace = Trace(partial(attrgetter("_now"), self.env))
@@ -89,16 +90,11 @@ class World:
             return
         queue = env._queue
         while queue and queue[0][0] < t_us:
-            env._now, _, _, event = heappop(queue)
-            callbacks = event.callbacks
-            event.callbacks = None  # type: ignore[assignment]  # processed, as simpy marks it
-            for callback in callbacks:
-                callback(event)
-            if not event._ok and not hasattr(event, "_defused"):
-                # As simpy: a failed event nobody handled stops the run with its exception.
-                exc = type(event._value)(*event._value.args)
-                exc.__cause__ = event._value
-                raise exc
+            env._now, _, _, item = heappop(queue)
+            if isinstance(item, Event):
+                fire(item)
+            else:
+                item(None)  # a bare callback (sim.clock.call_after)
         env._now = t_us
 
     def at(self, t_us: int, fn: Callable[[], None]) -> None:

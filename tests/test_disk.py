@@ -10,6 +10,7 @@ import pytest
 import simpy
 
 from etcdcore.env import DiskError, DiskFullError
+from sim.clock import Environment
 from sim.disk import DiskConfig, SimDisk
 from sim.trace import Trace
 
@@ -19,7 +20,7 @@ FsyncResults = list[tuple[int, DiskError | None]]
 def make_disk(
     seed: int = 1, config: DiskConfig | None = None
 ) -> tuple[simpy.Environment, SimDisk, Trace]:
-    env = simpy.Environment()
+    env = Environment()
     trace = Trace(lambda: int(env.now))
     return env, SimDisk(env, random.Random(seed), trace, node=1, config=config), trace
 
@@ -364,7 +365,7 @@ def test_clear_faults_restores_a_healthy_disk() -> None:
 
 
 def test_no_faults_draws_nothing_for_file_operations() -> None:
-    env = simpy.Environment()
+    env = Environment()
     trace = Trace(lambda: int(env.now))
     rng = random.Random(1)
     disk = SimDisk(env, rng, trace, node=1)
@@ -383,7 +384,7 @@ def test_no_faults_draws_nothing_for_file_operations() -> None:
 
 
 def run_scenario(seed: int) -> tuple[str, dict[str, bytes]]:
-    env = simpy.Environment()
+    env = Environment()
     trace = Trace(lambda: int(env.now))
     disk = SimDisk(env, random.Random(seed), trace, node=3)
     disk.set_error_rate("write", 0.2)

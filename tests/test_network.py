@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 import simpy
 
+from sim.clock import Environment
 from sim.network import Network, NetworkConfig
 from sim.partitions import halves, isolate
 from sim.rng import Streams
@@ -39,7 +40,7 @@ def world(
     config: NetworkConfig | None = None,
     streams: Streams | None = None,
 ) -> World:
-    env = simpy.Environment()
+    env = Environment()
 
     def now() -> int:
         # The network must keep simulated time integral; a float here fails the test.
