@@ -17,10 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
-import simpy
-
 from etcdcore.env import DiskError, DiskFullError
-from sim.clock import call_after
+from sim.clock import Environment
 from sim.trace import Trace
 
 __all__ = ["DiskConfig", "SimDisk"]
@@ -121,13 +119,14 @@ class SimDisk:
 
     def __init__(
         self,
-        env: simpy.Environment,
+        env: Environment,
         rng: random.Random,
         trace: Trace,
         node: int,
         config: DiskConfig | None = None,
     ) -> None:
         self._env = env
+        self._kernel = env.kernel
         self._rng = rng
         self._trace = trace
         self.node = node
@@ -259,8 +258,8 @@ class SimDisk:
         # A bare scheduled callback, not a process: fsync is on the hot path. A partial, not a
         # closure: the stall retry would make a closure refer to itself, a cycle per fsync
         # that only the garbage collector could free.
-        call_after(
-            self._env, latency,
+        self._kernel.call_after(
+            latency,
             partial(self._fsync_done, _Fsync(path, inode, snapshot, version, failed, generation,
                                              on_done)),
         )
@@ -268,10 +267,10 @@ class SimDisk:
     def _fsync_done(self, op: _Fsync, _event: object) -> None:
         if op.generation != self._generation:
             return
-        now: int = self._env._now  # type: ignore[assignment]  # always an int here
+        now = self._kernel.now
         if now < self._stall_until:
             # Re-check on wake-up: the stall may have been extended meanwhile.
-            call_after(self._env, self._stall_until - now, partial(self._fsync_done, op))
+            self._kernel.call_after(self._stall_until - now, partial(self._fsync_done, op))
             return
         inode = op.inode
         snapshot = op.snapshot

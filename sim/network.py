@@ -19,9 +19,7 @@ from dataclasses import dataclass
 from math import log as _log
 from random import Random
 
-import simpy
-
-from sim.clock import call_after
+from sim.clock import Environment
 from sim.rng import Streams
 from sim.trace import Trace
 
@@ -94,7 +92,7 @@ class Network:
 
     def __init__(
         self,
-        env: simpy.Environment,
+        env: Environment,
         streams: Streams,
         trace: Trace,
         nodes: Sequence[int],
@@ -106,6 +104,7 @@ class Network:
             raise ValueError(f"node ids must be distinct, got {list(nodes)}")
         self.config = config if config is not None else NetworkConfig()
         self._env = env
+        self._kernel = env.kernel
         self._trace = trace
         self._deliver = deliver
         self._min_us = self.config.min_latency_us
@@ -170,7 +169,7 @@ class Network:
             events.append((now(), "net.deliver", mid))  # Trace.emit, inlined
             deliver(src, dst, msg)
 
-        call_after(self._env, delay, arrive)
+        self._kernel.call_after(delay, arrive)
 
     def _transmit(self, link: _Link, mid: int, msg: object) -> None:
         if link.cut or link.partitioned:
@@ -201,7 +200,7 @@ class Network:
             emit("net.deliver", mid)
             self._deliver(src, dst, msg)
 
-        call_after(self._env, delay, arrive)
+        self._kernel.call_after(delay, arrive)
 
     # -- faults -----------------------------------------------------------------------------
 

@@ -12,12 +12,10 @@ import random
 from collections import deque
 from collections.abc import Callable
 from functools import partial
-from typing import Any, cast
-
-import simpy
+from typing import Any
 
 from etcdcore.env import DiskError, Process
-from sim.clock import LocalClock, call_after
+from sim.clock import Environment, LocalClock
 from sim.disk import SimDisk
 from sim.rng import Streams
 from sim.trace import Trace
@@ -111,7 +109,7 @@ class Node:
 
     def __init__(
         self,
-        env: simpy.Environment,
+        env: Environment,
         node_id: int,
         streams: Streams,
         trace: Trace,
@@ -120,6 +118,7 @@ class Node:
         boot: Callable[[NodeEnv], object],
     ) -> None:
         self.env = env
+        self.kernel = env.kernel
         self.id = node_id
         self.streams = streams
         self.trace = trace
@@ -224,12 +223,12 @@ class Node:
     # ---- clock -----------------------------------------------------------------------------
 
     def gnow(self) -> int:
-        """Global simulated time (simpy's clock holds only integers here)."""
-        return cast(int, self.env.now)
+        """Global simulated time."""
+        return self.kernel.now
 
     def local_now(self) -> int:
         """This node's clock reading now."""
-        return self.clock.local(self.env.now)  # type: ignore[arg-type]  # always an int here
+        return self.clock.local(self.kernel.now)
 
     def clock_jump(self, delta_us: int) -> None:
         """Step the local clock; pending timers move with it."""
@@ -264,9 +263,10 @@ class Node:
     def _arm(self, timer: _Timer) -> None:
         timer.version += 1
         version = timer.version
-        now: int = self.env._now  # type: ignore[assignment]  # always an int here
-        call_after(
-            self.env, self.clock.global_at(timer.deadline, now) - now,
+        kernel = self.kernel
+        now = kernel.now
+        kernel.call_after(
+            self.clock.global_at(timer.deadline, now) - now,
             lambda _ev: self._fire(timer, version),
         )
 
@@ -300,7 +300,7 @@ class Node:
         if self._draining:
             self._runq.append(item)
         else:
-            call_after(self.env, 0, lambda _ev: self._enter(item))
+            self.kernel.call_after(0, lambda _ev: self._enter(item))
 
     def _run_if_current(self, incarnation: int, fn: Callable[[], None]) -> None:
         if incarnation != self.incarnation:
@@ -401,7 +401,7 @@ class _Task:
             node._runq.append(self._resume)
         else:
             resume = self._resume
-            call_after(node.env, 0, lambda _ev: node._enter(resume))
+            node.kernel.call_after(0, lambda _ev: node._enter(resume))
 
     def resume(self) -> None:
         """As _soon's item: skip a stale incarnation, wait while paused.

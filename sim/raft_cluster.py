@@ -24,6 +24,7 @@ __all__ = ["LIVENESS_POLL_US", "Cluster"]
 
 _S = 1_000_000
 LIVENESS_POLL_US = 10_000
+_RETRY_AFTER = 2 * _S
 
 
 class Cluster:
@@ -65,7 +66,8 @@ class Cluster:
 
     def start_workload(self) -> None:
         """Start the proposer."""
-        self.world.env.process(self.proposer(self.world.env))
+        if self.config.proposals_per_sec > 0:
+            self.world.kernel.call_first(_Proposer(self).tick)
 
     def start_liveness(self) -> None:
         """Start the liveness check (at the heal)."""
@@ -91,35 +93,6 @@ class Cluster:
             return False
         service = self.world.nodes[leader].service
         return isinstance(service, RaftNode) and service.propose(data)
-
-    def proposer(self, env: simpy.Environment) -> Generator[simpy.Event, Any, None]:
-        """Submit entries at the configured rate; retry those not applied within 2 s."""
-        rate = self.config.proposals_per_sec
-        if rate <= 0:
-            return
-        gap = max(1, _S // rate)
-        retry_after = 2 * _S
-        pending: dict[int, int] = {}  # proposal number -> time of the last attempt
-        n = 0
-        end = self.config.duration_us
-        while env.now < end:
-            n += 1
-            pending[n] = -retry_after
-            no_leader = False
-            for k in sorted(pending):
-                data = b"p%d" % k
-                if data in self.applied_by:
-                    del pending[k]
-                elif no_leader or self.world.now - pending[k] < retry_after:
-                    continue
-                elif self.propose(data):
-                    pending[k] = self.world.now
-                    self.proposed += 1
-                elif self.leader() is None:
-                    # Nothing in this loop changes who leads: with no leader now, every later
-                    # proposal would be refused too, and looking for a leader is what costs.
-                    no_leader = True
-            yield env.timeout(gap)
 
     def liveness_check(self, env: simpy.Environment) -> Generator[simpy.Event, Any, None]:
         """After the heal: a leader emerges and a fresh entry reaches every live node in time.
@@ -158,3 +131,45 @@ class Cluster:
 
 def _start(world: World, process: Generator[simpy.Event, Any, None]) -> None:
     world.env.process(process)
+
+
+class _Proposer:
+    """Submits entries at the configured rate; retries those not applied within 2 s.
+
+    A callback on the world's clock rather than a simpy process: it runs a hundred times a
+    simulated second, and a process pays for a Timeout and a generator resume on each.
+    """
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.kernel = cluster.world.kernel
+        self.gap = max(1, _S // cluster.config.proposals_per_sec)
+        self.end = cluster.config.duration_us
+        # Proposal number -> time of the last attempt. Numbers are added in increasing order
+        # and the dict keeps that order, so iterating it goes through them in order.
+        self.pending: dict[int, int] = {}
+        self.n = 0
+
+    def tick(self, _event: object) -> None:
+        cluster = self.cluster
+        now = self.kernel.now
+        if now >= self.end:
+            return
+        self.n += 1
+        pending = self.pending
+        pending[self.n] = -_RETRY_AFTER
+        no_leader = False
+        for k in list(pending):
+            data = b"p%d" % k
+            if data in cluster.applied_by:
+                del pending[k]
+            elif no_leader or now - pending[k] < _RETRY_AFTER:
+                continue
+            elif cluster.propose(data):
+                pending[k] = now
+                cluster.proposed += 1
+            elif cluster.leader() is None:
+                # Nothing in this loop changes who leads: with no leader now, every later
+                # proposal would be refused too, and looking for a leader is what costs.
+                no_leader = True
+        self.kernel.call_after(self.gap, self.tick)

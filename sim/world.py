@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import partial
-from heapq import heappop
-from operator import attrgetter
 
-from simpy.events import Event
-
-from sim.clock import Environment, fire
+from sim.clock import Environment
 from sim.disk import DiskConfig, SimDisk
 from sim.network import Network, NetworkConfig
 from sim.node import Node, NodeEnv, NodeStatus
@@ -34,9 +29,9 @@ class World:
     ) -> None:
         self.seed = seed
         self.env = Environment()
+        self.kernel = self.env.kernel
         self.streams = Streams(seed)
-        # A C-level clock read (no Python frame): the trace stamps every event with it.
-        self.trace = Trace(partial(attrgetter("_now"), self.env))
+        self.trace = Trace(self.kernel.time)
         self.node_ids = sorted(node_ids)
         # Client machines talk to the members over the same network, but faults aimed at
         # members (partitions, crashes, disks, clocks) never pick them.
@@ -58,7 +53,7 @@ class World:
             )
 
     def _now(self) -> int:
-        return self.env._now  # type: ignore[return-value]  # an int: all delays are ints
+        return self.kernel.now
 
     @property
     def now(self) -> int:
@@ -79,23 +74,8 @@ class World:
         return [i for i in self.node_ids if self.nodes[i].status is up]
 
     def run_until(self, t_us: int) -> None:
-        """Advance the simulation to global time `t_us`: every event before it, then the clock.
-
-        What `env.run(until=t_us)` does (events at `t_us` itself stay queued), in a loop of its
-        own: this is the loop every event of a run passes through, and simpy's spends a method
-        call and a try block on each.
-        """
-        env = self.env
-        if t_us <= env.now:
-            return
-        queue = env._queue
-        while queue and queue[0][0] < t_us:
-            env._now, _, _, item = heappop(queue)
-            if isinstance(item, Event):
-                fire(item)
-            else:
-                item(None)  # a bare callback (sim.clock.call_after)
-        env._now = t_us
+        """Advance the simulation to global time `t_us`: every event before it, then the clock."""
+        self.kernel.run_until(t_us)
 
     def at(self, t_us: int, fn: Callable[[], None]) -> None:
         """Call `fn` at global time `t_us` (now if already past)."""
