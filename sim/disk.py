@@ -15,7 +15,6 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 
 from etcdcore.env import DiskError, DiskFullError
 from sim.clock import Environment
@@ -92,14 +91,16 @@ class _Inode:
 
 
 class _Fsync:
-    """An fsync in flight: what it will make durable, and whom to tell."""
+    """An fsync in flight: what it will make durable, and whom to tell (a queue item)."""
 
-    __slots__ = ("failed", "generation", "inode", "on_done", "path", "snapshot", "version")
+    __slots__ = ("disk", "failed", "generation", "inode", "on_done", "path", "snapshot",
+                 "version")
 
     def __init__(
-        self, path: str, inode: _Inode, snapshot: _Snapshot, version: int, failed: bool,
-        generation: int, on_done: FsyncCallback,
+        self, disk: SimDisk, path: str, inode: _Inode, snapshot: _Snapshot, version: int,
+        failed: bool, generation: int, on_done: FsyncCallback,
     ) -> None:
+        self.disk = disk
         self.path = path
         self.inode = inode
         self.snapshot = snapshot
@@ -107,6 +108,9 @@ class _Fsync:
         self.failed = failed
         self.generation = generation
         self.on_done = on_done
+
+    def __call__(self, _event: object) -> None:
+        self.disk._fsync_done(self)
 
 
 def _ppm(p: float) -> int:
@@ -255,22 +259,19 @@ class SimDisk:
         latency = max(0, latency) * self._latency_factor
         generation = self._generation
 
-        # A bare scheduled callback, not a process: fsync is on the hot path. A partial, not a
-        # closure: the stall retry would make a closure refer to itself, a cycle per fsync
-        # that only the garbage collector could free.
+        # A bare scheduled callback, not a process: fsync is on the hot path. The _Fsync is the
+        # callback itself: a closure here would refer to itself through the stall retry, a
+        # cycle per fsync that only the garbage collector could free.
         self._kernel.call_after(
-            latency,
-            partial(self._fsync_done, _Fsync(path, inode, snapshot, version, failed, generation,
-                                             on_done)),
-        )
+            latency, _Fsync(self, path, inode, snapshot, version, failed, generation, on_done))
 
-    def _fsync_done(self, op: _Fsync, _event: object) -> None:
+    def _fsync_done(self, op: _Fsync) -> None:
         if op.generation != self._generation:
             return
         now = self._kernel.now
         if now < self._stall_until:
             # Re-check on wake-up: the stall may have been extended meanwhile.
-            self._kernel.call_after(self._stall_until - now, partial(self._fsync_done, op))
+            self._kernel.call_after(self._stall_until - now, op)
             return
         inode = op.inode
         snapshot = op.snapshot

@@ -14,9 +14,9 @@ Every message gets a sequence id, and the trace records its fate:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from math import log as _log
 from random import Random
 
 from sim.clock import Environment
@@ -68,6 +68,7 @@ class _Link:
         "held",
         "loss",
         "partitioned",
+        "random",
         "rng",
         "src",
         "stream",
@@ -77,6 +78,7 @@ class _Link:
         self.src = src
         self.dst = dst
         self.rng = rng
+        self.random = rng.random  # bound once: drawn for every message
         self.cut = False  # manual one-way cut
         self.partitioned = False  # cut by the current partition
         self.clogged = False
@@ -85,6 +87,22 @@ class _Link:
         self.duplicate = config.duplicate
         self.extra_us = 0
         self.stream = False  # a TCP-like stream (client RPCs): never duplicated
+
+
+class _Arrival:
+    """A message on the wire: delivered when the world's clock reaches it (a queue item)."""
+
+    __slots__ = ("dst", "mid", "msg", "net", "src")
+
+    def __init__(self, net: Network, mid: int, src: int, dst: int, msg: object) -> None:
+        self.net = net
+        self.mid = mid
+        self.src = src
+        self.dst = dst
+        self.msg = msg
+
+    def __call__(self, _event: object) -> None:
+        self.net._arrive(self.mid, self.src, self.dst, self.msg)
 
 
 class Network:
@@ -136,22 +154,19 @@ class Network:
         self.sent += 1
         label = getattr(msg, "label", None)
         trace = self._trace
-        emit = trace.emit
-        events = trace.events
-        now = trace.now
         # Trace.emit, inlined for the one event every message has.
-        events.append((
-            now(), "net.send", mid, src, dst,
-            str(label()) if callable(label) else type(msg).__name__,
+        trace.events.append((
+            self._kernel.now, "net.send", mid, src, dst,
+            str(label()) if label is not None else type(msg).__name__,
         ))
         if link.cut or link.partitioned:
             self.dropped += 1
-            emit("net.drop", mid, "cut")
+            trace.emit("net.drop", mid, "cut")
             return
         if link.clogged:
             link.held.append((mid, msg))
             self.held += 1
-            emit("net.hold", mid)
+            trace.emit("net.hold", mid)
             return
         if link.loss or link.duplicate:
             self._transmit(link, mid, msg)
@@ -161,15 +176,8 @@ class Network:
         if self._jitter_rate:
             # expovariate(rate) as random.Random computes it, without its call; rounded to whole
             # microseconds so simulated time stays an int.
-            delay += int(-_log(1.0 - link.rng.random()) / self._jitter_rate + 0.5)
-        deliver = self._deliver
-
-        def arrive(_event: object) -> None:
-            self.delivered += 1
-            events.append((now(), "net.deliver", mid))  # Trace.emit, inlined
-            deliver(src, dst, msg)
-
-        self._kernel.call_after(delay, arrive)
+            delay += int(-math.log(1.0 - link.random()) / self._jitter_rate + 0.5)
+        self._kernel.call_after(delay, _Arrival(self, mid, src, dst, msg))
 
     def _transmit(self, link: _Link, mid: int, msg: object) -> None:
         if link.cut or link.partitioned:
@@ -191,16 +199,13 @@ class Network:
     def _schedule(self, link: _Link, mid: int, msg: object) -> None:
         delay = self._min_us + link.extra_us
         if self._jitter_rate:
-            delay += int(-_log(1.0 - link.rng.random()) / self._jitter_rate + 0.5)
-        src, dst = link.src, link.dst
-        emit = self._trace.emit
+            delay += int(-math.log(1.0 - link.random()) / self._jitter_rate + 0.5)
+        self._kernel.call_after(delay, _Arrival(self, mid, link.src, link.dst, msg))
 
-        def arrive(_event: object) -> None:
-            self.delivered += 1
-            emit("net.deliver", mid)
-            self._deliver(src, dst, msg)
-
-        self._kernel.call_after(delay, arrive)
+    def _arrive(self, mid: int, src: int, dst: int, msg: object) -> None:
+        self.delivered += 1
+        self._trace.events.append((self._kernel.now, "net.deliver", mid))  # Trace.emit, inlined
+        self._deliver(src, dst, msg)
 
     # -- faults -----------------------------------------------------------------------------
 

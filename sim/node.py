@@ -104,6 +104,20 @@ class _Timer:
             self.version = -1
 
 
+class _TimerWakeup:
+    """A timer's scheduled wakeup (a queue item); stale once the timer is re-armed or gone."""
+
+    __slots__ = ("node", "timer", "version")
+
+    def __init__(self, node: Node, timer: _Timer, version: int) -> None:
+        self.node = node
+        self.timer = timer
+        self.version = version
+
+    def __call__(self, _event: object) -> None:
+        self.node._fire(self.timer, self.version)
+
+
 class Node:
     """One machine: clock, disk, timers, processes; hosts a service per incarnation."""
 
@@ -265,10 +279,8 @@ class Node:
         version = timer.version
         kernel = self.kernel
         now = kernel.now
-        kernel.call_after(
-            self.clock.global_at(timer.deadline, now) - now,
-            lambda _ev: self._fire(timer, version),
-        )
+        kernel.call_after(self.clock.global_at(timer.deadline, now) - now,
+                          _TimerWakeup(self, timer, version))
 
     def _fire(self, timer: _Timer, version: int) -> None:
         if timer.version != version or self._timers.pop(timer.key, None) is None:
