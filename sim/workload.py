@@ -9,6 +9,8 @@ microseconds) in the checker's `jsonl` form, keys and values as text.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import random
 from collections.abc import Callable
@@ -204,18 +206,22 @@ class _Picker:
         self.mods: dict[bytes, int] = {}  # key -> mod revision this client last saw
         kinds = ("put", "range_key", "range_prefix", "delete", "cas", "multi_txn", "compact")
         self.kinds = kinds
-        self.weights = [getattr(cfg, k) for k in kinds]
+        self.cum_weights = list(itertools.accumulate(getattr(cfg, k) for k in kinds))
+        self.key_names = [f"key{i}".encode() for i in range(cfg.keys)]
 
     def key(self) -> bytes:
-        return f"key{self.rand.randrange(self.cfg.keys)}".encode()
+        return self.key_names[self.rand.randrange(self.cfg.keys)]
 
     def value(self) -> bytes:
         self.seq += 1
         return f"c{self.client}-{self.seq}".encode()
 
     def next(self) -> rpc.Request:
-        kind = self.rand.choices(self.kinds, self.weights)[0]
         r = self.rand
+        # random.choices with weights, as it draws (one random() and a bisection), without
+        # recomputing the cumulative weights on every call.
+        cum = self.cum_weights
+        kind = self.kinds[bisect.bisect(cum, r.random() * cum[-1], 0, len(cum) - 1)]
         if kind == "put":
             return rpc.PutRequest(self.key(), self.value(), prev_kv=r.random() < 0.2)
         if kind in ("range_key", "range_prefix"):
@@ -233,7 +239,7 @@ class _Picker:
             return rpc.TxnRequest((guard,), (rpc.PutRequest(key, self.value()),),
                                   (rpc.RangeRequest(key),))
         if kind == "multi_txn":
-            a, b = (f"key{i}".encode() for i in sorted(r.sample(range(self.cfg.keys), 2)))
+            a, b = (self.key_names[i] for i in sorted(r.sample(range(self.cfg.keys), 2)))
             return rpc.TxnRequest((), (rpc.PutRequest(a, self.value()),
                                        rpc.PutRequest(b, self.value()), rpc.RangeRequest(a)))
         # compact a little behind what this client has seen
