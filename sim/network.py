@@ -155,8 +155,9 @@ class Network:
         label = getattr(msg, "label", None)
         trace = self._trace
         # Trace.emit, inlined for the one event every message has.
-        trace.events.append((
-            self._kernel.now, "net.send", mid, src, dst,
+        trace.count += 1
+        trace.flat.extend((
+            6, self._kernel.now, "net.send", mid, src, dst,
             str(label()) if label is not None else type(msg).__name__,
         ))
         if link.cut or link.partitioned:
@@ -204,7 +205,9 @@ class Network:
 
     def _arrive(self, mid: int, src: int, dst: int, msg: object) -> None:
         self.delivered += 1
-        self._trace.events.append((self._kernel.now, "net.deliver", mid))  # Trace.emit, inlined
+        trace = self._trace  # Trace.emit, inlined
+        trace.count += 1
+        trace.flat.extend((3, self._kernel.now, "net.deliver", mid))
         self._deliver(src, dst, msg)
 
     # -- faults -----------------------------------------------------------------------------

@@ -205,11 +205,14 @@ def _run(config: RunConfig) -> RunResult:
         )
     else:
         committed = max((s.committed_index for s in cluster.servers().values()), default=0)
+    digest = world.trace.digest()
+    trace = world.trace.events
+    history = cluster.history.dumps() if isinstance(cluster, EtcdCluster) else ""
     return RunResult(
         seed=config.seed,
-        digest=world.trace.digest(),
+        digest=digest,
         sim_seconds=world.now / _S,
-        wall_seconds=time.perf_counter() - wall_start,
+        wall_seconds=time.perf_counter() - wall_start,  # the result's trace and history too
         events=len(world.trace),
         faults=dict(sorted(injector.counts.items())),
         checks=checks,
@@ -218,10 +221,10 @@ def _run(config: RunConfig) -> RunResult:
         committed=committed,
         leaders=len(cluster.invariants.leaders()),
         nodes=config.nodes,
-        trace=world.trace.events,
+        trace=trace,
         workload=config.workload,
         ops=cluster.ops() if isinstance(cluster, EtcdCluster) else {},
-        history=cluster.history.dumps() if isinstance(cluster, EtcdCluster) else "",
+        history=history,
         check_seconds=check_seconds,
     )
 

@@ -7,7 +7,10 @@ from sim.trace import Trace
 
 def _digest(*events: tuple[object, ...]) -> str:
     trace = Trace(lambda: 0)
-    trace.events.extend(events)
+    for time, kind, *fields in events:
+        trace.now = lambda t=time: t  # type: ignore[misc]
+        assert isinstance(kind, str)
+        trace.emit(kind, *fields)
     return trace.digest()
 
 
@@ -23,5 +26,17 @@ def test_a_digest_tells_apart_values_that_print_alike() -> None:
     assert _digest((1, "a", 1)) != _digest((1, "a", True))
     assert _digest((1, "a", 1)) != _digest((1, "a", "1"))
     assert _digest((1, "a", None)) != _digest((1, "a", "None"))
-    assert _digest((1, "a"), (2, "b")) != _digest((1, "a", 2, "b"))
+    assert _digest((1, "a"), (2, "b")) != _digest((1, "a", 2, "b"))  # the same atoms, laid flat
     assert _digest((1, "é")) != _digest((1, "e"))
+
+
+def test_events_read_back_as_recorded_and_grow_with_the_trace() -> None:
+    clock = [5]
+    trace = Trace(lambda: clock[0])
+    trace.emit("a", 1, "x", None)
+    assert trace.events == [(5, "a", 1, "x", None)]
+    clock[0] = 9
+    trace.emit("b")
+    trace.emit("c", True)
+    assert trace.events == [(5, "a", 1, "x", None), (9, "b"), (9, "c", True)]
+    assert len(trace) == 3 and list(trace) == trace.events and trace.tail(1) == [(9, "c", True)]

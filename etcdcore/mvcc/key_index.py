@@ -22,6 +22,8 @@ from .kv import Revision
 
 __all__ = ["Generation", "KeyIndex", "TreeIndex"]
 
+_ZERO = Revision(0, 0)
+
 
 class Generation:
     """One life of a key: from its creating put to its tombstone (or now)."""
@@ -30,7 +32,7 @@ class Generation:
 
     def __init__(self) -> None:
         self.ver = 0
-        self.created = Revision(0, 0)
+        self.created = _ZERO
         self.revs: list[Revision] = []
 
     def is_empty(self) -> bool:
@@ -38,7 +40,8 @@ class Generation:
 
     def find_revision_index(self, at_rev: int) -> int:
         """The index of the last revision with main <= at_rev, or -1."""
-        return bisect.bisect_left(self.revs, Revision(at_rev + 1, 0)) - 1
+        # A plain tuple orders as a Revision does, and a NamedTuple's constructor is Python.
+        return bisect.bisect_left(self.revs, (at_rev + 1, 0)) - 1
 
 
 class KeyIndex:
@@ -48,7 +51,7 @@ class KeyIndex:
 
     def __init__(self, key: bytes) -> None:
         self.key = key
-        self.modified = Revision(0, 0)
+        self.modified = _ZERO
         self.generations: list[Generation] = [Generation()]
 
     def put(self, rev: Revision) -> None:
