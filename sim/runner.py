@@ -9,8 +9,9 @@ from __future__ import annotations
 import gc
 import time
 import traceback
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from etcdcore.knobs import Knobs
 from etcdcore.raft import RaftError
@@ -20,11 +21,11 @@ from sim.etcd_cluster import EtcdCluster
 from sim.faults import Fault, FaultInjector, generate_faults
 from sim.invariants import INVARIANTS, InvariantViolation
 from sim.raft_cluster import LIVENESS_POLL_US, Cluster
-from sim.trace import Event
+from sim.trace import Event, Trace
 from sim.workload import WorkloadConfig
 from sim.world import World
 
-__all__ = ["Cluster", "RunConfig", "RunResult", "run"]
+__all__ = ["Cluster", "RunConfig", "RunResult", "TraceEvents", "run"]
 
 _S = 1_000_000
 LIVENESS_BOUND_US = 10 * _S  # ten election timeouts of etcd's default timing
@@ -79,7 +80,7 @@ class RunResult:
     committed: int
     leaders: int
     nodes: int
-    trace: list[Event] = field(repr=False, default_factory=list)
+    trace: Sequence[Event] = field(repr=False, default_factory=list)
     workload: str = "raft"
     ops: dict[str, dict[str, int]] = field(default_factory=dict)
     history: str = field(repr=False, default="")  # the etcd workload's history, jsonl
@@ -108,6 +109,34 @@ class RunResult:
             "workload": self.workload,
             **({"ops": self.ops} if self.workload == "etcd" else {}),
         }
+
+
+class TraceEvents(Sequence[Event]):
+    """A run's trace events, built into tuples when first read (most runs are never read)."""
+
+    def __init__(self, trace: Trace) -> None:
+        self._trace = trace
+
+    def __len__(self) -> int:
+        return len(self._trace)
+
+    @overload
+    def __getitem__(self, i: int) -> Event: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Event]: ...
+
+    def __getitem__(self, i: int | slice) -> Event | list[Event]:
+        return self._trace.events[i]
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self._trace.events)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return list, (self._trace.events,)  # a plain list across processes
 
 
 def _violation(
@@ -206,13 +235,12 @@ def _run(config: RunConfig) -> RunResult:
     else:
         committed = max((s.committed_index for s in cluster.servers().values()), default=0)
     digest = world.trace.digest()
-    trace = world.trace.events
     history = cluster.history.dumps() if isinstance(cluster, EtcdCluster) else ""
     return RunResult(
         seed=config.seed,
         digest=digest,
         sim_seconds=world.now / _S,
-        wall_seconds=time.perf_counter() - wall_start,  # the result's trace and history too
+        wall_seconds=time.perf_counter() - wall_start,  # the history's text too
         events=len(world.trace),
         faults=dict(sorted(injector.counts.items())),
         checks=checks,
@@ -221,7 +249,7 @@ def _run(config: RunConfig) -> RunResult:
         committed=committed,
         leaders=len(cluster.invariants.leaders()),
         nodes=config.nodes,
-        trace=trace,
+        trace=TraceEvents(world.trace),
         workload=config.workload,
         ops=cluster.ops() if isinstance(cluster, EtcdCluster) else {},
         history=history,

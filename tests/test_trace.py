@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pickle
+
+from sim.runner import RunConfig, run
 from sim.trace import Trace
 
 
@@ -40,3 +43,13 @@ def test_events_read_back_as_recorded_and_grow_with_the_trace() -> None:
     trace.emit("c", True)
     assert trace.events == [(5, "a", 1, "x", None), (9, "b"), (9, "c", True)]
     assert len(trace) == 3 and list(trace) == trace.events and trace.tail(1) == [(9, "c", True)]
+
+
+def test_a_runs_trace_reads_as_a_list_of_events_and_crosses_processes_as_one() -> None:
+    result = run(RunConfig(seed=2, duration_us=2_000_000, workload="raft", faults="none"))
+    events = list(result.trace)
+    assert len(result.trace) == result.events == len(events) > 0
+    assert result.trace[0] == events[0] and result.trace[-3:] == events[-3:]
+    assert events[0][1] == "node.start"
+    copy = pickle.loads(pickle.dumps(result.trace))
+    assert type(copy) is list and copy == events and result.trace == copy
