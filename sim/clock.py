@@ -7,15 +7,22 @@ past is never rewritten. All arithmetic is on integers (microseconds, parts per 
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
-from heapq import heappop, heappush
-from typing import Any
+from heapq import heappop
+from typing import Any, Final
 
 import simpy
 from simpy.core import StopSimulation
 from simpy.events import NORMAL, URGENT, Event
 
 __all__ = ["Environment", "Kernel", "LocalClock", "fire"]
+
+# Final: mypyc keeps these in C statics rather than looking them up in the module dict.
+_push: Final = heapq.heappush
+_pop: Final = heapq.heappop
+_NORMAL: Final = NORMAL
+_URGENT: Final = URGENT
 
 _PPM = 1_000_000
 
@@ -77,7 +84,9 @@ class Kernel:
 
     def __init__(self) -> None:
         self.now = 0
-        self.queue: list[tuple[int, int, int, Any]] = []
+        # Entries as plain tuples typed Any: mypyc would unbox and rebox a typed tuple's every
+        # field on each push and pop.
+        self.queue: list[Any] = []
         self.seq = 0  # simpy's event id: ties at one time and priority go first-scheduled first
 
     def time(self) -> int:
@@ -87,17 +96,17 @@ class Kernel:
     def call_after(self, delay_us: int, fn: Callable[[Any], None]) -> None:
         """Call `fn(None)` after `delay_us`, where `env.timeout(delay_us)` would fire."""
         self.seq += 1
-        heappush(self.queue, (self.now + delay_us, NORMAL, self.seq, fn))
+        _push(self.queue, (self.now + delay_us, _NORMAL, self.seq, fn))
 
     def call_first(self, fn: Callable[[Any], None]) -> None:
         """Call `fn(None)` now, ahead of the normal events now, as `env.process` starts one."""
         self.seq += 1
-        heappush(self.queue, (self.now, URGENT, self.seq, fn))
+        _push(self.queue, (self.now, _URGENT, self.seq, fn))
 
     def push(self, item: Any, priority: int, delay: int) -> None:
         """Queue a simpy event (Environment.schedule)."""
         self.seq += 1
-        heappush(self.queue, (self.now + delay, priority, self.seq, item))
+        _push(self.queue, (self.now + delay, priority, self.seq, item))
 
     def run_until(self, t_us: int) -> None:
         """Process every entry before global time `t_us`, then set the clock to it.
@@ -108,8 +117,14 @@ class Kernel:
         if t_us <= self.now:
             return
         queue = self.queue
-        while queue and queue[0][0] < t_us:
-            self.now, _, _, item = heappop(queue)
+        while queue:
+            entry: tuple[Any, ...] = _pop(queue)
+            now: int = entry[0]
+            if now >= t_us:
+                _push(queue, entry)  # the first entry past the end: back where it was
+                break
+            self.now = now
+            item = entry[3]
             if isinstance(item, Event):
                 fire(item)
             else:

@@ -44,6 +44,7 @@ HOT = (
     "etcdcore/mvcc/store.py", "etcdcore/mvcc/key_index.py", "etcdcore/mvcc/backend.py",
     "etcdcore/mvcc/kv.py", "etcdcore/mvcc/hash.py",
     "etcdcore/api/rpc.py", "etcdcore/api/raft_internal.py", "etcdcore/api/gateway.py",
+    "etcdcore/api/compact_json.py",
     "etcdcore/client/client.py",
     "sim/node.py", "sim/network.py", "sim/disk.py", "sim/clock.py", "sim/trace.py",
     "sim/world.py", "sim/rng.py", "sim/workload.py", "sim/etcd_cluster.py", "sim/raft_cluster.py",

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
 from etcdcore.api import rpc
+from etcdcore.api.compact_json import dumps
 from etcdcore.api.gateway import REQUEST_OP_FIELDS, RESPONSE_OP_FIELDS
 from etcdcore.api.rpctypes import EtcdError
 from etcdcore.client import Client, outcome_known
@@ -104,9 +104,8 @@ class History:
     def dumps(self) -> str:
         """The history in the checker's jsonl format."""
         header = {"format": HEADER_FORMAT, "version": VERSION, "model": "etcd"}
-        encode = json.JSONEncoder(separators=(",", ":")).encode  # one encoder for every line
-        lines = [encode(header)]
-        lines += [encode(e) for e in self.events]
+        lines = [dumps(header)]
+        lines += [dumps(e) for e in self.events]
         return "\n".join(lines) + "\n"
 
     def ops_by_kind(self) -> dict[str, dict[str, int]]:

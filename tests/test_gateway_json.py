@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from etcdcore.api import gateway, rpctypes
+from etcdcore.api import compact_json, gateway, rpctypes
 from etcdcore.api.raft_internal import InternalRaftRequest
 from etcdcore.api.rpc import (
     Compare,
@@ -128,3 +129,19 @@ def test_every_request_the_workload_draws_decodes_to_itself(seed: int, request_i
 def test_a_raft_entry_that_is_not_a_request_is_refused() -> None:
     with pytest.raises(ValueError, match="not an InternalRaftRequest"):
         InternalRaftRequest.unmarshal(b"marker-17")
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text() | st.floats(allow_nan=False),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12)
+
+
+@given(_JSON)
+def test_compact_json_writes_what_json_dumps_writes(value: object) -> None:
+    assert compact_json.dumps(value) == json.dumps(value, separators=(",", ":"))
+
+
+def test_compact_json_refuses_what_json_cannot_write() -> None:
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        compact_json.dumps({"a": b"bytes"})

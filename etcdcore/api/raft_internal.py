@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 
 from etcdcore.api import rpc
+from etcdcore.api.compact_json import dumps
 from etcdcore.api.gateway import PATHS, GatewayError, request_from_json, request_to_json
 
 __all__ = ["InternalRaftRequest"]
@@ -24,8 +25,6 @@ _CACHE_SIZE = 4096
 _DECODED: dict[bytes, InternalRaftRequest] = {}
 
 
-# json.dumps with separators builds an encoder per call; every proposal is encoded once.
-_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +38,7 @@ class InternalRaftRequest:
         """The entry's data."""
         field = _FIELD[type(self.request)]
         body = {"header": {"ID": str(self.id)}, field: request_to_json(self.request)}
-        data = _ENCODE(body).encode()
+        data = dumps(body).encode()
         # The data decodes to this very request (the encoding is lossless: tests hold
         # decode(marshal(x)) == x), so the members applying it need not run the JSON reader.
         _remember(data, self)
