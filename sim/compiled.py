@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sim.dataclass_init import explicit_inits
+from sim.final_constants import final_constants
 
 __all__ = ["HOT", "build", "is_compiled", "source_hash"]
 
@@ -87,9 +88,9 @@ def build(dest: Path, modules: Sequence[str] = HOT, root: Path = ROOT) -> bool:
     for package in PACKAGES:
         shutil.copytree(root / package, dest / package,
                         ignore=shutil.ignore_patterns("__pycache__", "*.so"))
-    for module in modules:  # compiled __init__s for their dataclasses (sim/dataclass_init.py)
+    for module in modules:  # sim/dataclass_init.py, sim/final_constants.py
         path = dest / module
-        path.write_text(explicit_inits(path.read_text()))
+        path.write_text(final_constants(explicit_inits(path.read_text())))
     (dest / "mypy.ini").write_text(_MYPY_INI)
     proc = subprocess.run([sys.executable, "-m", "mypyc", *modules], cwd=dest,
                           capture_output=True, text=True, check=False)

@@ -17,6 +17,7 @@ import pytest
 
 from sim.compiled import HOT, PACKAGES, ROOT, STAMP, build, source_hash
 from sim.dataclass_init import explicit_inits
+from sim.final_constants import final_constants
 from sim.runner import RunConfig, run
 from sim.workload import WorkloadConfig
 
@@ -209,4 +210,34 @@ def test_explicit_inits_construct_what_dataclasses_construct() -> None:
     assert hash(rewritten["Frozen"](1, 2)) == hash(original["Frozen"](1, 2))
     # A compiled copy's module still parses, with the prelude its __init__s refer to.
     for module in HOT:
-        ast.parse(explicit_inits((ROOT / module).read_text()))
+        ast.parse(final_constants(explicit_inits((ROOT / module).read_text())))
+
+
+_CONSTANTS = '''
+from __future__ import annotations
+import struct
+LIMIT = 10
+_HEADER = struct.Struct("<I")
+_TABLE: dict[int, int] = {}
+REBOUND = 1
+REBOUND = 2
+SHIFTED = 0
+lower_case = 3
+
+
+def bump() -> None:
+    global SHIFTED
+    SHIFTED += 1
+'''
+
+
+def test_once_bound_module_constants_become_final_and_keep_their_values() -> None:
+    rewritten = final_constants(_CONSTANTS)
+    assert "LIMIT: _CompiledFinal = 10" in rewritten
+    assert '_HEADER: _CompiledFinal = struct.Struct("<I")' in rewritten
+    assert "_TABLE: _CompiledFinal[dict[int, int]] = {}" in rewritten
+    for name in ("REBOUND", "SHIFTED", "lower_case"):  # bound twice, global'd, not a constant
+        assert f"{name}: _CompiledFinal" not in rewritten
+    original, mine = _load(_CONSTANTS, "c_original"), _load(rewritten, "c_rewritten")
+    for name in ("LIMIT", "_TABLE", "REBOUND", "SHIFTED", "lower_case"):
+        assert mine[name] == original[name]
