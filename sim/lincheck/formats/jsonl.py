@@ -189,9 +189,13 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# One decoder for every line: json.loads with an argument builds a new one per call.
+_DECODE = json.JSONDecoder(parse_constant=_reject_constant).decode
+
+
 def _load_object(raw: str, source: str, n: int) -> dict[str, Any]:
     try:
-        obj = json.loads(raw, parse_constant=_reject_constant)
+        obj = _DECODE(raw)
     except json.JSONDecodeError as e:
         raise HistoryError(source, n, f"malformed JSON: {e.msg} (column {e.colno})") from None
     except ValueError as e:
