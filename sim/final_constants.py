@@ -24,13 +24,13 @@ def _bound_names(tree: ast.Module) -> dict[str, int]:
     counts: dict[str, int] = {}
     for node in ast.walk(tree):
         names: list[str] = []
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
             names.append(node.id)
-        elif isinstance(node, ast.Global | ast.Nonlocal):
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
             names += node.names * 2
         elif isinstance(node, ast.alias):
             names.append((node.asname or node.name).split(".")[0])
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.append(node.name)
         for name in names:
             counts[name] = counts.get(name, 0) + 1

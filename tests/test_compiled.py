@@ -241,3 +241,16 @@ def test_once_bound_module_constants_become_final_and_keep_their_values() -> Non
     original, mine = _load(_CONSTANTS, "c_original"), _load(rewritten, "c_rewritten")
     for name in ("LIMIT", "_TABLE", "REBOUND", "SHIFTED", "lower_case"):
         assert mine[name] == original[name]
+
+
+def test_compiled_modules_test_types_with_tuples_not_unions() -> None:
+    # mypyc evaluates `A | B` into a new union object on every call of isinstance(x, A | B).
+    offenders = []
+    for module in HOT:
+        tree = ast.parse((ROOT / module).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                    and node.func.id in ("isinstance", "issubclass") and len(node.args) == 2 \
+                    and isinstance(node.args[1], ast.BinOp):
+                offenders.append(f"{module}:{node.lineno}")
+    assert not offenders

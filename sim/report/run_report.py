@@ -555,7 +555,7 @@ def _violations(
                 f"<details><summary>traceback</summary><pre>{escape(str(v['traceback']))}"
                 "</pre></details>"
             )
-        tail = [tuple(e) for e in v.get("trace_tail") or [] if isinstance(e, list | tuple)]
+        tail = [tuple(e) for e in v.get("trace_tail") or [] if isinstance(e, (list, tuple))]
         tables = [
             _trace_table(f"The last {len(tail)} trace events the run recorded", tail, t),
             _trace_table(
@@ -644,7 +644,7 @@ def _fields_text(kind: str, fields: Sequence[object]) -> str:
 
 
 def _field(value: object) -> str:
-    if isinstance(value, int | float | bool) or value is None:
+    if isinstance(value, (int, float, bool)) or value is None:
         return json.dumps(value)
     return json.dumps(str(value), ensure_ascii=False)
 

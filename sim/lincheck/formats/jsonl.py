@@ -240,7 +240,7 @@ def _event(obj: dict[str, Any], source: str, n: int) -> Event:
                 f"(allowed: {', '.join(sorted(allowed))})",
             )
     client = obj.get("client")
-    if isinstance(client, bool) or not isinstance(client, int | str):
+    if isinstance(client, bool) or not isinstance(client, (int, str)):
         raise HistoryError(source, n, f"client must be an integer or a string, got {client!r}")
     time = obj.get("time")
     if isinstance(time, bool) or not isinstance(time, int) or time < 0:
@@ -312,7 +312,7 @@ def _thaw(value: Any) -> Any:
     """freeze() undone, for json: FrozenMaps become dicts, tuples lists."""
     if isinstance(value, Mapping):
         return {k: _thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
+    if isinstance(value, (tuple, list)):
         return [_thaw(v) for v in value]
     return value
 

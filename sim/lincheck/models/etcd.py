@@ -1144,18 +1144,18 @@ def to_json(value: Any) -> Any:
         return value._asdict()
     if isinstance(value, dict):
         return {k: to_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):
         return [to_json(v) for v in value]
     return value
 
 
 def _plain(value: Any) -> Any:
     # Concrete types first: isinstance against an ABC such as Mapping is several times slower.
-    if isinstance(value, str | int | float | None):
+    if value is None or isinstance(value, (str, int, float)):
         return value
-    if isinstance(value, FrozenMap | dict):
+    if isinstance(value, (FrozenMap, dict)):
         return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
+    if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
@@ -1171,9 +1171,9 @@ def _kv_of(obs: Mapping[str, Any]) -> KeyValue:
 def _matches(obs: Any, exp: Any) -> bool:
     """Does the recorded `obs` agree with the model's `exp` on every field it records?"""
     if isinstance(exp, KeyValue):
-        return isinstance(obs, dict | Mapping) and _kv_of(obs) == exp
+        return isinstance(obs, (dict, Mapping)) and _kv_of(obs) == exp
     if isinstance(exp, dict):
-        if not isinstance(obs, dict | Mapping):
+        if not isinstance(obs, (dict, Mapping)):
             return False
         for name, value in obs.items():
             if name in exp:
@@ -1183,7 +1183,7 @@ def _matches(obs: Any, exp: Any) -> bool:
                 return False  # a txn answered with another kind of response than it asked
         return True
     if isinstance(exp, list):
-        if not isinstance(obs, list | Sequence) or isinstance(obs, str) or len(obs) != len(exp):
+        if not isinstance(obs, (list, Sequence)) or isinstance(obs, str) or len(obs) != len(exp):
             return False
         return all(_matches(o, e) for o, e in zip(obs, exp, strict=True))
     if isinstance(exp, bool) or isinstance(obs, bool):
@@ -1228,7 +1228,7 @@ class _Compiled:
             # The revision before the request that answers with `rev`: a quick filter.
             if isinstance(req, PutReq):
                 self.rev_lo = self.rev_hi = rev - 1
-            elif isinstance(req, RangeReq | CompactReq):
+            elif isinstance(req, (RangeReq, CompactReq)):
                 self.rev_lo = self.rev_hi = rev
             else:
                 self.rev_lo, self.rev_hi = rev - 1, rev
@@ -1308,7 +1308,7 @@ def _branch(req: TxnReq, res: Mapping[str, Any]) -> Iterable[tuple[Request, Mapp
 
 
 def _revisions_asked(req: Request) -> Iterable[int]:
-    if isinstance(req, RangeReq | CompactReq):
+    if isinstance(req, (RangeReq, CompactReq)):
         yield req.revision
     elif isinstance(req, TxnReq):
         for sub in (*req.success, *req.failure):
@@ -1326,12 +1326,12 @@ def _puts(req: Request) -> Iterable[tuple[str, str]]:
 def _strings(value: Any, into: set[str]) -> None:
     if isinstance(value, str):
         into.add(value)
-    elif isinstance(value, int | None):
+    elif value is None or isinstance(value, int):
         return
-    elif isinstance(value, dict | FrozenMap):
+    elif isinstance(value, (dict, FrozenMap)):
         for item in value.values():
             _strings(item, into)
-    elif isinstance(value, list | tuple):
+    elif isinstance(value, (list, tuple)):
         for item in value:
             _strings(item, into)
     elif isinstance(value, Mapping):
