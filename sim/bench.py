@@ -73,7 +73,7 @@ def _best_run(config: RunConfig, repeats: int) -> RunResult:
     results = [run(config) for _ in range(repeats)]
     assert len({r.digest for r in results}) == 1, "a run differed from itself"
     best = min(results, key=lambda r: r.wall_seconds - r.check_seconds)
-    return dataclasses.replace(best, trace=[], history="")
+    return dataclasses.replace(best, trace=[], history_source="")
 
 
 def compression(config: RunConfig) -> tuple[float, int, float]:

@@ -17,7 +17,7 @@ from etcdcore.raft.types import StateType
 from etcdcore.server.etcdserver import EtcdServer, ServerConfig
 from sim.invariants import RaftInvariants
 from sim.lincheck.checker import check
-from sim.lincheck.formats.jsonl import parse
+from sim.lincheck.formats.jsonl import parse_objects
 from sim.lincheck.models.etcd import EtcdModel
 from sim.lincheck.result import Verdict
 from sim.node import NodeEnv
@@ -164,7 +164,9 @@ class EtcdCluster:
         """The history's verdict under the etcd model: pass, fail or unknown; and a detail."""
         if not self.history.events:
             return "pass", "no operations"
-        history = parse(self.history.dumps(), "<run>")
+        # The events as the jsonl text would read back (a test holds the two equal), without
+        # writing the text and decoding it again.
+        history = parse_objects(self.history.objects(), "<run>")
         result = check(history.ops, EtcdModel(), timeout=timeout_s)
         n = len(history.ops)
         if result.verdict is Verdict.LINEARIZABLE:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
@@ -83,8 +83,16 @@ class RunResult:
     trace: Sequence[Event] = field(repr=False, default_factory=list)
     workload: str = "raft"
     ops: dict[str, dict[str, int]] = field(default_factory=dict)
-    history: str = field(repr=False, default="")  # the etcd workload's history, jsonl
+    # The etcd workload's history as jsonl text, or what writes it when first read (`history`).
+    history_source: str | Callable[[], str] = field(repr=False, default="", compare=False)
     check_seconds: float = 0.0  # wall time of the linearizability check, within wall_seconds
+
+    @property
+    def history(self) -> str:
+        """The etcd workload's history, jsonl ("" for the raft workload)."""
+        if not isinstance(self.history_source, str):
+            self.history_source = self.history_source()
+        return self.history_source
 
     @property
     def ok(self) -> bool:
@@ -239,12 +247,11 @@ def _run(config: RunConfig) -> RunResult:
     else:
         committed = max((s.committed_index for s in cluster.servers().values()), default=0)
     digest = world.trace.digest()
-    history = cluster.history.dumps() if isinstance(cluster, EtcdCluster) else ""
     return RunResult(
         seed=config.seed,
         digest=digest,
         sim_seconds=world.now / _S,
-        wall_seconds=time.perf_counter() - wall_start,  # the history's text too
+        wall_seconds=time.perf_counter() - wall_start,
         events=len(world.trace),
         faults=dict(sorted(injector.counts.items())),
         checks=checks,
@@ -256,7 +263,7 @@ def _run(config: RunConfig) -> RunResult:
         trace=TraceEvents(world.trace),
         workload=config.workload,
         ops=cluster.ops() if isinstance(cluster, EtcdCluster) else {},
-        history=history,
+        history_source=cluster.history.dumps if isinstance(cluster, EtcdCluster) else "",
         check_seconds=check_seconds,
     )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -101,6 +101,11 @@ class History:
             self.complete(client, op, "fail")
         else:
             self.complete(client, op, "info")
+
+    def objects(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """The history as the checker's jsonl lines would decode: (line number, object)."""
+        yield 1, {"format": HEADER_FORMAT, "version": VERSION, "model": "etcd"}
+        yield from enumerate(self.events, 2)
 
     def dumps(self) -> str:
         """The history in the checker's jsonl format (made once per length: the run's check

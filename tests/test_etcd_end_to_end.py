@@ -9,7 +9,11 @@ import pytest
 
 from etcdcore import bugs
 from sim.cli import main
+from sim.etcd_cluster import EtcdCluster
+from sim.faults import FaultInjector, generate_faults
 from sim.gateway_command import serve
+from sim.lincheck.formats.jsonl import parse, parse_objects
+from sim.lincheck.history import Status
 from sim.runner import RunConfig, run
 
 S = 1_000_000
@@ -112,3 +116,20 @@ def test_gateway_refuses_a_bad_requests_file_with_one_line_and_exit_2(
 def test_gateway_names_a_missing_file(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["gateway", "--requests", "/nonexistent/requests.jsonl"]) == 2
     assert "cannot read /nonexistent/requests.jsonl" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", [3, 8])
+def test_the_check_reads_the_history_exactly_as_its_jsonl_text_reads_back(seed: int) -> None:
+    # The run's check parses the events in memory, skipping the text round trip.
+    config = RunConfig(seed=seed, duration_us=20 * S)
+    cluster = EtcdCluster(config)
+    world = cluster.world
+    FaultInjector(world, cluster.leader).schedule(
+        generate_faults(world.streams.get("faults"), world.node_ids, S, config.heal_at_us),
+        config.heal_at_us)
+    world.start_all()
+    world.run_until(config.duration_us)
+    from_text = parse(cluster.history.dumps(), "<text>").ops
+    assert len(from_text) > 100
+    assert {op.status for op in from_text} >= {Status.OK, Status.FAIL}  # outcomes of all kinds
+    assert parse_objects(cluster.history.objects(), "<text>").ops == from_text

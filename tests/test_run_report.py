@@ -99,7 +99,7 @@ def hand_made(**overrides: Any) -> tuple[RunResult, RunConfig]:
         faults={"partition": 1, "crash": 1, "failpoint": 1, "clock_jump": 1, "disk_error": 1},
         checks={"election_safety": "fail", "liveness": "pass (fine)"},
         violations=[violation], proposed=0, committed=0, leaders=3, nodes=3, trace=trace,
-        workload="etcd", history=history,
+        workload="etcd", history_source=history,
     )
     fields.update(overrides)
     return RunResult(**fields), config
@@ -131,7 +131,7 @@ def synthetic_long_run() -> tuple[RunResult, RunConfig]:
         seed=5, digest="cd" * 32, sim_seconds=60.0, wall_seconds=1.0, events=len(trace),
         faults={"partition": 4}, checks={"liveness": "fail (no leader)"},
         violations=[violation], proposed=0, committed=0, leaders=1, nodes=3, trace=trace,
-        workload="etcd", history="\n".join(lines) + "\n",
+        workload="etcd", history_source="\n".join(lines) + "\n",
     )
     return result, RunConfig(seed=5, duration_us=60_000_000)
 

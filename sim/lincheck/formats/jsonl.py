@@ -39,7 +39,8 @@ from typing import Any, Literal
 
 from sim.lincheck.history import History, HistoryError, Operation, Status, freeze
 
-__all__ = ["HEADER_FORMAT", "Invoke", "Return", "dump_jsonl", "pair_events", "parse"]
+__all__ = ["HEADER_FORMAT", "Invoke", "Return", "dump_jsonl", "pair_events", "parse",
+           "parse_objects"]
 
 HEADER_FORMAT = "etcdsim-history"
 VERSION = 1
@@ -161,14 +162,18 @@ _HEADER_FIELDS = frozenset({"format", "version", "model"})
 
 def parse(text: str, source: str = "<string>") -> History:
     """Read a jsonl history (see the module docstring for the format)."""
+    lines = ((n, raw) for n, raw in enumerate(text.split("\n"), 1) if raw.strip())
+    return parse_objects(((n, _load_object(raw, source, n)) for n, raw in lines), source)
+
+
+def parse_objects(objects: Iterable[tuple[int, dict[str, Any]]],
+                  source: str = "<objects>") -> History:
+    """Read a jsonl history already decoded: (line number, object) for each line."""
     events: list[Event] = []
     model_hint: str | None = None
     last_time = 0
     first = True
-    for n, raw in enumerate(text.split("\n"), 1):
-        if not raw.strip():
-            continue
-        obj = _load_object(raw, source, n)
+    for n, obj in objects:
         if "format" in obj:
             if not first:
                 raise HistoryError(source, n, "a header belongs on the first line only")
