@@ -254,3 +254,20 @@ def test_compiled_modules_test_types_with_tuples_not_unions() -> None:
                     and isinstance(node.args[1], ast.BinOp):
                 offenders.append(f"{module}:{node.lineno}")
     assert not offenders
+
+
+def test_compiled_functions_name_each_caught_exception_type_apart() -> None:
+    # mypyc types an `except A as exc` variable as A for the whole function: a later
+    # `except B as exc` then fails with a TypeError instead of handling B.
+    offenders = []
+    for module in HOT:
+        tree = ast.parse((ROOT / module).read_text())
+        for fn in ast.walk(tree):
+            if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                types: dict[str, set[str]] = {}
+                for node in ast.walk(fn):
+                    if isinstance(node, ast.ExceptHandler) and node.name and node.type:
+                        types.setdefault(node.name, set()).add(ast.unparse(node.type))
+                offenders += [f"{module}:{fn.lineno} {name}" for name, kinds in types.items()
+                              if len(kinds) > 1]
+    assert not offenders

@@ -49,8 +49,8 @@ class Backend:
             else:
                 disk.write(DB_PATH, b"")
                 yield disk.fsync(DB_PATH)
-        except BackendCorruptError as exc:
-            self.env.fail(f"backend: {exc}")
+        except BackendCorruptError as corrupt:
+            self.env.fail(f"backend: {corrupt}")
             return False
         except DiskError as exc:
             self.env.fail(f"backend: cannot open {DB_PATH}: {exc}")

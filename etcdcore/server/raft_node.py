@@ -152,8 +152,8 @@ class RaftNode:
                     hard_state = HardState(term=self.bootstrap_term)
                     wal.save(hard_state, [])
                     self._repaired = True  # sync it before anything else
-        except WALCorruptError as exc:
-            self.env.fail(str(exc))
+        except WALCorruptError as corrupt:
+            self.env.fail(str(corrupt))
             return
         except DiskError as exc:
             self.env.fail(f"wal: {exc}")

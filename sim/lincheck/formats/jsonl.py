@@ -201,8 +201,8 @@ _DECODE = json.JSONDecoder(parse_constant=_reject_constant).decode
 def _load_object(raw: str, source: str, n: int) -> dict[str, Any]:
     try:
         obj = _DECODE(raw)
-    except json.JSONDecodeError as e:
-        raise HistoryError(source, n, f"malformed JSON: {e.msg} (column {e.colno})") from None
+    except json.JSONDecodeError as bad:
+        raise HistoryError(source, n, f"malformed JSON: {bad.msg} (column {bad.colno})") from None
     except ValueError as e:
         raise HistoryError(source, n, f"malformed JSON: {e}") from None
     except RecursionError:
