@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from etcdcore.env import DiskError, DiskFullError
-from sim.clock import Environment
+from sim.kernel import Environment
 from sim.trace import Trace
 
 __all__ = ["DiskConfig", "SimDisk"]

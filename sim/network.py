@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from random import Random
 
-from sim.clock import Environment
+from sim.kernel import Environment
 from sim.rng import Streams
 from sim.trace import Trace
 

@@ -15,8 +15,9 @@ from functools import partial
 from typing import Any
 
 from etcdcore.env import DiskError, Process
-from sim.clock import Environment, LocalClock
+from sim.clock import LocalClock
 from sim.disk import SimDisk
+from sim.kernel import Environment
 from sim.rng import Streams
 from sim.trace import Trace
 

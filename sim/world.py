@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from sim.clock import Environment
 from sim.disk import DiskConfig, SimDisk
+from sim.kernel import Environment
 from sim.network import Network, NetworkConfig
 from sim.node import Node, NodeEnv, NodeStatus
 from sim.rng import Streams

@@ -10,8 +10,8 @@ import pytest
 import simpy
 
 from etcdcore.env import DiskError, DiskFullError
-from sim.clock import Environment
 from sim.disk import DiskConfig, SimDisk
+from sim.kernel import Environment
 from sim.trace import Trace
 
 FsyncResults = list[tuple[int, DiskError | None]]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 import simpy
 
-from sim.clock import Environment
+from sim.kernel import Environment
 from sim.network import Network, NetworkConfig
 from sim.partitions import halves, isolate
 from sim.rng import Streams
