@@ -129,7 +129,6 @@ class SimDisk:
         node: int,
         config: DiskConfig | None = None,
     ) -> None:
-        self._env = env
         self._kernel = env.kernel
         self._rng = rng
         self._trace = trace

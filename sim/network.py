@@ -121,7 +121,6 @@ class Network:
         if len(self.nodes) != len(nodes):
             raise ValueError(f"node ids must be distinct, got {list(nodes)}")
         self.config = config if config is not None else NetworkConfig()
-        self._env = env
         self._kernel = env.kernel
         self._trace = trace
         self._deliver = deliver

@@ -71,7 +71,7 @@ class Cluster:
 
     def start_liveness(self) -> None:
         """Start the liveness check (at the heal)."""
-        _start(self.world, self.liveness_check(self.world.env))
+        self.world.env.process(self.liveness_check(self.world.env))
 
     def leader(self) -> int | None:
         """The running node that leads the highest term, if any."""
@@ -127,10 +127,6 @@ class Cluster:
             f"no leader accepted a proposal within {self.config.liveness_bound_us}us of the heal"
         )
         self.world.trace.emit("liveness.fail")
-
-
-def _start(world: World, process: Generator[simpy.Event, Any, None]) -> None:
-    world.env.process(process)
 
 
 class _Proposer:

@@ -52,13 +52,10 @@ class World:
                 self.env, i, self.streams, self.trace, node_disk, self.network.send, client_boot
             )
 
-    def _now(self) -> int:
-        return self.kernel.now
-
     @property
     def now(self) -> int:
         """Global simulated time in microseconds."""
-        return self._now()
+        return self.kernel.now
 
     def _deliver(self, src: int, dst: int, msg: object) -> None:
         self.nodes[dst].deliver(src, msg)

@@ -532,13 +532,19 @@ def _gap_history(unknown_puts: int, observed: int, version: int = 3) -> list[Ope
     return ops
 
 
-def test_unknown_writes_that_differ_only_in_values_nobody_sees_share_a_class() -> None:
-    ops = _gap_history(6, observed=4)
-    ops.append(op("txn", {"compare": [{"key": "k1", "target": "VALUE", "result": "EQUAL",
-                                       "value": "u3"}], "success": []},
+def _with_value_compare(ops: list[Operation], key: str, result: str,
+                        value: str) -> tuple[list[Operation], EtcdModel]:
+    """`ops` and an unknown txn comparing `key`'s value; with a model that has read them."""
+    ops.append(op("txn", {"compare": [{"key": key, "target": "VALUE", "result": result,
+                                       "value": value}], "success": []},
                   status=Status.UNKNOWN, call=7, op_id=50))
     model = EtcdModel()
     model.partition(ops)
+    return ops, model
+
+
+def test_unknown_writes_that_differ_only_in_values_nobody_sees_share_a_class() -> None:
+    ops, model = _with_value_compare(_gap_history(6, observed=4), "k1", "EQUAL", "u3")
     classes = [model.interchangeable(o) for o in ops]
     assert classes[0] == classes[2]  # k0, values unseen
     assert classes[0] != classes[1]  # another key
@@ -548,12 +554,7 @@ def test_unknown_writes_that_differ_only_in_values_nobody_sees_share_a_class() -
 
 
 def test_an_ordering_compare_on_values_makes_every_unknown_put_its_own_class() -> None:
-    ops = _gap_history(4, observed=0)
-    ops.append(op("txn", {"compare": [{"key": "k9", "target": "VALUE", "result": "LESS",
-                                       "value": "m"}], "success": []},
-                  status=Status.UNKNOWN, call=7, op_id=50))
-    model = EtcdModel()
-    model.partition(ops)
+    ops, model = _with_value_compare(_gap_history(4, observed=0), "k9", "LESS", "m")
     assert model.interchangeable(ops[1]) != model.interchangeable(ops[3])
 
 

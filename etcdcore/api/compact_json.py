@@ -26,6 +26,6 @@ _ENCODE = None if _C is None else _C(
 
 def dumps(obj: Any) -> str:
     """`obj` as compact, ASCII-only JSON."""
-    if _ENCODE is None or isinstance(obj, str):
+    if _ENCODE is None:
         return json.dumps(obj, separators=(",", ":"))
     return "".join(_ENCODE(obj, 0))

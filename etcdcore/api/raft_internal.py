@@ -25,8 +25,6 @@ _CACHE_SIZE = 4096
 _DECODED: dict[bytes, InternalRaftRequest] = {}
 
 
-
-
 @dataclass(frozen=True, slots=True)
 class InternalRaftRequest:
     """One proposal: the request id the proposer waits on, and the request."""
