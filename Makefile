@@ -19,15 +19,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2
 
-# A copy of sim/ and etcdcore/ with the hot modules compiled by mypyc (sim/compiled.py); it is
+# A copy of sim/ and etcdcore/ with the hot modules compiled by mypyc (buildtools/etcdsim_build/compiled.py); it is
 # rebuilt when the sources change. Run from there, `python -m sim` uses it.
 FAST := build/fast
 
 fast: $(STAMP)
-	$(PY) -m sim.compiled $(FAST)
+	$(PY) -m etcdsim_build.compiled $(FAST)
 
 bench: fast
-	cd $(FAST) && $(CURDIR)/$(PY) -m sim.bench
+	cd $(FAST) && $(CURDIR)/$(PY) -m sim.commands.bench
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sim etcdcore tests conftest.py

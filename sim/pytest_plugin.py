@@ -9,7 +9,7 @@ Fixtures:
     sim_seed      the seed of this test item (0 when no option is given)
     sim_run       sim_run(scenario) -> RunResult; a failing test leaves the run's artifact
                   directory and prints both the pytest line and the `etcdsim replay` line
-    sim_cluster   a ScriptedCluster (sim.scripted) on sim_seed, to script step by step
+    sim_cluster   a ScriptedCluster (sim.cluster.scripted) on sim_seed, to script step by step
 
 Hypothesis profiles `dev`, `ci` and `fuzz` are registered here and one is loaded explicitly:
 the one named by HYPOTHESIS_PROFILE, else `ci` when CI is set, else `dev` (hypothesis would
@@ -27,10 +27,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from sim.runner import RunResult
-from sim.scenario import Scenario, run_scenario
-from sim.scripted import ScriptedCluster
-from sim.trace import write_trace
+from sim.cluster.result import RunResult
+from sim.cluster.scripted import ScriptedCluster
+from sim.harness.scenario import Scenario, run_scenario
+from sim.world.trace import write_trace
 
 __all__ = ["register_profiles"]
 
@@ -126,7 +126,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     report = outcome.get_result()
     if report.when != "call" or not report.failed:
         return
-    from sim.artifacts import replay_command, write_artifacts
+    from sim.harness.artifacts import replay_command, write_artifacts
 
     lines: list[str] = []
     seed = item.callspec.params.get("sim_seed") if hasattr(item, "callspec") else None

@@ -16,8 +16,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from sim.node import NodeStatus
-from sim.scripted import ScriptedCluster
+from sim.cluster.scripted import ScriptedCluster
+from sim.world.node import NodeStatus
 
 __all__ = ["EtcdStateMachine"]
 

@@ -13,9 +13,9 @@ from dataclasses import replace
 from hypothesis import strategies as st
 
 from etcdcore.server.failpoints import REACHABLE
-from sim.faults import FAULT_KINDS, PARTITION_KINDS, Fault
-from sim.scenario import Scenario
-from sim.workload import WorkloadConfig
+from sim.cluster.workload import WorkloadConfig
+from sim.harness.scenario import Scenario
+from sim.world.faults import FAULT_KINDS, PARTITION_KINDS, Fault
 
 __all__ = ["fault_schedules", "faults", "scenarios"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.cli import main
+from sim.commands.cli import main
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "histories"
 SAMPLES = [

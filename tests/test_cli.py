@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from sim.cli import main
-from sim.runner import RunConfig
+from sim.cluster.config import RunConfig
+from sim.commands.cli import main
 
 SHORT = ["--duration", "3", "--nodes", "3"]
 
@@ -102,9 +102,9 @@ def test_sweep_runs_every_seed_and_summarises(capsys: pytest.CaptureFixture[str]
 def test_a_sweep_with_a_failure_exits_1_and_prints_the_replay_command(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import sim.sweep
+    import sim.harness.sweep
 
-    real = sim.sweep.run_seed
+    real = sim.harness.sweep.run_seed
 
     def failing_seed_1(config: RunConfig) -> dict[str, Any]:
         result = real(config)
@@ -113,7 +113,7 @@ def test_a_sweep_with_a_failure_exits_1_and_prints_the_replay_command(
                                      "time_us": 0}]
         return result
 
-    monkeypatch.setattr(sim.sweep, "run_seed", failing_seed_1)
+    monkeypatch.setattr(sim.harness.sweep, "run_seed", failing_seed_1)
     code = main(["sweep", "--seeds", "0:2", "--workers", "1", *SHORT])
     out = capsys.readouterr().out
     assert code == 1
@@ -123,7 +123,7 @@ def test_a_sweep_with_a_failure_exits_1_and_prints_the_replay_command(
 
 
 def test_sweep_results_do_not_depend_on_the_number_of_workers() -> None:
-    from sim.sweep import run_seeds
+    from sim.harness.sweep import run_seeds
 
     configs = [RunConfig(seed=s, duration_us=3_000_000) for s in range(3)]
     one = [r["digest"] for r in run_seeds(configs, 1)]
@@ -132,7 +132,7 @@ def test_sweep_results_do_not_depend_on_the_number_of_workers() -> None:
 
 
 def test_a_determinism_failure_names_the_first_differing_event() -> None:
-    from sim.cli import first_difference
+    from sim.commands.run import first_difference
 
     ours = [(0, "a", 1), (5, "b", 2), (9, "c", 3)]
     theirs = ['[0,"a",1]', '[5,"b",7]', '[9,"c",3]']

@@ -1,4 +1,4 @@
-"""The compiled copy (sim/compiled.py) runs the same simulation as the sources, faster."""
+"""The compiled copy (etcdsim_build.compiled) runs the same simulation as the sources, faster."""
 
 from __future__ import annotations
 
@@ -14,28 +14,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from etcdsim_build.compiled import HOT, PACKAGES, ROOT, STAMP, build, source_hash
+from etcdsim_build.dataclass_init import explicit_inits
+from etcdsim_build.final_constants import final_constants
 
-from sim.compiled import HOT, PACKAGES, ROOT, STAMP, build, source_hash
-from sim.dataclass_init import explicit_inits
-from sim.final_constants import final_constants
-from sim.runner import RunConfig, run
-from sim.workload import WorkloadConfig
+from sim.cluster.config import RunConfig
+from sim.cluster.workload import WorkloadConfig
+from sim.harness.runner import run
 
 # The Raft core, its driver, and a module whose frozen config a sweep pickles.
 SOME = (*(m for m in HOT if m.startswith("etcdcore/raft/")), "etcdcore/server/raft_node.py",
-        "sim/workload.py")
+        "sim/cluster/workload.py")
 
 _PROBE = """
 import json, pickle
-from sim.compiled import is_compiled
-from sim.runner import RunConfig, run
+from sim.build_select import which_build
+from sim.cluster.config import RunConfig
+from sim.harness.runner import run
 import etcdcore.raft.raft as raft
-from sim.workload import WorkloadConfig
+from sim.cluster.workload import WorkloadConfig
 config = RunConfig(seed=3, duration_us=5_000_000, workload="raft",
                    workload_mix=WorkloadConfig(clients=2, keys=3))
 r = run(pickle.loads(pickle.dumps(config)))  # as a sweep hands it to a worker
 assert pickle.loads(pickle.dumps(config)) == config
-print(json.dumps({"compiled": is_compiled(), "raft": raft.__file__, "digest": r.digest}))
+print(json.dumps({"compiled": which_build() == "compiled", "raft": raft.__file__, "digest": r.digest}))
 """
 
 
@@ -45,7 +47,7 @@ def test_the_source_hash_changes_with_any_source_file(tmp_path: Path) -> None:
                         ignore=shutil.ignore_patterns("__pycache__"))
     before = source_hash(tmp_path)
     assert source_hash(tmp_path) == before
-    bench = tmp_path / "sim" / "bench.py"
+    bench = tmp_path / "sim" / "commands" / "bench.py"
     bench.write_text(bench.read_text() + "\n# an edit\n")
     assert source_hash(tmp_path) != before
 
@@ -61,7 +63,7 @@ def test_a_compiled_copy_gives_the_digest_of_the_sources_and_is_rebuilt_only_on_
                           text=True, check=True)
     probe = json.loads(proc.stdout)
     assert probe["raft"].endswith(".so")
-    assert probe["compiled"] is False  # only the Raft core was compiled here, not sim.node
+    assert probe["compiled"] is False  # only the Raft core was compiled here, not sim.world.node
     interpreted = run(RunConfig(seed=3, duration_us=5_000_000, workload="raft",
                                 workload_mix=WorkloadConfig(clients=2, keys=3)))
     assert probe["digest"] == interpreted.digest
@@ -88,10 +90,10 @@ def test_every_command_works_the_same_from_the_full_compiled_copy(tmp_path: Path
     # build/fast, as `make fast` builds it: rebuilt here only when a source changed.
     fast = FAST
     build(fast)
-    probe = subprocess.run([sys.executable, "-c", "from sim.compiled import is_compiled; "
-                            "print(is_compiled())"], cwd=fast, capture_output=True, text=True,
+    probe = subprocess.run([sys.executable, "-c", "from sim.build_select import which_build; "
+                            "print(which_build())"], cwd=fast, capture_output=True, text=True,
                            check=True)
-    assert probe.stdout.strip() == "True"
+    assert probe.stdout.strip() == "compiled"
     for workload in ("etcd", "raft"):
         out = _sim(fast, "run", "--seed", "2", "--duration", "10", "--workload", workload,
                    "--json")

@@ -10,9 +10,9 @@ import pytest
 import simpy
 
 from etcdcore.env import DiskError, DiskFullError
-from sim.disk import DiskConfig, SimDisk
-from sim.kernel import Environment
-from sim.trace import Trace
+from sim.world.disk import DiskConfig, SimDisk
+from sim.world.kernel import Environment
+from sim.world.trace import Trace
 
 FsyncResults = list[tuple[int, DiskError | None]]
 

@@ -8,13 +8,15 @@ from pathlib import Path
 import pytest
 
 from etcdcore import bugs
-from sim.cli import main
-from sim.etcd_cluster import EtcdCluster
-from sim.faults import FaultInjector, generate_faults
-from sim.gateway_command import serve
+from sim.cluster.config import RunConfig
+from sim.cluster.etcd_cluster import EtcdCluster
+from sim.commands.cli import main
+from sim.commands.gateway import serve
+from sim.harness.fault_mix import generate_faults
+from sim.harness.runner import run
 from sim.lincheck.formats.jsonl import parse, parse_objects
 from sim.lincheck.history import Status
-from sim.runner import RunConfig, run
+from sim.world.faults import FaultInjector
 
 S = 1_000_000
 

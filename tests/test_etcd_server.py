@@ -15,11 +15,12 @@ from etcdcore.env import Process
 from etcdcore.raft.types import StateType
 from etcdcore.server.etcdserver import EtcdServer
 from etcdcore.server.failpoints import REACHABLE
-from sim.etcd_cluster import EtcdCluster
-from sim.faults import Fault
-from sim.node import NodeStatus
-from sim.runner import RunConfig, run
-from sim.workload import History
+from sim.cluster.config import RunConfig
+from sim.cluster.etcd_cluster import EtcdCluster
+from sim.cluster.workload import History
+from sim.harness.runner import run
+from sim.world.faults import Fault
+from sim.world.node import NodeStatus
 
 S = 1_000_000
 

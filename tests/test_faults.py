@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import random
 
-from sim.faults import FAULT_KINDS, Fault, FaultInjector, generate_faults
-from sim.node import NodeEnv, NodeStatus
-from sim.world import World
+from sim.harness.fault_mix import generate_faults
+from sim.world.faults import FAULT_KINDS, Fault, FaultInjector
+from sim.world.node import NodeEnv, NodeStatus
+from sim.world.world import World
 
 S = 1_000_000
 
@@ -119,9 +120,11 @@ def test_a_disk_error_fault_restarts_a_node_that_stopped_on_it() -> None:
 
 
 def test_a_replaced_disk_brings_a_member_back_empty_and_its_lost_term_is_flagged() -> None:
-    from sim.faults import Fault, generate_faults
-    from sim.rng import Streams
-    from sim.runner import RunConfig, run
+    from sim.cluster.config import RunConfig
+    from sim.harness.fault_mix import generate_faults
+    from sim.harness.runner import run
+    from sim.world.faults import Fault
+    from sim.world.rng import Streams
 
     s = 1_000_000
     schedule = (Fault(3 * s, "disk_replace", node=2, duration_us=s),)

@@ -26,7 +26,7 @@ from etcdcore.api.rpc import (
     TxnResponse,
 )
 from etcdcore.mvcc import KeyValue
-from sim.workload import WorkloadConfig, _Picker
+from sim.cluster.workload import WorkloadConfig, _Picker
 
 
 def test_a_put_body_is_read_with_base64_bytes() -> None:

@@ -7,7 +7,8 @@ import pytest
 from etcdcore.raft import RawNode
 from etcdcore.raft.log import RaftLog
 from etcdcore.raft.types import Ready
-from sim.runner import RunConfig, run
+from sim.cluster.config import RunConfig
+from sim.harness.runner import run
 
 S = 1_000_000
 

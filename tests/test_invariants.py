@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from etcdcore.raft.types import Entry, HardState, Message, MessageType, StateType
-from sim.invariants import InvariantViolation, RaftInvariants
+from sim.cluster.invariants import InvariantViolation, RaftInvariants
 
 
 @dataclass

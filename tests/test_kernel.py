@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from sim.kernel import Environment
+from sim.world.kernel import Environment
 
 
 def test_callbacks_and_simpy_events_at_one_time_run_in_the_order_they_were_scheduled() -> None:

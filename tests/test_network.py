@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import pytest
 import simpy
 
-from sim.kernel import Environment
-from sim.network import Network, NetworkConfig
-from sim.partitions import halves, isolate
-from sim.rng import Streams
-from sim.trace import Trace
+from sim.world.kernel import Environment
+from sim.world.network import Network, NetworkConfig
+from sim.world.partitions import halves, isolate
+from sim.world.rng import Streams
+from sim.world.trace import Trace
 
 NODES = (1, 2, 3)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from etcdcore.env import Process
-from sim.clock import LocalClock
-from sim.node import NodeEnv, NodeStatus
-from sim.world import World
+from sim.world.clock import LocalClock
+from sim.world.node import NodeEnv, NodeStatus
+from sim.world.world import World
 
 
 class Recorder:

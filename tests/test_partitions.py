@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.partitions import (
+from sim.world.partitions import (
     Cut,
     between,
     bridge,

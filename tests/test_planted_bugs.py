@@ -14,8 +14,9 @@ import pytest
 from etcdcore import bugs
 from etcdcore.raft import Config, Message, StateType
 from etcdcore.raft.types import MessageType
-from sim.cli import main, replay_command
-from sim.runner import RunConfig, run
+from sim.cluster.config import RunConfig
+from sim.commands.cli import main
+from sim.harness.runner import run
 from tests.raft_net import RaftNet
 
 S = 1_000_000
@@ -224,5 +225,5 @@ def test_an_unknown_bug_is_bad_usage_naming_the_known_ones(
 
 def test_the_replay_command_keeps_the_bugs_switched_on() -> None:
     config = RunConfig(seed=4, bugs=frozenset({bugs.COMPACT_OFF_BY_ONE, bugs.ACK_BEFORE_FSYNC}))
-    assert replay_command(config).endswith(
+    assert config.command_line().endswith(
         f"--bug {bugs.ACK_BEFORE_FSYNC} --bug {bugs.COMPACT_OFF_BY_ONE}")

@@ -27,8 +27,8 @@ def test_a_failing_scenario_test_prints_both_reproduction_lines_and_leaves_artif
 ) -> None:
     pytester.makepyfile("""
         from etcdcore import bugs
-        from sim.scenario import Scenario
-        from sim.workload import WorkloadConfig
+        from sim.harness.scenario import Scenario
+        from sim.cluster.workload import WorkloadConfig
 
         def test_reads_are_fresh(sim_run, sim_seed):
             scenario = Scenario(seed=9 + sim_seed, duration_us=20_000_000,

@@ -5,9 +5,10 @@ from __future__ import annotations
 from etcdcore.raft.types import Entry
 from etcdcore.server.raft_node import RaftNode
 from etcdcore.wal.record import decode_all, encode_entry
-from sim import partitions
-from sim.node import NodeStatus
-from sim.runner import Cluster, RunConfig
+from sim.cluster.config import RunConfig
+from sim.cluster.raft_cluster import Cluster
+from sim.world import partitions
+from sim.world.node import NodeStatus
 
 S = 1_000_000
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sim.rng import Streams, derive_seed
+from sim.world.rng import Streams, derive_seed
 
 
 def test_a_stream_is_a_pure_function_of_root_seed_and_name() -> None:

@@ -8,11 +8,12 @@ from functools import cache
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from sim.cli import replay_command
+from sim.cluster.config import RunConfig
+from sim.cluster.result import RunResult
+from sim.harness.runner import run
 from sim.report import render_run_report, write_run_report
 from sim.report.timeline import fault_bands, leader_spans, node_spans, trace_window
-from sim.runner import RunConfig, RunResult, run
-from sim.trace import Event
+from sim.world.trace import Event
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -205,7 +206,7 @@ def test_header_names_the_seed_digest_verdict_checks_and_replay_command() -> Non
     html = render_run_report(result, config)
     assert '<p class="verdict bad">FAIL</p>' in html
     assert "ab" * 32 in html
-    assert f'<code id="replay">{replay_command(config)}</code>' in html
+    assert f'<code id="replay">{config.command_line()}</code>' in html
     assert '<tr data-check="election_safety"><td>election_safety</td><td class="bad">' in html
 
 

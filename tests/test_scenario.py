@@ -10,13 +10,14 @@ import pytest
 from hypothesis import find, given, settings
 
 from etcdcore import bugs
-from sim.cli import main
-from sim.faults import FAULT_KINDS
-from sim.runner import RunConfig, run
-from sim.scenario import Scenario, ScenarioError, run_scenario
-from sim.shrink import shrink
+from sim.cluster.config import RunConfig
+from sim.cluster.workload import WorkloadConfig
+from sim.commands.cli import main
+from sim.harness.runner import run
+from sim.harness.scenario import Scenario, ScenarioError, run_scenario
+from sim.harness.shrink import shrink
 from sim.strategies import scenarios
-from sim.workload import WorkloadConfig
+from sim.world.faults import FAULT_KINDS
 
 S = 1_000_000
 
@@ -70,7 +71,7 @@ def failing_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     out = tmp_path / "failure"
     assert main(["replay", str(path / "scenario.json")]) == 1
     capsys.readouterr()
-    from sim.artifacts import write_artifacts
+    from sim.harness.artifacts import write_artifacts
     write_artifacts(out, STALE_READS, run_scenario(STALE_READS))
     return out
 

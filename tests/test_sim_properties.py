@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from hypothesis import given
 
-from sim.faults import Fault
-from sim.runner import RunConfig, run
+from sim.cluster.config import RunConfig
+from sim.harness.runner import run
 from sim.strategies import fault_schedules
+from sim.world.faults import Fault
 
 S = 1_000_000
 DURATION = 20 * S

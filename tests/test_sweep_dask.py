@@ -16,11 +16,11 @@ import dask
 import pytest
 from distributed import LocalCluster
 
-import sim.sweep
+import sim.harness.sweep
 from etcdcore import bugs
-from sim.faults import Fault
-from sim.runner import RunConfig
-from sim.sweep import WORKER_DIED, SweepError, run_seeds, sweep
+from sim.cluster.config import RunConfig
+from sim.harness.sweep import WORKER_DIED, SweepError, run_seeds, sweep
+from sim.world.faults import Fault
 
 CONFIGS = [RunConfig(seed=s, duration_us=3_000_000) for s in range(4)]
 
@@ -123,7 +123,7 @@ def _assert_fails_fast(address: str) -> None:
 def test_a_sweep_on_dask_with_a_failure_exits_1_and_prints_the_replay_command(
     cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    real = sim.sweep.run_seed
+    real = sim.harness.sweep.run_seed
 
     def failing_seed_1(config: RunConfig) -> dict[str, Any]:
         result = real(config)
@@ -132,7 +132,7 @@ def test_a_sweep_on_dask_with_a_failure_exits_1_and_prints_the_replay_command(
                                      "time_us": 0}]
         return result
 
-    monkeypatch.setattr(sim.sweep, "run_seed", failing_seed_1)
+    monkeypatch.setattr(sim.harness.sweep, "run_seed", failing_seed_1)
     base = RunConfig(seed=0, duration_us=3_000_000)
     code = sweep([0, 1, 2], base, 1, dask_address=cluster.scheduler_address)
     out = capsys.readouterr().out
@@ -146,7 +146,7 @@ def test_a_sweep_on_dask_with_a_failure_exits_1_and_prints_the_replay_command(
 def test_a_seed_whose_worker_died_once_is_rerun_by_dask_with_the_same_result(
     cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    real = sim.sweep.run_seed
+    real = sim.harness.sweep.run_seed
     marker = tmp_path / "died"
 
     def dies_once_on_seed_2(config: RunConfig) -> dict[str, Any]:
@@ -155,7 +155,7 @@ def test_a_seed_whose_worker_died_once_is_rerun_by_dask_with_the_same_result(
             os._exit(1)
         return real(config)
 
-    monkeypatch.setattr(sim.sweep, "run_seed", dies_once_on_seed_2)
+    monkeypatch.setattr(sim.harness.sweep, "run_seed", dies_once_on_seed_2)
     on_dask = run_seeds(CONFIGS, 1, dask_address=cluster.scheduler_address)
     assert marker.exists()
     assert _same_runs(on_dask, run_seeds(CONFIGS, 1))
@@ -164,14 +164,14 @@ def test_a_seed_whose_worker_died_once_is_rerun_by_dask_with_the_same_result(
 def test_a_seed_that_keeps_killing_workers_is_reported_as_a_failure(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = sim.sweep.run_seed
+    real = sim.harness.sweep.run_seed
 
     def always_dies_on_seed_1(config: RunConfig) -> dict[str, Any]:
         if config.seed == 1:
             os._exit(1)
         return real(config)
 
-    monkeypatch.setattr(sim.sweep, "run_seed", always_dies_on_seed_1)
+    monkeypatch.setattr(sim.harness.sweep, "run_seed", always_dies_on_seed_1)
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), _cluster(1) as c:
         (result,) = run_seeds([CONFIGS[1]], 1, dask_address=c.scheduler_address)
     assert result["seed"] == 1

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pickle
 
-from sim.runner import RunConfig, run
-from sim.trace import Trace
+from sim.cluster.config import RunConfig
+from sim.harness.runner import run
+from sim.world.trace import Trace
 
 
 def _digest(*events: tuple[object, ...]) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 from etcdcore import bugs
 from etcdcore.api import rpc, rpctypes
+from etcdcore.api.call import Call
 from etcdcore.api.raft_internal import InternalRaftRequest
 from etcdcore.api.rpctypes import EtcdError
 from etcdcore.env import Env, Future, Process, Timer
@@ -29,7 +30,6 @@ from etcdcore.server import txn as txnpkg
 from etcdcore.server.backend import Backend
 from etcdcore.server.idutil import Generator, cluster_id, member_id, peer_url
 from etcdcore.server.raft_node import RaftMonitor, RaftNode, RaftTiming
-from etcdcore.server.v3rpc import Call, KVServer
 from etcdcore.server.wait import Wait, WaitTime
 
 __all__ = ["EtcdServer", "ServerConfig"]
@@ -121,7 +121,7 @@ class EtcdServer:
         self.r = RaftNode(env, list(cfg.peers), cfg.timing, monitor=monitor, hooks=self,
                           bootstrap_term=1, bugs=cfg.bugs, knobs=cfg.knobs)
         self.apply_below_consistent_index = bugs.APPLY_BELOW_CONSISTENT_INDEX in cfg.bugs
-        self.kv = KVServer(self)
+        self.grpc: Callable[[Call], Process] | None = None  # serve_grpc sets it
         self.w = Wait(env.future)
         self.apply_wait = WaitTime(env.future)
         self.req_id_gen = Generator(self.member_id, env.now() // 1000)
@@ -181,8 +181,14 @@ class EtcdServer:
             self.r.receive(frm, msg)
 
     def _serve(self, frm: int, call: Call) -> Process:
-        reply = yield from self.kv.handle(call)
+        if self.grpc is None:
+            return  # nothing listens for clients: the call is never answered
+        reply = yield from self.grpc(call)
         self.env.send(frm, reply)
+
+    def serve_grpc(self, handler: Callable[[Call], Process]) -> None:
+        """Answer clients' calls with `handler` (etcd's embed wires v3rpc to the server)."""
+        self.grpc = handler
 
     # ---- hooks the Raft loop calls --------------------------------------------------------
 

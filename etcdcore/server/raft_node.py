@@ -58,7 +58,7 @@ class RaftTiming:
     election_ticks: int = 10
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuilt from its fields: compiled by mypyc (sim/compiled.py), a frozen dataclass
+        # Rebuilt from its fields: compiled by mypyc (etcdsim_build.compiled), a frozen dataclass
         # cannot be unpickled field by field, and sweeps send it to worker processes.
         return type(self), tuple(getattr(self, f.name) for f in dataclasses.fields(self))
 

@@ -1,56 +1,23 @@
 """The KV service as clients reach it (etcd's api/v3rpc): request checks, then the server, then
-the response header; and the calls and replies that carry it over the network.
+the response header. The calls and replies that carry it over the network are etcdcore.api.call's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 from etcdcore.api import rpc, rpctypes
+from etcdcore.api.call import Call, Reply
 from etcdcore.api.rpctypes import EtcdError
 from etcdcore.env import Process
-
-if TYPE_CHECKING:  # the server imports the transport types from here
-    from etcdcore.server.etcdserver import EtcdServer
+from etcdcore.server.etcdserver import EtcdServer
 
 __all__ = [
-    "Call",
     "KVServer",
-    "Reply",
     "check_delete_request",
     "check_intervals",
     "check_put_request",
     "check_range_request",
     "check_txn_request",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """A unary gRPC call from a client: `method` is Range, Put, DeleteRange, Txn or Compact."""
-
-    id: int
-    method: str
-    request: rpc.Request
-    require_leader: bool = True  # clientv3.WithRequireLeader: fail fast without a leader
-
-    def label(self) -> str:
-        """How the trace names it."""
-        return f"rpc.{self.method}"
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """The answer to call `id`: a response or an error."""
-
-    id: int
-    response: rpc.Response | None = None
-    error: EtcdError | None = None
-
-    def label(self) -> str:
-        """How the trace names it."""
-        return "rpc.reply" if self.error is None else f"rpc.error {self.error.message}"
 
 
 # ---- request checks (key.go) ---------------------------------------------------------------

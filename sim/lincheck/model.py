@@ -19,7 +19,7 @@ __all__ = ["Model"]
 class Model:
     """Base class: override `init` and `step`; the rest has sensible defaults."""
 
-    name: ClassVar[str] = "model"  # a class attribute (so also when compiled, see sim/compiled.py)
+    name: ClassVar[str] = "model"  # a class attribute (so also when compiled by mypyc)
 
     def init(self) -> Hashable:
         """The state before any operation."""

@@ -34,10 +34,11 @@ from sim.report.timeline import (
     node_spans,
     trace_window,
 )
-from sim.trace import Event
+from sim.world.trace import Event
 
 if TYPE_CHECKING:
-    from sim.runner import RunConfig, RunResult
+    from sim.cluster.config import RunConfig
+    from sim.cluster.result import RunResult
 
 __all__ = ["MAX_DRAWN_OPS", "MAX_EVENT_MARKS", "render_run_report", "write_run_report"]
 
@@ -62,8 +63,6 @@ def render_run_report(
 ) -> str:
     """The whole page for one run. A failed linearizability check is checked again (within
     `recheck_timeout_s`, 0 to skip) to mark the operations that cannot be linearized."""
-    from sim.cli import replay_command
-
     title = title if title is not None else f"etcdsim run, seed {result.seed}"
     trace = result.trace
     members = list(range(1, config.nodes + 1))
@@ -79,7 +78,7 @@ def render_run_report(
     stuck = _stuck_operations(result, ops, recheck_timeout_s)
     page = _Page(end)
     body = [
-        _header(result, config, title, replay_command(config)),
+        _header(result, config, title, config.command_line()),
         _legend(),
         _timeline(page, result, config, members, ops, info_at, describe, stuck, end),
         _violations(page, result, ops, stuck, describe),

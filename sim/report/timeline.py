@@ -12,7 +12,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sim.trace import Event
+from sim.world.trace import Event
 
 __all__ = [
     "FAULT_CATEGORY",

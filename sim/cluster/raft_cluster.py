@@ -7,18 +7,16 @@ fixed rate, retried until applied; after the heal, a fresh entry must reach ever
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import simpy
 
 from etcdcore.raft.types import Entry, StateType
 from etcdcore.server.raft_node import RaftNode
-from sim.invariants import RaftInvariants
-from sim.node import NodeEnv
-from sim.world import World
-
-if TYPE_CHECKING:
-    from sim.runner import RunConfig
+from sim.cluster.config import RunConfig
+from sim.cluster.invariants import RaftInvariants
+from sim.world.node import NodeEnv
+from sim.world.world import World
 
 __all__ = ["LIVENESS_POLL_US", "Cluster"]
 

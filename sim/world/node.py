@@ -15,11 +15,11 @@ from functools import partial
 from typing import Any
 
 from etcdcore.env import DiskError, Process
-from sim.clock import LocalClock
-from sim.disk import SimDisk
-from sim.kernel import Environment
-from sim.rng import Streams
-from sim.trace import Trace
+from sim.world.clock import LocalClock
+from sim.world.disk import SimDisk
+from sim.world.kernel import Environment
+from sim.world.rng import Streams
+from sim.world.trace import Trace
 
 __all__ = ["Node", "NodeEnv", "NodeStatus", "SimFuture"]
 

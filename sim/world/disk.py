@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from etcdcore.env import DiskError, DiskFullError
-from sim.kernel import Environment
-from sim.trace import Trace
+from sim.world.kernel import Environment
+from sim.world.trace import Trace
 
 __all__ = ["DiskConfig", "SimDisk"]
 

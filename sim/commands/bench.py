@@ -8,10 +8,12 @@ import time
 
 import simpy
 
-from sim.node import NodeEnv
-from sim.runner import RunConfig, RunResult, run
-from sim.sweep import run_seed
-from sim.world import World
+from sim.cluster.config import RunConfig
+from sim.cluster.result import RunResult
+from sim.harness.runner import run
+from sim.harness.sweep import run_seed
+from sim.world.node import NodeEnv
+from sim.world.world import World
 
 _S = 1_000_000
 
@@ -150,15 +152,14 @@ def interpreted_figures() -> None:
     import sys
     from pathlib import Path
 
-    from sim.compiled import SOURCE_ROOT
-
-    here = Path(__file__).resolve().parents[1]
-    root = (here / SOURCE_ROOT).read_text().strip() if (here / SOURCE_ROOT).exists() else ""
+    here = Path(__file__).resolve().parents[2]
+    source_root = here / ".source-root"  # written by etcdsim_build.compiled into its copy
+    root = source_root.read_text().strip() if source_root.exists() else ""
     if not root:
         return
     code = (
-        "from sim.bench import best_run, compression, _S\n"
-        "from sim.runner import RunConfig, run\n"
+        "from sim.commands.bench import best_run, compression, _S\n"
+        "from sim.cluster.config import RunConfig\n"
         "r, _, _ = compression(RunConfig(seed=1, duration_us=60 * _S, faults='none',"
         " workload='raft', proposals_per_sec=100))\n"
         "e = best_run(RunConfig(seed=1, duration_us=60 * _S, faults='none'))\n"
@@ -172,9 +173,9 @@ def interpreted_figures() -> None:
 
 
 def main() -> None:
-    from sim.compiled import is_compiled
+    from sim.build_select import which_build
 
-    if is_compiled():
+    if which_build() == "compiled":
         print("modules: compiled with mypyc (build/fast, `make fast`); same digests as the sources")
         interpreted_figures()
     else:
@@ -270,8 +271,8 @@ SHRINK_RUNS = 40
 
 def shrink_ratio(seed: int, workload: str, bug: str, check: str) -> tuple[int, int]:
     """Faults before and after shrinking the failing run of `seed` (a bounded search)."""
-    from sim.scenario import Scenario
-    from sim.shrink import shrink
+    from sim.harness.scenario import Scenario
+    from sim.harness.shrink import shrink
 
     config = RunConfig(seed=seed, duration_us=60 * _S, workload=workload, bugs=frozenset({bug}))
     scenario = Scenario.from_config(config)
@@ -283,8 +284,8 @@ def harness_figures() -> None:
     """Seeds per second per core for the standard scenario; a 4-worker sweep against 1."""
     from statistics import median
 
-    from sim.scenario import Scenario, run_scenario
-    from sim.sweep import run_seeds
+    from sim.harness.scenario import Scenario, run_scenario
+    from sim.harness.sweep import run_seeds
 
     walls: list[float] = []
     checks: list[float] = []

@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sim.runner import RunResult
-from sim.scenario import Scenario
-from sim.trace import write_trace
+from sim.cluster.result import RunResult
+from sim.harness.scenario import Scenario
+from sim.world.trace import write_trace
 
 __all__ = ["failed_checks", "load_recorded", "replay_command", "write_artifacts"]
 

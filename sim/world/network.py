@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from random import Random
 
-from sim.kernel import Environment
-from sim.rng import Streams
-from sim.trace import Trace
+from sim.world.kernel import Environment
+from sim.world.rng import Streams
+from sim.world.trace import Trace
 
 __all__ = ["Deliver", "Link", "Network", "NetworkConfig"]
 

@@ -12,28 +12,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sim.artifacts import failed_checks, load_recorded, replay_command, write_artifacts
-from sim.scenario import ScenarioError, run_scenario
-from sim.shrink import shrink
+from sim.commands.errors import CommandError
+from sim.harness.artifacts import failed_checks, load_recorded, replay_command, write_artifacts
+from sim.harness.scenario import ScenarioError, run_scenario
+from sim.harness.shrink import shrink
 
-__all__ = ["CommandInputError", "add_scenario_parsers", "cmd_replay", "cmd_shrink"]
+__all__ = ["CommandInputError", "cmd_replay", "cmd_shrink"]
 
 
-class CommandInputError(Exception):
+class CommandInputError(CommandError):
     """Bad input to replay or shrink: one line, exit 2."""
-
-
-def add_scenario_parsers(sub: Any) -> None:
-    """Register `replay` and `shrink`."""
-    p = sub.add_parser("replay", help="rerun a failure's directory (or a scenario.json)")
-    p.add_argument("path", metavar="DIR|scenario.json")
-    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    p = sub.add_parser("shrink", help="shrink a failure to the smallest scenario that still fails")
-    p.add_argument("path", metavar="DIR|scenario.json")
-    p.add_argument("--max-runs", type=int, default=300, help="runs to try at most (default 300)")
-    p.add_argument("--check", help="the check that must keep failing (default: the first "
-                                   "failed check recorded)")
-    p.add_argument("--out", metavar="DIR", help="where to write the smallest (default DIR/shrunk)")
 
 
 def _load(path_text: str) -> tuple[Any, dict[str, Any] | None, Path]:
@@ -54,7 +42,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     """Rerun; exit 0 if it passes as recorded, 1 if a check fails or it does not reproduce."""
     import json
 
-    from sim.cli import print_result
+    from sim.commands.run import print_result
 
     scenario, recorded, directory = _load(args.path)
     result = run_scenario(scenario)

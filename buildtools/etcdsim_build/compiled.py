@@ -1,6 +1,6 @@
 """A compiled copy of the simulator: the hot modules built with mypyc, for long sweeps and bench.
 
-`python -m sim.compiled [DIR]` copies sim/ and etcdcore/ into DIR (build/fast by default) and
+`python -m etcdsim_build.compiled [DIR]` copies sim/ and etcdcore/ into DIR (build/fast by default) and
 compiles the modules in HOT there with mypyc, which ships with mypy (the dev extra); gcc and
 Python's headers, on every machine here, do the rest. Run from DIR, `python -m sim ...` imports
 the compiled modules first: the same runs and digests, about twice as fast.
@@ -19,12 +19,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sim.dataclass_init import explicit_inits
-from sim.final_constants import final_constants
+from etcdsim_build.dataclass_init import explicit_inits
+from etcdsim_build.final_constants import final_constants
 
-__all__ = ["HOT", "build", "is_compiled", "source_hash"]
+__all__ = ["HOT", "build", "source_hash"]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("sim", "etcdcore")
 STAMP = ".source-hash"
 SOURCE_ROOT = ".source-root"  # where the copy came from: the bench runs the sources there too
@@ -45,10 +45,11 @@ HOT = (
     "etcdcore/mvcc/store.py", "etcdcore/mvcc/key_index.py", "etcdcore/mvcc/backend.py",
     "etcdcore/mvcc/kv.py", "etcdcore/mvcc/hash.py",
     "etcdcore/api/rpc.py", "etcdcore/api/raft_internal.py", "etcdcore/api/gateway.py",
-    "etcdcore/api/compact_json.py", "etcdcore/client/client.py",
-    "sim/kernel.py", "sim/clock.py", "sim/node.py", "sim/network.py", "sim/disk.py",
-    "sim/trace.py", "sim/world.py", "sim/rng.py", "sim/invariants.py",
-    "sim/workload.py", "sim/etcd_cluster.py", "sim/raft_cluster.py",
+    "etcdcore/api/compact_json.py", "etcdcore/api/call.py", "etcdcore/client/client.py",
+    "sim/world/kernel.py", "sim/world/clock.py", "sim/world/node.py", "sim/world/network.py",
+    "sim/world/disk.py", "sim/world/trace.py", "sim/world/world.py", "sim/world/rng.py",
+    "sim/cluster/invariants.py",
+    "sim/cluster/workload.py", "sim/cluster/etcd_cluster.py", "sim/cluster/raft_cluster.py",
     "sim/lincheck/checker.py", "sim/lincheck/models/etcd.py", "sim/lincheck/history.py",
     "sim/lincheck/formats/jsonl.py",
 )
@@ -87,7 +88,7 @@ def build(dest: Path, modules: Sequence[str] = HOT, root: Path = ROOT) -> bool:
     for package in PACKAGES:
         shutil.copytree(root / package, dest / package,
                         ignore=shutil.ignore_patterns("__pycache__", "*.so"))
-    for module in modules:  # sim/dataclass_init.py, sim/final_constants.py
+    for module in modules:  # buildtools/etcdsim_build/dataclass_init.py, buildtools/etcdsim_build/final_constants.py
         path = dest / module
         path.write_text(final_constants(explicit_inits(path.read_text())))
     (dest / "mypy.ini").write_text(_MYPY_INI)
@@ -101,17 +102,10 @@ def build(dest: Path, modules: Sequence[str] = HOT, root: Path = ROOT) -> bool:
     return True
 
 
-def is_compiled() -> bool:
-    """Are the simulator's hot modules the compiled ones in this process?"""
-    import sim.node
-
-    return not sim.node.__file__.endswith(".py")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) > 1:
-        print("usage: python -m sim.compiled [DIR]", file=sys.stderr)
+        print("usage: python -m etcdsim_build.compiled [DIR]", file=sys.stderr)
         return 2
     dest = Path(args[0] if args else ROOT / "build" / "fast").resolve()
     try:

@@ -7,25 +7,24 @@ under the checker's `etcd` model.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from etcdcore.api import rpc
 from etcdcore.api.rpctypes import EtcdError
 from etcdcore.client import Client, ClientConfig
+from etcdcore.embed import new_member
 from etcdcore.env import Process
 from etcdcore.raft.types import StateType
 from etcdcore.server.etcdserver import EtcdServer, ServerConfig
-from sim.invariants import RaftInvariants
+from sim.cluster.config import RunConfig
+from sim.cluster.invariants import RaftInvariants
+from sim.cluster.workload import History, WorkloadConfig, client_loop, request_args, response_result
 from sim.lincheck.checker import check
 from sim.lincheck.formats.jsonl import parse_objects
 from sim.lincheck.models.etcd import EtcdModel
 from sim.lincheck.result import Verdict
-from sim.node import NodeEnv
-from sim.workload import History, WorkloadConfig, client_loop, request_args, response_result
-from sim.world import World
-
-if TYPE_CHECKING:
-    from sim.runner import RunConfig
+from sim.world.node import NodeEnv
+from sim.world.world import World
 
 __all__ = ["CLIENT_BASE", "EtcdCluster"]
 
@@ -62,7 +61,7 @@ class EtcdCluster:
     # ---- booting ----------------------------------------------------------------------------
 
     def _boot(self, env: NodeEnv) -> EtcdServer:
-        server = EtcdServer(env, self.server_cfg, monitor=self.invariants)  # type: ignore[arg-type]
+        server = new_member(env, self.server_cfg, monitor=self.invariants)  # type: ignore[arg-type]
         server.start()
         return server
 

@@ -14,7 +14,8 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sim.runner import RunConfig, run
+from sim.cluster.config import RunConfig
+from sim.harness.runner import run
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -155,7 +156,6 @@ def sweep(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from sim.cli import replay_command
 
     console = Console(highlight=False, soft_wrap=True)
     configs = [dataclasses.replace(base, seed=s) for s in seeds]
@@ -189,11 +189,11 @@ def sweep(
         config = dataclasses.replace(base, seed=result["seed"])
         console.print(f"  seed {result['seed']}: {v['check']}: {v['detail']}", markup=False)
         if out_dir is None:
-            console.print(f"    replay: {replay_command(config)}", markup=False)
+            console.print(f"    replay: {config.command_line()}", markup=False)
             continue
-        from sim.artifacts import replay_command as replay_dir
-        from sim.artifacts import write_artifacts
-        from sim.scenario import Scenario, run_scenario
+        from sim.harness.artifacts import replay_command as replay_dir
+        from sim.harness.artifacts import write_artifacts
+        from sim.harness.scenario import Scenario, run_scenario
 
         scenario = Scenario.from_config(config)
         again = run_scenario(scenario)

@@ -55,7 +55,7 @@ class WorkloadConfig:
     timeout_us: int = 1_000_000
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuilt from its fields: compiled by mypyc (sim/compiled.py), a frozen dataclass
+        # Rebuilt from its fields: compiled by mypyc (etcdsim_build.compiled), a frozen dataclass
         # cannot be unpickled field by field, and sweeps send it to worker processes.
         return type(self), tuple(getattr(self, f.name) for f in fields(self))
 

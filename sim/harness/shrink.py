@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
-from sim.runner import RunResult
-from sim.scenario import Scenario, run_scenario
+from sim.cluster.result import RunResult
+from sim.harness.scenario import Scenario, run_scenario
 
 __all__ = ["ShrinkResult", "shrink"]
 

@@ -9,142 +9,22 @@ from __future__ import annotations
 import gc
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import Any
 
-from etcdcore.knobs import Knobs
 from etcdcore.raft import RaftError
-from etcdcore.server.raft_node import RaftTiming
-from sim.disk import DiskConfig
-from sim.etcd_cluster import EtcdCluster
-from sim.faults import Fault, FaultInjector, generate_faults
-from sim.invariants import INVARIANTS, InvariantViolation
-from sim.raft_cluster import LIVENESS_POLL_US, Cluster
-from sim.trace import Event, Trace
-from sim.workload import WorkloadConfig
-from sim.world import World
+from sim.cluster.config import RunConfig
+from sim.cluster.etcd_cluster import EtcdCluster
+from sim.cluster.invariants import INVARIANTS, InvariantViolation
+from sim.cluster.raft_cluster import LIVENESS_POLL_US, Cluster
+from sim.cluster.result import RunResult, TraceEvents
+from sim.harness.fault_mix import generate_faults
+from sim.world.faults import FaultInjector
+from sim.world.world import World
 
-__all__ = ["Cluster", "RunConfig", "RunResult", "TraceEvents", "run"]
+__all__ = ["run"]
 
 _S = 1_000_000
-LIVENESS_BOUND_US = 10 * _S  # ten election timeouts of etcd's default timing
 TRACE_TAIL = 30
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything a run depends on."""
-
-    seed: int
-    nodes: int = 3
-    duration_us: int = 60 * _S
-    faults: str = "default"  # "none" | "default"
-    workload: str = "etcd"  # "etcd": KV clients on an etcd cluster | "raft": a Raft proposer
-    proposals_per_sec: int = 100  # the raft workload's rate
-    clients: int = 4  # the etcd workload's clients and their rate, all together
-    ops_per_sec: int = 100
-    bugs: frozenset[str] = frozenset()  # planted bugs switched on (etcdcore.bugs)
-    check_timeout_s: float = 60.0  # wall-time budget of the linearizability check
-    workload_mix: WorkloadConfig | None = None  # the etcd workload in full (clients, rate, mix)
-    knobs: Knobs = field(default_factory=Knobs)  # unusual-but-legal values (etcdcore.knobs)
-    timing: RaftTiming = field(default_factory=RaftTiming)
-    liveness_bound_us: int = LIVENESS_BOUND_US
-    fault_schedule: tuple[Fault, ...] | None = None  # overrides the drawn one (tests, shrinking)
-
-    def disk_config(self) -> DiskConfig:
-        """The members' disks, with the fsync latency the knobs set (jitter at most half)."""
-        base = self.knobs.fsync_base_us
-        return DiskConfig(fsync_base_us=base, fsync_jitter_us=min(500, base // 2))
-
-    @property
-    def heal_at_us(self) -> int:
-        """When faults stop: the last 30% of the run, and at least the liveness bound, is quiet."""
-        quiet = max(self.liveness_bound_us, self.duration_us * 3 // 10)
-        return max(0, self.duration_us - quiet)
-
-
-@dataclass
-class RunResult:
-    """What a run found."""
-
-    seed: int
-    digest: str
-    sim_seconds: float
-    wall_seconds: float
-    events: int
-    faults: dict[str, int]
-    checks: dict[str, str]
-    violations: list[dict[str, Any]]
-    proposed: int
-    committed: int
-    leaders: int
-    nodes: int
-    trace: Sequence[Event] = field(repr=False, default_factory=list)
-    workload: str = "raft"
-    ops: dict[str, dict[str, int]] = field(default_factory=dict)
-    # The etcd workload's history as jsonl text, or what writes it when first read (`history`).
-    history_source: str | Callable[[], str] = field(repr=False, default="", compare=False)
-    check_seconds: float = 0.0  # wall time of the linearizability check, within wall_seconds
-
-    @property
-    def history(self) -> str:
-        """The etcd workload's history, jsonl ("" for the raft workload)."""
-        if not isinstance(self.history_source, str):
-            self.history_source = self.history_source()
-        return self.history_source
-
-    @property
-    def ok(self) -> bool:
-        """True when no check failed."""
-        return not self.violations
-
-    def to_json(self) -> dict[str, Any]:
-        """The --json form (without the trace)."""
-        return {
-            "seed": self.seed,
-            "nodes": self.nodes,
-            "digest": self.digest,
-            "sim_seconds": self.sim_seconds,
-            "wall_seconds": round(self.wall_seconds, 3),
-            "events": self.events,
-            "faults": self.faults,
-            "checks": self.checks,
-            "violations": self.violations,
-            "proposed": self.proposed,
-            "committed": self.committed,
-            "leaders": self.leaders,
-            "workload": self.workload,
-            **({"ops": self.ops} if self.workload == "etcd" else {}),
-        }
-
-
-class TraceEvents(Sequence[Event]):
-    """A run's trace events, built into tuples when first read (most runs are never read)."""
-
-    def __init__(self, trace: Trace) -> None:
-        self._trace = trace
-
-    def __len__(self) -> int:
-        return len(self._trace)
-
-    @overload
-    def __getitem__(self, i: int) -> Event: ...
-
-    @overload
-    def __getitem__(self, i: slice) -> list[Event]: ...
-
-    def __getitem__(self, i: int | slice) -> Event | list[Event]:
-        return self._trace.events[i]
-
-    def __iter__(self) -> Iterator[Event]:
-        return iter(self._trace.events)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Sequence) and list(self) == list(other)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return list, (self._trace.events,)  # a plain list across processes
 
 
 def _violation(

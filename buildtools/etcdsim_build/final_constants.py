@@ -1,4 +1,4 @@
-"""Module constants declared Final in the compiled copy's sources (sim/compiled.py).
+"""Module constants declared Final in the compiled copy's sources (compiled.py).
 
 mypyc looks a module global up in the module's dict at every use, unless it is Final: then it
 keeps the value in a C static. Hot paths read constants (message types, node states, failpoint

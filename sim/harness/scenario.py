@@ -18,10 +18,13 @@ from etcdcore import bugs as bugs_registry
 from etcdcore.knobs import Knobs, buggify
 from etcdcore.server.failpoints import REACHABLE
 from etcdcore.server.raft_node import RaftTiming
-from sim.faults import ALL_KINDS, FAULT_KINDS, PARTITION_KINDS, Fault, generate_faults
-from sim.rng import Streams
-from sim.runner import RunConfig, RunResult, run
-from sim.workload import WorkloadConfig
+from sim.cluster.config import RunConfig
+from sim.cluster.result import RunResult
+from sim.cluster.workload import WorkloadConfig
+from sim.harness.fault_mix import generate_faults
+from sim.harness.runner import run
+from sim.world.faults import ALL_KINDS, FAULT_KINDS, PARTITION_KINDS, Fault
+from sim.world.rng import Streams
 
 __all__ = ["FORMAT", "Scenario", "ScenarioError", "run_scenario"]
 

@@ -1,4 +1,4 @@
-"""Explicit `__init__`s for dataclasses, written into the compiled copy's sources (sim/compiled.py).
+"""Explicit `__init__`s for dataclasses, written into the compiled copy's sources (compiled.py).
 
 A dataclass's `__init__` is generated at import time by `dataclasses`, as Python source: mypyc
 never sees it, so in a compiled module every construction runs interpreted, about eight times

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from sim.disk import DiskConfig, SimDisk
-from sim.kernel import Environment
-from sim.network import Network, NetworkConfig
-from sim.node import Node, NodeEnv, NodeStatus
-from sim.rng import Streams
-from sim.trace import Trace
+from sim.world.disk import DiskConfig, SimDisk
+from sim.world.kernel import Environment
+from sim.world.network import Network, NetworkConfig
+from sim.world.node import Node, NodeEnv, NodeStatus
+from sim.world.rng import Streams
+from sim.world.trace import Trace
 
 __all__ = ["World"]
 

@@ -14,14 +14,17 @@ import sys
 from typing import Any, TextIO
 
 from etcdcore.api import gateway
+from etcdcore.api.call import Call, Reply
 from etcdcore.api.rpctypes import EtcdError
+from etcdcore.embed import new_member
 from etcdcore.env import Process
 from etcdcore.server.etcdserver import EtcdServer, ServerConfig
-from etcdcore.server.v3rpc import Call, KVServer, Reply
-from sim.node import NodeEnv
-from sim.world import World
+from etcdcore.server.v3rpc import KVServer
+from sim.commands.errors import CommandError
+from sim.world.node import NodeEnv
+from sim.world.world import World
 
-__all__ = ["GatewayInputError", "add_gateway_parser", "cmd_gateway", "serve"]
+__all__ = ["GatewayInputError", "cmd_gateway", "serve"]
 
 _METHOD = {"/v3/kv/range": "Range", "/v3/kv/put": "Put", "/v3/kv/deleterange": "DeleteRange",
            "/v3/kv/txn": "Txn", "/v3/kv/compaction": "Compact"}
@@ -30,7 +33,7 @@ _REQUEST_LIMIT_US = 60_000_000
 _STEP_US = 1_000
 
 
-class GatewayInputError(Exception):
+class GatewayInputError(CommandError):
     """A requests file that is not what the command reads."""
 
 
@@ -63,7 +66,7 @@ def serve(requests: list[tuple[str, Any]], seed: int = 0) -> list[dict[str, Any]
     servers: dict[int, EtcdServer] = {}
 
     def boot(env: NodeEnv) -> EtcdServer:
-        server = EtcdServer(env, ServerConfig(peers=(1,)))  # type: ignore[arg-type]
+        server = new_member(env, ServerConfig(peers=(1,)))  # type: ignore[arg-type]
         servers[env.node_id] = server
         server.start()
         return server
@@ -97,14 +100,6 @@ def serve(requests: list[tuple[str, Any]], seed: int = 0) -> list[dict[str, Any]
             assert reply.response is not None
             answers.append(gateway.response_to_json(reply.response))
     return answers
-
-
-def add_gateway_parser(sub: Any) -> None:
-    """Register `etcdsim gateway`."""
-    p = sub.add_parser("gateway", help="etcd's JSON gateway over a one-member simulated cluster")
-    p.add_argument("--requests", required=True, metavar="FILE|-",
-                   help='one {"path": "/v3/kv/put", "body": {...}} per line; - for stdin')
-    p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
 
 
 def cmd_gateway(args: argparse.Namespace, out: TextIO | None = None) -> int:

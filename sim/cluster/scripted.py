@@ -21,11 +21,11 @@ from etcdcore.api.rpctypes import EtcdError
 from etcdcore.env import Process
 from etcdcore.raft.types import StateType
 from etcdcore.server.etcdserver import EtcdServer
-from sim import partitions
-from sim.etcd_cluster import EtcdCluster
-from sim.node import NodeStatus
-from sim.runner import RunConfig
-from sim.workload import OP_NAMES, request_args, response_result
+from sim.cluster.config import RunConfig
+from sim.cluster.etcd_cluster import EtcdCluster
+from sim.cluster.workload import OP_NAMES, request_args, response_result
+from sim.world import partitions
+from sim.world.node import NodeStatus
 
 __all__ = ["CheckFailed", "ScriptedCluster"]
 

@@ -1,0 +1,94 @@
+"""What a run found (RunResult), and its trace read lazily (TraceEvents)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, overload
+
+from sim.world.trace import Event, Trace
+
+__all__ = ["RunResult", "TraceEvents"]
+
+
+@dataclass
+class RunResult:
+    """What a run found."""
+
+    seed: int
+    digest: str
+    sim_seconds: float
+    wall_seconds: float
+    events: int
+    faults: dict[str, int]
+    checks: dict[str, str]
+    violations: list[dict[str, Any]]
+    proposed: int
+    committed: int
+    leaders: int
+    nodes: int
+    trace: Sequence[Event] = field(repr=False, default_factory=list)
+    workload: str = "raft"
+    ops: dict[str, dict[str, int]] = field(default_factory=dict)
+    # The etcd workload's history as jsonl text, or what writes it when first read (`history`).
+    history_source: str | Callable[[], str] = field(repr=False, default="", compare=False)
+    check_seconds: float = 0.0  # wall time of the linearizability check, within wall_seconds
+
+    @property
+    def history(self) -> str:
+        """The etcd workload's history, jsonl ("" for the raft workload)."""
+        if not isinstance(self.history_source, str):
+            self.history_source = self.history_source()
+        return self.history_source
+
+    @property
+    def ok(self) -> bool:
+        """True when no check failed."""
+        return not self.violations
+
+    def to_json(self) -> dict[str, Any]:
+        """The --json form (without the trace)."""
+        return {
+            "seed": self.seed,
+            "nodes": self.nodes,
+            "digest": self.digest,
+            "sim_seconds": self.sim_seconds,
+            "wall_seconds": round(self.wall_seconds, 3),
+            "events": self.events,
+            "faults": self.faults,
+            "checks": self.checks,
+            "violations": self.violations,
+            "proposed": self.proposed,
+            "committed": self.committed,
+            "leaders": self.leaders,
+            "workload": self.workload,
+            **({"ops": self.ops} if self.workload == "etcd" else {}),
+        }
+
+
+class TraceEvents(Sequence[Event]):
+    """A run's trace events, built into tuples when first read (most runs are never read)."""
+
+    def __init__(self, trace: Trace) -> None:
+        self._trace = trace
+
+    def __len__(self) -> int:
+        return len(self._trace)
+
+    @overload
+    def __getitem__(self, i: int) -> Event: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Event]: ...
+
+    def __getitem__(self, i: int | slice) -> Event | list[Event]:
+        return self._trace.events[i]
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self._trace.events)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return list, (self._trace.events,)  # a plain list across processes

@@ -1,0 +1,236 @@
+"""The `etcdsim` command: its options, and each subcommand run from its own module.
+
+Exit codes: 0 clean, 1 a check failed, 2 bad usage (one line on stderr, no traceback);
+`check` also exits 3 when its time limit ran out. A subcommand's module is imported only when
+it runs, so `etcdsim check` loads the checker and nothing of the simulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, NoReturn
+
+from sim.commands.errors import CommandError
+
+__all__ = ["main"]
+
+_S = 1_000_000
+MAX_NODES = 9
+
+
+class UsageError(Exception):
+    """Bad usage: printed as one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _whole(name: str, low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high], with a message naming `name`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be a whole number, got {text!r}") from None
+        if high is not None and not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be between {low} and {high}, got {value}")
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{name} must be >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+_seed = _whole("seed", 0)
+_nodes = _whole("nodes", 1, MAX_NODES)
+_workers = _whole("workers", 1)
+_rate = _whole("rate", 0)
+_clients = _whole("clients", 1, 64)
+
+
+def _duration(text: str) -> int:
+    """Simulated seconds (decimals allowed) as integer microseconds."""
+    try:
+        seconds = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(
+            f"duration must be a number of simulated seconds, got {text!r}") from None
+    if not seconds.is_finite() or seconds <= 0:
+        raise argparse.ArgumentTypeError(f"duration must be > 0 seconds, got {text!r}")
+    if seconds > 86_400:
+        raise argparse.ArgumentTypeError(f"duration must be at most 86400 seconds, got {text!r}")
+    return int(seconds * _S)
+
+
+def _seed_range(text: str) -> range:
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"seeds must look like A:B, got {text!r}")
+    a, b = (_seed(p) for p in parts)
+    if b <= a:
+        raise argparse.ArgumentTypeError(f"seeds A:B needs A < B (B excluded), got {text!r}")
+    return range(a, b)
+
+
+def _add_cluster_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--nodes", type=_nodes, default=3, help="cluster size (default 3)")
+    p.add_argument("--duration", type=_duration, default=60 * _S, metavar="SIM_SECONDS",
+                   help="simulated seconds (default 60)")
+    p.add_argument("--faults", choices=("none", "default"), default="default",
+                   help="fault mix drawn from the seed (default: default)")
+    p.add_argument("--workload", choices=("etcd", "raft"), default="etcd",
+                   help="etcd: KV clients on etcd servers (default); raft: a Raft proposer")
+    p.add_argument("--clients", type=_clients, default=4,
+                   help="etcd workload: concurrent clients (default 4)")
+    p.add_argument("--rate", type=_rate, default=100, metavar="PER_SECOND",
+                   help="etcd workload: client operations per simulated second (default 100)")
+    p.add_argument("--proposals", type=_rate, default=100, metavar="PER_SECOND",
+                   help="raft workload: entries proposed per simulated second (default 100)")
+    p.add_argument("--bug", type=_bug_name, action="append", default=[], metavar="NAME",
+                   help="switch on a planted bug (repeatable; `etcdsim bugs` lists them)")
+
+
+def _bug_name(text: str) -> str:
+    """An argparse type: the name of a planted bug."""
+    from etcdcore import bugs
+
+    try:
+        bugs.check_names(frozenset({text}))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _cmd_bugs() -> int:
+    """List the planted bugs: name, what it does, the rule it breaks."""
+    from etcdcore import bugs
+
+    for bug in bugs.BUGS.values():
+        print(f"{bug.name}\n    {bug.description}\n    breaks: {bug.rule}")
+    return 0
+
+
+def _parser() -> _Parser:
+    parser = _Parser(prog="etcdsim", description="Deterministic simulation of an etcd cluster.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p_run = sub.add_parser("run", help="run one seed")
+    p_run.add_argument("--seed", type=_seed, required=True)
+    _add_cluster_options(p_run)
+    p_run.add_argument("--json", action="store_true", help="print one JSON object")
+    p_run.add_argument("--check-determinism", action="store_true",
+                       help="run again in a fresh process with another PYTHONHASHSEED")
+    p_run.add_argument("--trace-out", metavar="FILE", help="write the trace, one JSON event a line")
+    p_run.add_argument("--out", metavar="DIR",
+                       help="write the run's artifacts there (scenario.json, history.jsonl, "
+                            "trace.jsonl, report.html, summary.txt); a failing run writes them "
+                            "to etcdsim-artifacts/seed-N-DIGEST when --out is not given")
+    p_sweep = sub.add_parser("sweep", help="run many seeds")
+    p_sweep.add_argument("--seeds", type=_seed_range, required=True, metavar="A:B",
+                         help="seeds A to B-1")
+    p_sweep.add_argument("--workers", type=_workers, default=os.cpu_count() or 1)
+    p_sweep.add_argument("--dask", metavar="SCHEDULER_ADDRESS",
+                         help="run the seeds on a Dask cluster (e.g. tcp://host:8786)")
+    p_sweep.add_argument("--out", metavar="DIR",
+                         help="leave an artifact directory per failure there")
+    _add_cluster_options(p_sweep)
+    _add_check_parser(sub)
+    p = sub.add_parser("gateway", help="etcd's JSON gateway over a one-member simulated cluster")
+    p.add_argument("--requests", required=True, metavar="FILE|-",
+                   help='one {"path": "/v3/kv/put", "body": {...}} per line; - for stdin')
+    p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    p = sub.add_parser("replay", help="rerun a failure's directory (or a scenario.json)")
+    p.add_argument("path", metavar="DIR|scenario.json")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p = sub.add_parser("shrink", help="shrink a failure to the smallest scenario that still fails")
+    p.add_argument("path", metavar="DIR|scenario.json")
+    p.add_argument("--max-runs", type=int, default=300, help="runs to try at most (default 300)")
+    p.add_argument("--check", help="the check that must keep failing (default: the first "
+                                   "failed check recorded)")
+    p.add_argument("--out", metavar="DIR", help="where to write the smallest (default DIR/shrunk)")
+    sub.add_parser("bugs", help="list the planted bugs --bug can switch on")
+    return parser
+
+
+def _timeout(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"timeout must be a number of seconds, got {text!r}")\
+            from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"timeout must be > 0 seconds, got {text!r}")
+    return value
+
+
+def _add_check_parser(sub: argparse._SubParsersAction[Any]) -> None:
+    from sim.lincheck.formats import FORMATS
+    from sim.lincheck.models import MODELS
+
+    p = sub.add_parser("check", help="check history files for linearizability")
+    p.add_argument("files", nargs="+", metavar="FILE", help="history files, checked in order")
+    p.add_argument("--format", choices=("auto", *FORMATS), default="auto",
+                   help="history format (default: detect from the content)")
+    p.add_argument("--model", choices=sorted(MODELS),
+                   help="the model (default: what the format implies; etcd for jsonl)")
+    p.add_argument("--timeout", type=_timeout, metavar="SECONDS",
+                   help="give up on a file after this long: its verdict is then unknown (exit 3)")
+    p.add_argument("--html", metavar="OUT.html",
+                   help="write a self-contained report (with several files: one per file, "
+                        "named OUT-N.html)")
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run the subcommand, importing only the modules it needs."""
+    command = args.command
+    if command == "check":
+        from sim.commands.check import cmd_check
+
+        return cmd_check(args)
+    if command == "bugs":
+        return _cmd_bugs()
+    if command == "gateway":
+        from sim.commands.gateway import cmd_gateway
+
+        return cmd_gateway(args)
+    if command in ("replay", "shrink"):
+        from sim.commands.scenario import cmd_replay, cmd_shrink
+
+        return cmd_replay(args) if command == "replay" else cmd_shrink(args)
+    from sim.commands.run import cmd_run, cmd_sweep
+
+    return cmd_run(args) if command == "run" else cmd_sweep(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `etcdsim` console script."""
+    try:
+        args = _parser().parse_args(argv)
+    except UsageError as exc:
+        print(f"etcdsim: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _dispatch(args)
+    except CommandError as exc:
+        print(f"etcdsim: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("etcdsim: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        print(f"etcdsim: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The default fault mix: a schedule of every kind of fault, drawn from a seed."""
+
+from __future__ import annotations
+
+import random
+
+from etcdcore.server.failpoints import REACHABLE
+from sim.world.faults import FAULT_KINDS, PARTITION_KINDS, Fault
+
+__all__ = ["generate_faults"]
+
+_MS = 1_000
+_FAILPOINT_NAMES = REACHABLE
+
+
+def _duration(rng: random.Random, lo_ms: int, hi_ms: int) -> int:
+    return rng.randint(lo_ms, hi_ms) * _MS
+
+
+def generate_faults(
+    rng: random.Random,
+    node_ids: list[int],
+    start_us: int,
+    end_us: int,
+    mean_gap_us: int = 1_500_000,
+    kinds: tuple[str, ...] = FAULT_KINDS,
+) -> list[Fault]:
+    """A schedule mixing the fault `kinds` (all by default), in [start_us, end_us), from `rng`."""
+    faults: list[Fault] = []
+    corrupted = False  # one corrupted disk at most: a second could leave no quorum for good
+    t = start_us
+    while True:
+        t += max(1, int(rng.expovariate(1.0) * mean_gap_us))
+        if t >= end_us:
+            break
+        kind = rng.choice(kinds)
+        node = rng.choice(node_ids)
+        if kind == "disk_corrupt":
+            if corrupted or len(node_ids) < 3:
+                kind = "crash"
+            corrupted = corrupted or kind == "disk_corrupt"
+        peer = rng.choice([i for i in node_ids if i != node] or [node])
+        fault: Fault
+        if kind == "partition":
+            fault = Fault(t, kind, duration_us=_duration(rng, 500, 8_000),
+                          name=rng.choice(PARTITION_KINDS))
+        elif kind in ("cut", "clog"):
+            fault = Fault(t, kind, node, peer, _duration(rng, 200, 4_000))
+        elif kind in ("loss", "duplicate"):
+            fault = Fault(t, kind, duration_us=_duration(rng, 500, 5_000),
+                          value=rng.randint(20, 300))
+        elif kind == "delay":
+            fault = Fault(t, kind, duration_us=_duration(rng, 500, 5_000),
+                          value=rng.randint(5, 200) * _MS)
+        elif kind == "failpoint":
+            # Crash (value 0) or pause (value 1) the node when it next reaches the point.
+            fault = Fault(t, kind, node, duration_us=_duration(rng, 100, 5_000),
+                          value=int(rng.random() < 0.25), name=rng.choice(_FAILPOINT_NAMES))
+        elif kind in ("crash", "pause", "disk_stall"):
+            fault = Fault(t, kind, node, duration_us=_duration(rng, 100, 5_000))
+        elif kind == "disk_latency":
+            fault = Fault(t, kind, node, duration_us=_duration(rng, 500, 5_000),
+                          value=rng.randint(2, 50))
+        elif kind == "disk_error":
+            fault = Fault(t, kind, node, duration_us=_duration(rng, 200, 3_000),
+                          value=rng.randint(50, 500), name=rng.choice(("read", "write", "fsync")))
+        elif kind in ("disk_corrupt", "disk_full"):
+            fault = Fault(t, kind, node, duration_us=_duration(rng, 200, 3_000))
+        elif kind == "clock_jump":
+            fault = Fault(t, kind, node, value=rng.choice((-1, 1)) * rng.randint(1, 1_000) * _MS)
+        else:  # clock_drift
+            fault = Fault(t, kind, node, value=rng.choice((-1, 1)) * rng.randint(100, 50_000))
+        faults.append(fault)
+    return faults
