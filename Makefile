@@ -32,3 +32,4 @@ bench: fast
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sim etcdcore tests conftest.py
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports

@@ -142,3 +142,63 @@ def test_a_model_proof_decides_a_large_corrupted_history_and_names_the_bad_read(
     result = check(bad, EtcdModel(), timeout=30)
     assert result.verdict is Verdict.NOT_LINEARIZABLE
     assert changed in result.parts[0].stuck
+
+
+def test_several_files_are_checked_in_one_process_a_line_each_then_a_total(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    names = [name for name, _ in SAMPLES]
+    assert main(["check", *(str(sample(n)) for n in names)]) == 1  # some are not linearizable
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(names) + 1
+    for line, (name, code) in zip(lines, SAMPLES, strict=False):
+        verdict = "linearizable" if code == 0 else "not linearizable"
+        assert line.startswith(f"{sample(name)}: {verdict}: "), line
+    wrong = sum(code == 1 for _, code in SAMPLES)
+    assert lines[-1].startswith(f"total: {len(names)} files: {len(names) - wrong} "
+                                f"linearizable, {wrong} not linearizable, in ")
+
+
+@pytest.mark.parametrize(("outcomes", "code"), [
+    (["ok", "ok"], 0),
+    (["ok", "unknown"], 3),
+    (["unknown", "bad"], 2),
+    (["bad", "not"], 1),
+    (["not", "unknown", "bad", "ok"], 1),
+])
+def test_the_exit_code_of_several_files_is_the_worst_of_theirs(
+    outcomes: list[str], code: int, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    hard: list[dict[str, object]] = [
+        {"client": c, "kind": "invoke", "op": "write", "args": c, "time": c} for c in range(20)]
+    hard += [{"client": 99, "kind": "invoke", "op": "read", "time": 100},
+             {"client": 99, "kind": "ok", "op": "read", "result": 1000, "time": 101}]
+    files = []
+    for i, outcome in enumerate(outcomes):
+        path = tmp_path / f"{i}-{outcome}.jsonl"
+        if outcome == "bad":
+            path.write_text("{not json\n")
+        elif outcome == "unknown":
+            write_jsonl(path, hard)
+        else:
+            read = 0 if outcome == "ok" else 7  # 7 was never written
+            write_jsonl(path, [
+                {"client": 1, "kind": "invoke", "op": "write", "args": 0, "time": 1},
+                {"client": 1, "kind": "ok", "op": "write", "time": 2},
+                {"client": 2, "kind": "invoke", "op": "read", "time": 3},
+                {"client": 2, "kind": "ok", "op": "read", "result": read, "time": 4}])
+        files.append(str(path))
+    assert main(["check", *files, "--model", "cas-register", "--timeout", "0.2"]) == code
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == len(outcomes) + 1  # nothing lost: every file has its line
+    assert err.count("\n") == outcomes.count("bad") and "Traceback" not in err
+
+
+def test_html_with_several_files_writes_a_report_for_each(tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    files = [str(sample("kv/c01-bad.txt")), str(sample("jepsen/etcd_002.log"))]
+    assert main(["check", *files, "--html", str(out)]) == 1
+    first, second = tmp_path / "report-1.html", tmp_path / "report-2.html"
+    assert "c01-bad.txt" in first.read_text(encoding="utf-8")
+    assert "etcd_002.log" in second.read_text(encoding="utf-8")
+    assert not out.exists()

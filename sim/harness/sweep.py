@@ -49,6 +49,7 @@ def run_seeds(
     and `on_result` is called in completion order; SweepError if the scheduler is unreachable.
     """
     if dask_address is not None:
+        _require_dask()
         return _run_on_dask(configs, dask_address, on_result, connect_timeout_s)
     results: list[dict[str, Any]] = []
     pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
@@ -64,6 +65,15 @@ def run_seeds(
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     return results
+
+
+def _require_dask() -> None:
+    """SweepError saying how to install Dask when it is not: it is an optional extra."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise SweepError("sweep --dask needs Dask, which is not installed: "
+                         "pip install 'etcdsim[dask]'") from None
 
 
 def _connect(address: str, timeout_s: float) -> Client:
