@@ -10,8 +10,8 @@ import pytest
 from etcdcore import bugs
 from sim.cluster.config import RunConfig
 from sim.cluster.etcd_cluster import EtcdCluster
+from sim.cluster.gateway import serve
 from sim.commands.cli import main
-from sim.commands.gateway import serve
 from sim.harness.fault_mix import generate_faults
 from sim.harness.runner import run
 from sim.lincheck.formats.jsonl import parse, parse_objects

@@ -14,23 +14,11 @@ import sys
 from typing import Any, TextIO
 
 from etcdcore.api import gateway
-from etcdcore.api.call import Call, Reply
-from etcdcore.api.rpctypes import EtcdError
-from etcdcore.embed import new_member
-from etcdcore.env import Process
-from etcdcore.server.etcdserver import EtcdServer, ServerConfig
-from etcdcore.server.v3rpc import KVServer
+from sim.cluster.gateway import METHODS, serve
 from sim.commands.errors import CommandError
-from sim.world.node import NodeEnv
-from sim.world.world import World
 
-__all__ = ["GatewayInputError", "cmd_gateway", "serve"]
+__all__ = ["GatewayInputError", "cmd_gateway"]
 
-_METHOD = {"/v3/kv/range": "Range", "/v3/kv/put": "Put", "/v3/kv/deleterange": "DeleteRange",
-           "/v3/kv/txn": "Txn", "/v3/kv/compaction": "Compact"}
-_BOOT_LIMIT_US = 30_000_000
-_REQUEST_LIMIT_US = 60_000_000
-_STEP_US = 1_000
 
 
 class GatewayInputError(CommandError):
@@ -50,56 +38,11 @@ def _parse_lines(text: str, name: str) -> list[tuple[str, Any]]:
             raise GatewayInputError(f'{name}:{n}: expected {{"path": ..., "body": {{...}}}}, '
                                     f"got {line.strip()[:80]}")
         path = obj["path"]
-        if path not in _METHOD:
+        if path not in METHODS:
             raise GatewayInputError(
-                f"{name}:{n}: the gateway does not serve {path!r}; it serves {', '.join(_METHOD)}")
+                f"{name}:{n}: the gateway does not serve {path!r}; it serves {', '.join(METHODS)}")
         requests.append((path, obj.get("body", {})))
     return requests
-
-
-def _call(server: EtcdServer, call: Call, replies: list[Reply]) -> Process:
-    replies.append((yield from KVServer(server).handle(call)))
-
-
-def serve(requests: list[tuple[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
-    """Run the requests, in order, against a fresh one-member cluster; the gateway's answers."""
-    servers: dict[int, EtcdServer] = {}
-
-    def boot(env: NodeEnv) -> EtcdServer:
-        server = new_member(env, ServerConfig(peers=(1,)))  # type: ignore[arg-type]
-        servers[env.node_id] = server
-        server.start()
-        return server
-
-    world = World(seed, [1], boot)
-    world.start_all()
-    limit = world.now + _BOOT_LIMIT_US
-    while not (servers[1].lead and servers[1].applied_index >= servers[1].committed_index):
-        if world.now >= limit:
-            raise RuntimeError("the one-member cluster elected no leader in 30 simulated s")
-        world.run_until(world.now + _STEP_US)
-    answers: list[dict[str, Any]] = []
-    for n, (path, body) in enumerate(requests, start=1):
-        try:
-            req = gateway.request_from_json(path, body)
-        except EtcdError as exc:
-            answers.append(gateway.error_to_json(exc))
-            continue
-        server = servers[1]
-        replies: list[Reply] = []
-        server.env.spawn(_call(server, Call(n, _METHOD[path], req), replies), "gateway")
-        limit = world.now + _REQUEST_LIMIT_US
-        while not replies and world.now < limit:
-            world.run_until(world.now + _STEP_US)
-        if not replies:
-            raise RuntimeError(f"request {n} got no answer in 60 simulated s")
-        reply = replies[0]
-        if reply.error is not None:
-            answers.append(gateway.error_to_json(reply.error))
-        else:
-            assert reply.response is not None
-            answers.append(gateway.response_to_json(reply.response))
-    return answers
 
 
 def cmd_gateway(args: argparse.Namespace, out: TextIO | None = None) -> int:
