@@ -50,7 +50,14 @@ HOT = (
     "sim/world/disk.py", "sim/world/trace.py", "sim/world/world.py", "sim/world/rng.py",
     "sim/cluster/invariants.py",
     "sim/cluster/workload.py", "sim/cluster/etcd_cluster.py", "sim/cluster/raft_cluster.py",
-    "sim/lincheck/checker.py", "sim/lincheck/models/etcd.py", "sim/lincheck/history.py",
+    "sim/lincheck/checker.py", "sim/lincheck/history.py",
+    "sim/lincheck/models/etcd/errors.py", "sim/lincheck/models/etcd/versions.py",
+    "sim/lincheck/models/etcd/requests.py", "sim/lincheck/models/etcd/footprint.py",
+    "sim/lincheck/models/etcd/results.py", "sim/lincheck/models/etcd/responses.py",
+    "sim/lincheck/models/etcd/horizon.py", "sim/lincheck/models/etcd/state.py",
+    "sim/lincheck/models/etcd/store.py", "sim/lincheck/models/etcd/feasibility.py",
+    "sim/lincheck/models/etcd/operations.py", "sim/lincheck/models/etcd/interchangeable.py",
+    "sim/lincheck/models/etcd/contradictions.py", "sim/lincheck/models/etcd/model.py",
     "sim/lincheck/formats/jsonl.py",
 )
 

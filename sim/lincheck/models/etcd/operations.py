@@ -1,0 +1,50 @@
+"""Operations, compiled once: the request, what the client saw, and the revisions it allows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sim.lincheck.history import Operation, Status
+from sim.lincheck.models.etcd.errors import normalize_error
+from sim.lincheck.models.etcd.feasibility import Facts
+from sim.lincheck.models.etcd.requests import CompactReq, PutReq, RangeReq, Request
+from sim.lincheck.models.etcd.responses import plain
+
+__all__ = ["Compiled"]
+
+_ANY = 1 << 62  # no revision recorded: any revision passes the quick filter
+
+
+class Compiled:
+    """One operation, compiled once: its request, what the client saw, the revisions it allows."""
+
+    __slots__ = ("error", "facts", "fits", "observed", "op", "req", "rev_hi", "rev_lo",
+                 "unchecked")
+
+    def __init__(self, op: Operation, req: Request) -> None:
+        self.op = op  # holds the operation alive, so its id() is not reused while cached
+        self.req = req
+        self.error: str | None = None
+        self.rev_lo = -_ANY
+        self.rev_hi = _ANY
+        self.unchecked = isinstance(req, RangeReq) and req.serializable
+        self.facts: Facts | None = None  # set by EtcdModel.partition
+        self.fits: dict[int, bool] = {}  # an unknown put: may it take this revision?
+        self.observed = plain(op.result)  # plain dicts and lists: quicker to match than frozen
+        result = op.result
+        if op.status is not Status.OK:
+            return
+        if not isinstance(result, Mapping):
+            raise ValueError(f"an ok result must be an object, got {result!r}")
+        if "error" in result:
+            self.error = normalize_error(str(result["error"]))
+            return
+        rev = result.get("revision")
+        if isinstance(rev, int) and not isinstance(rev, bool):
+            # The revision before the request that answers with `rev`: a quick filter.
+            if isinstance(req, PutReq):
+                self.rev_lo = self.rev_hi = rev - 1
+            elif isinstance(req, (RangeReq, CompactReq)):
+                self.rev_lo = self.rev_hi = rev
+            else:
+                self.rev_lo, self.rev_hi = rev - 1, rev
