@@ -13,23 +13,28 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The editable install stays pure (no compiling): the last line says which build ran, and how to
+# get the compiled one.
 demo: $(STAMP)
 	$(VENV)/bin/etcdsim run --seed 1
+	@$(PY) -m sim.commands.launch
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
-# A copy of sim/ and etcdcore/ with the hot modules compiled by mypyc (buildtools/etcdsim_build/compiled.py); it is
-# rebuilt when the sources change. Run from there, `python -m sim` uses it.
+# A copy of sim/ and etcdcore/ with the hot modules compiled by mypyc (buildtools/etcdsim_build/
+# compiled.py), rebuilt only when a source changes. While it is fresh, every `etcdsim` command of
+# this checkout (and `python -m sim`) runs it; `ETCDSIM_BUILD=source etcdsim ...` runs the sources.
 FAST := build/fast
 
 fast: $(STAMP)
-	$(PY) -m etcdsim_build.compiled $(FAST)
+	PYTHONPATH=buildtools $(PY) -m etcdsim_build.compiled $(FAST)
 
+# The figures of the compiled build (bench's launcher switches to it), then of a fresh install.
 bench: fast
-	cd $(FAST) && $(CURDIR)/$(PY) -m sim.commands.bench
+	$(PY) -m sim.commands.bench
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check sim etcdcore tests conftest.py
+	$(VENV)/bin/ruff check sim etcdcore tests buildtools conftest.py
 	$(VENV)/bin/mypy
-	$(VENV)/bin/lint-imports
+	PYTHONPATH=buildtools $(VENV)/bin/lint-imports

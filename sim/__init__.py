@@ -14,8 +14,15 @@ The pytest plugin is sim.pytest_plugin (loaded through its pytest11 entry point)
 
 from __future__ import annotations
 
+import os
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
+
+# ETCDSIM_BUILD=source runs the sources even where compiled modules are installed beside them
+# (sim.build_select, which says why the environment may choose). It must act before any other
+# module of sim or etcdcore is imported; unset, `import sim` still imports nothing more.
+if os.environ.get("ETCDSIM_BUILD"):
+    import_module("sim.build_select").prefer_sources_if_asked()
 
 __all__ = [
     "CheckFailed",

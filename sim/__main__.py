@@ -1,7 +1,7 @@
-"""`python -m sim` is the `etcdsim` command."""
+"""`python -m sim` is the `etcdsim` command (in a checkout, from a fresh `make fast` build)."""
 
 import sys
 
-from sim.commands.cli import main
+from sim.commands.launch import main
 
 sys.exit(main())

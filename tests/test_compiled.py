@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from etcdsim_build.compiled import HOT, PACKAGES, ROOT, STAMP, build, source_hash
+from checkout import FAST, FULL_BUILD_GROUP, NO_FULL_BUILD, full_build_at_hand
+from etcdsim_build.compiled import HOT, PACKAGES, ROOT, build, hot_modules, source_hash
 from etcdsim_build.dataclass_init import explicit_inits
 from etcdsim_build.final_constants import final_constants
 
@@ -37,7 +38,8 @@ config = RunConfig(seed=3, duration_us=5_000_000, workload="raft",
                    workload_mix=WorkloadConfig(clients=2, keys=3))
 r = run(pickle.loads(pickle.dumps(config)))  # as a sweep hands it to a worker
 assert pickle.loads(pickle.dumps(config)) == config
-print(json.dumps({"compiled": which_build() == "compiled", "raft": raft.__file__, "digest": r.digest}))
+print(json.dumps({"compiled": which_build() == "compiled", "raft": raft.__file__,
+                  "digest": r.digest}))
 """
 
 
@@ -55,7 +57,18 @@ def test_the_source_hash_changes_with_any_source_file(tmp_path: Path) -> None:
 def test_a_compiled_copy_gives_the_digest_of_the_sources_and_is_rebuilt_only_on_change(
         tmp_path: Path) -> None:
     dest = tmp_path / "fast"
-    assert build(dest, SOME) is True
+    # Two builds at once (test workers, `make fast`, pip): one builds, the other waits for it
+    # and finds the copy up to date.
+    other = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from pathlib import Path; "
+         "from etcdsim_build.compiled import build; "
+         f"print(build(Path(sys.argv[1]), {list(SOME)!r}))", str(dest)],
+        env=dict(os.environ, PYTHONPATH=str(ROOT / "buildtools")), stdout=subprocess.PIPE,
+        text=True)
+    here = build(dest, SOME)
+    there = other.communicate(timeout=600)[0].strip()
+    assert other.returncode == 0
+    assert sorted([str(here), there]) == ["False", "True"]
     assert build(dest, SOME) is False  # up to date: nothing to do
     assert list((dest / "etcdcore" / "raft").glob("raft.*.so"))
     assert not list((ROOT / "etcdcore" / "raft").glob("*.so"))  # the sources stay sources
@@ -74,18 +87,8 @@ def _sim(fast: Path, *args: str, stdin: str | None = None) -> subprocess.Complet
                           capture_output=True, text=True, check=False, timeout=600)
 
 
-FAST = ROOT / "build" / "fast"
-
-
-def _full_copy_at_hand() -> bool:
-    """Built and up to date, or on CI (where building it, about 90 s, is the point)."""
-    stamp = FAST / STAMP
-    fresh = stamp.exists() and stamp.read_text() == source_hash()
-    return fresh or bool(os.environ.get("CI"))
-
-
-@pytest.mark.skipif(not _full_copy_at_hand(),
-                    reason="build/fast is missing or stale: `make fast`, or run with CI=true")
+@pytest.mark.xdist_group(FULL_BUILD_GROUP)
+@pytest.mark.skipif(not full_build_at_hand(), reason=NO_FULL_BUILD)
 def test_every_command_works_the_same_from_the_full_compiled_copy(tmp_path: Path) -> None:
     # build/fast, as `make fast` builds it: rebuilt here only when a source changed.
     fast = FAST
@@ -217,7 +220,7 @@ def test_explicit_inits_construct_what_dataclasses_construct() -> None:
     assert rewritten["Plain"].label == "plain"  # a ClassVar is no field
     assert hash(rewritten["Frozen"](1, 2)) == hash(original["Frozen"](1, 2))
     # A compiled copy's module still parses, with the prelude its __init__s refer to.
-    for module in HOT:
+    for module in hot_modules(ROOT):
         ast.parse(final_constants(explicit_inits((ROOT / module).read_text())))
 
 
@@ -254,7 +257,7 @@ def test_once_bound_module_constants_become_final_and_keep_their_values() -> Non
 def test_compiled_modules_test_types_with_tuples_not_unions() -> None:
     # mypyc evaluates `A | B` into a new union object on every call of isinstance(x, A | B).
     offenders = []
-    for module in HOT:
+    for module in hot_modules(ROOT):
         tree = ast.parse((ROOT / module).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
@@ -268,7 +271,7 @@ def test_compiled_functions_name_each_caught_exception_type_apart() -> None:
     # mypyc types an `except A as exc` variable as A for the whole function: a later
     # `except B as exc` then fails with a TypeError instead of handling B.
     offenders = []
-    for module in HOT:
+    for module in hot_modules(ROOT):
         tree = ast.parse((ROOT / module).read_text())
         for fn in ast.walk(tree):
             if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):

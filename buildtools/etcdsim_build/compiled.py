@@ -1,30 +1,39 @@
 """A compiled copy of the simulator: the hot modules built with mypyc, for long sweeps and bench.
 
-`python -m etcdsim_build.compiled [DIR]` copies sim/ and etcdcore/ into DIR (build/fast by default) and
-compiles the modules in HOT there with mypyc, which ships with mypy (the dev extra); gcc and
-Python's headers, on every machine here, do the rest. Run from DIR, `python -m sim ...` imports
-the compiled modules first: the same runs and digests, about twice as fast.
+`python -m etcdsim_build.compiled [DIR]` copies sim/ and etcdcore/ into DIR (build/fast by default,
+what `make fast` builds) and compiles the modules in HOT there with mypyc, which ships with mypy;
+gcc and Python's headers do the rest. With DIR first on sys.path, the same runs and digests,
+three to four times as fast: the `etcdsim` launcher (sim.commands.launch) puts a fresh build/fast
+there, and the wheel backend (etcdsim_build.backend) ships its extension modules.
 
 Why a copy: compiled modules next to their sources would shadow every later edit until the
-next build. The sources stay as they are (tests and `etcdsim` run them); the copy is rebuilt
-whenever their hash changes.
+next build. The sources stay as they are (tests run them, and `etcdsim` when the copy is missing
+or stale); the copy is rebuilt whenever their hash changes. Builds of one DIR take a lock, and a
+finished build is moved into place, so concurrent builds (test workers, `make fast`, pip) and
+readers never see half of one.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import importlib.machinery
+import importlib.util
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from etcdsim_build.dataclass_init import explicit_inits
 from etcdsim_build.final_constants import final_constants
 
-__all__ = ["HOT", "build", "source_hash"]
+__all__ = ["HOT", "build", "extension_modules", "hot_modules", "installed_version",
+           "source_hash"]
 
 ROOT = Path(__file__).resolve().parents[2]
+_TOOLS = ("compiled.py", "dataclass_init.py", "final_constants.py")  # what shapes a build
 PACKAGES = ("sim", "etcdcore")
 STAMP = ".source-hash"
 SOURCE_ROOT = ".source-root"  # where the copy came from: the bench runs the sources there too
@@ -50,29 +59,58 @@ HOT = (
     "sim/world/disk.py", "sim/world/trace.py", "sim/world/world.py", "sim/world/rng.py",
     "sim/cluster/invariants.py",
     "sim/cluster/workload.py", "sim/cluster/etcd_cluster.py", "sim/cluster/raft_cluster.py",
-    "sim/lincheck/checker.py", "sim/lincheck/history.py",
-    "sim/lincheck/models/etcd/errors.py", "sim/lincheck/models/etcd/versions.py",
-    "sim/lincheck/models/etcd/requests.py", "sim/lincheck/models/etcd/footprint.py",
-    "sim/lincheck/models/etcd/results.py", "sim/lincheck/models/etcd/responses.py",
-    "sim/lincheck/models/etcd/horizon.py", "sim/lincheck/models/etcd/state.py",
-    "sim/lincheck/models/etcd/store.py", "sim/lincheck/models/etcd/feasibility.py",
-    "sim/lincheck/models/etcd/operations.py", "sim/lincheck/models/etcd/interchangeable.py",
-    "sim/lincheck/models/etcd/contradictions.py", "sim/lincheck/models/etcd/model.py",
+    "sim/lincheck/checker.py", "sim/lincheck/models/etcd/", "sim/lincheck/history.py",
     "sim/lincheck/formats/jsonl.py",
-)
+)  # an entry ending in / is a package: all its modules (hot_modules)
 
+# Every import must resolve, so that mypyc compiles against the same types wherever it runs (a
+# wheel's isolated build environment included): an absent simpy would be Any, and its events
+# compiled as such crash. Dask is an optional extra, imported only for types outside HOT.
 _MYPY_INI = """\
 [mypy]
 python_version = 3.11
-[mypy-simpy.*]
+[mypy-dask.*,distributed.*]
 ignore_missing_imports = True
 """
 
 
+def hot_modules(root: Path = ROOT, modules: Sequence[str] = HOT) -> list[str]:
+    """`modules` as files: a package's entry (`dir/`) stands for each of its modules."""
+    files: list[str] = []
+    for module in modules:
+        if module.endswith("/"):
+            files += sorted(p.relative_to(root).as_posix() for p in (root / module).glob("*.py"))
+        else:
+            files.append(module)
+    return files
+
+
+def installed_version(distribution: str) -> str:
+    """The version of `distribution` this Python imports ("none" if absent), without importing
+    it or importlib.metadata (30 ms: the launcher hashes on every `etcdsim` command)."""
+    spec = importlib.util.find_spec(distribution)
+    if spec is None or spec.origin is None:
+        return "none"
+    for info in sorted(Path(spec.origin).parents[1].glob(f"{distribution}-*.dist-info")):
+        return info.name[len(distribution) + 1:-len(".dist-info")]
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def source_hash(root: Path = ROOT, modules: Sequence[str] = HOT) -> str:
-    """A digest of every source file of the two packages, the module list and the Python."""
+    """A digest of every source file of the two packages, the module list, the Python, the
+    mypyc that compiles them, the code that rewrites them for it, and simpy, whose typed classes
+    the compiled code builds on."""
     h = hashlib.sha256(sys.version.encode())
+    for distribution in ("mypy", "simpy"):
+        h.update(f"{distribution} {installed_version(distribution)}".encode())
     h.update("\n".join(modules).encode())
+    for tool in _TOOLS:
+        h.update((Path(__file__).parent / tool).read_bytes())
     for package in PACKAGES:
         for path in sorted((root / package).rglob("*.py")):
             h.update(str(path.relative_to(root)).encode())
@@ -83,30 +121,76 @@ def source_hash(root: Path = ROOT, modules: Sequence[str] = HOT) -> str:
 def build(dest: Path, modules: Sequence[str] = HOT, root: Path = ROOT) -> bool:
     """Copy the packages to `dest` and compile `modules` there; False if it was up to date.
 
-    Raises RuntimeError with mypyc's last lines when the build fails.
+    Raises RuntimeError with mypyc's last lines when the build fails (`dest` is then as it was).
     """
     digest = source_hash(root, modules)
-    stamp = dest / STAMP
-    if stamp.exists() and stamp.read_text() == digest:
+    if _stamp(dest) == digest:
         return False
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(dest.parent / f".{dest.name}.lock"):
+        if _stamp(dest) == digest:  # built by another process while this one waited
+            return False
+        work = dest.parent / f".{dest.name}.building"
+        shutil.rmtree(work, ignore_errors=True)
+        _compile(work, modules, root)
+        (work / SOURCE_ROOT).write_text(str(root))
+        (work / STAMP).write_text(digest)
+        # Nothing in the copy depends on where it sits (mypyc's modules find their shared
+        # library by name on sys.path), so a finished build moves into place.
+        old = dest.parent / f".{dest.name}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if dest.exists():
+            dest.rename(old)
+        work.rename(dest)
+        shutil.rmtree(old, ignore_errors=True)
+    return True
+
+
+def _stamp(dest: Path) -> str | None:
+    try:
+        return (dest / STAMP).read_text()
+    except OSError:
+        return None
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if need be); released when the process dies."""
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _compile(work: Path, modules: Sequence[str], root: Path) -> None:
+    work.mkdir(parents=True)
     for package in PACKAGES:
-        shutil.copytree(root / package, dest / package,
+        shutil.copytree(root / package, work / package,
                         ignore=shutil.ignore_patterns("__pycache__", "*.so"))
-    for module in modules:  # buildtools/etcdsim_build/dataclass_init.py, buildtools/etcdsim_build/final_constants.py
-        path = dest / module
+    files = hot_modules(work, modules)
+    for module in files:  # etcdsim_build/dataclass_init.py, etcdsim_build/final_constants.py
+        path = work / module
         path.write_text(final_constants(explicit_inits(path.read_text())))
-    (dest / "mypy.ini").write_text(_MYPY_INI)
-    proc = subprocess.run([sys.executable, "-m", "mypyc", *modules], cwd=dest,
+    (work / "mypy.ini").write_text(_MYPY_INI)
+    # The environment goes along: under pip's build isolation, it is what lets the child
+    # Python import the mypy and setuptools installed for the build.
+    proc = subprocess.run([sys.executable, "-m", "mypyc", *files], cwd=work,
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        raise RuntimeError(f"mypyc failed in {dest}:\n{tail}")
-    (dest / SOURCE_ROOT).write_text(str(root))
-    stamp.write_text(digest)
-    return True
+        raise RuntimeError(f"mypyc failed in {work}:\n{tail}")
+
+
+def extension_modules(dest: Path) -> list[Path]:
+    """The compiled modules of a build: those in the packages, and mypyc's shared library at
+    the top (named after a hash of the module list, e.g. `1a2b3c__mypyc.cpython-311-...so`)."""
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    found = [p for p in dest.iterdir() if p.name.endswith(suffixes)]
+    for package in PACKAGES:
+        found += [p for p in (dest / package).rglob("*") if p.name.endswith(suffixes)]
+    return sorted(found)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -120,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"{'built' if built else 'up to date:'} {dest} ({len(HOT)} modules compiled)")
+    print(f"{'built' if built else 'up to date:'} {dest} ({len(hot_modules())} modules compiled)")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from pathlib import Path
 
 import simpy
 
@@ -119,8 +120,6 @@ def _check_generated(ops: int) -> str:
 
 def checker_figures() -> None:
     """The checker's figures: sample histories, and generated etcd histories."""
-    from pathlib import Path
-
     from sim.lincheck.checker import check
     from sim.lincheck.formats import load
     from sim.lincheck.models import MODELS
@@ -150,12 +149,9 @@ def interpreted_figures() -> None:
     """From the compiled copy: the compression figures of the sources themselves, for scale."""
     import subprocess
     import sys
-    from pathlib import Path
 
-    here = Path(__file__).resolve().parents[2]
-    source_root = here / ".source-root"  # written by etcdsim_build.compiled into its copy
-    root = source_root.read_text().strip() if source_root.exists() else ""
-    if not root:
+    root = _source_root()
+    if root is None:
         return
     code = (
         "from sim.commands.bench import best_run, compression, _S\n"
@@ -168,7 +164,7 @@ def interpreted_figures() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
                           text=True, check=False)
-    print(f"  interpreted (the sources, as tests and etcdsim run them): "
+    print(f"  interpreted (the sources, as tests run them): "
           f"{proc.stdout.strip() or proc.stderr.strip().splitlines()[-1]}")
 
 
@@ -179,7 +175,7 @@ def main() -> None:
         print("modules: compiled with mypyc (build/fast, `make fast`); same digests as the sources")
         interpreted_figures()
     else:
-        print("modules: interpreted (the sources); `make bench` runs the compiled copy")
+        print("modules: interpreted (the sources); `make bench` runs the compiled build")
     print(f"compression figures: the best of {REPEATS} runs of one seed (the same digest each)")
     raw, node = kernel_events_per_second()
     print(f"kernel: plain simpy timer loop          {raw:>12,.0f} events/s   (target >= 500,000)")
@@ -204,6 +200,81 @@ def main() -> None:
     checker_figures()
     harness_figures()
     planted_bug_figures()
+    installed_figures()
+
+
+def _source_root() -> Path | None:
+    """The checkout: this one, or the one a compiled copy came from (its .source-root)."""
+    here = Path(__file__).resolve().parents[2]
+    if (here / "pyproject.toml").is_file():
+        return here
+    source_root = here / ".source-root"  # written by etcdsim_build.compiled into its copy
+    root = source_root.read_text().strip() if source_root.exists() else ""
+    return Path(root) if root else None
+
+
+def _fresh_copy(root: Path, dest: Path) -> None:
+    """The checkout's files as `git archive` would take them, plus the working tree's edits and
+    new files (what `git ls-files` lists, ignored ones left out)."""
+    import shutil
+    import subprocess
+
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=root,
+        capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = root / name
+        if source.is_file():  # a file deleted in the working tree is still listed as cached
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+
+
+def installed_figures(seed: int = 3) -> None:
+    """A normal install, as a user makes it: `pip install` of a fresh copy of this checkout into
+    a new venv (build isolation; the wheel compiled when a C compiler is at hand), then
+    `etcdsim run --seed 3 --faults none --duration 60` from it: install time, build, speed."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    root = _source_root()
+    if root is None:
+        print("installed: no source checkout to install from")
+        return
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ETCDSIM_BUILD")}
+    with tempfile.TemporaryDirectory(prefix="etcdsim-bench-") as tmp:
+        copy, venv = Path(tmp) / "src", Path(tmp) / "venv"
+        _fresh_copy(root, copy)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=env)
+        start = time.perf_counter()
+        installed = subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+             "--disable-pip-version-check", str(copy)],
+            capture_output=True, text=True, check=False, env=env)
+        install_s = time.perf_counter() - start
+        if installed.returncode != 0:
+            tail = (installed.stderr.strip().splitlines() or ["?"])[-1]
+            print(f"installed: pip install failed after {install_s:.0f} s: {tail}")
+            return
+        runs = []
+        for _ in range(REPEATS):
+            ran = subprocess.run(
+                [str(venv / "bin" / "etcdsim"), "run", "--seed", str(seed), "--faults", "none",
+                 "--duration", "60", "--json"],
+                cwd=tmp, capture_output=True, text=True, check=False, env=env)
+            try:
+                runs.append(json.loads(ran.stdout))
+            except ValueError:
+                tail = (ran.stderr.strip().splitlines() or ["?"])[-1]
+                print(f"installed: etcdsim run failed: {tail}")
+                return
+    out = min(runs, key=lambda r: float(r["wall_seconds"]))
+    print(f"installed (pip install of a fresh copy into a new venv: {install_s:.0f} s), "
+          f"etcdsim run --seed {seed} --faults none --duration 60 --json, best of {REPEATS}: "
+          f"{out['sim_seconds'] / out['wall_seconds']:,.0f}x sim/wall with the end checks, "
+          f"{out['build']} build ({'PASS' if not out['violations'] else 'FAIL'})   "
+          f"(target >= 100x)")
 
 
 def etcd_figures() -> None:
@@ -310,4 +381,7 @@ def harness_figures() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # From the checkout's compiled build when it is fresh (`make bench` makes it so).
+    from sim.commands.launch import run_in_build
+
+    run_in_build("sim.commands.bench", "main")

@@ -122,7 +122,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         write_artifacts(out_dir, scenario, result)
         replay = replay_dir(out_dir)
     if args.json:
+        from sim.build_select import which_build
+
         out = result.to_json()
+        out["build"] = which_build()  # "compiled" (mypyc) or "source": the same digest either way
         if out_dir is not None:
             out["artifacts"] = str(out_dir)
             if result.history:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
@@ -31,8 +32,11 @@ class SweepError(Exception):
 
 
 def run_seed(config: RunConfig) -> dict[str, Any]:
-    """One seed's result without its trace (what crosses the process boundary)."""
-    return run(config).to_json()
+    """One seed's result without its trace (what crosses the process boundary), and the build
+    that ran it ("compiled" or "source": a worker's, which is what the sweep's speed is of)."""
+    from sim.build_select import which_build
+
+    return {**run(config).to_json(), "build": which_build()}
 
 
 def run_seeds(
@@ -193,6 +197,10 @@ def sweep(
     where = f"Dask at {dask_address}" if dask_address is not None else f"{workers} workers"
     console.print(f"seeds run   {len(configs)} in {elapsed:.1f} s "
                   f"({len(configs) / elapsed:.2f} seeds/s, {where})", markup=False)
+    builds = Counter(str(r["build"]) for r in results if "build" in r)
+    if builds:  # "compiled", or how many seeds each build ran when workers differed
+        console.print("build       " + (next(iter(builds)) if len(builds) == 1 else ", ".join(
+            f"{build} {n} seeds" for build, n in sorted(builds.items()))), markup=False)
     console.print(f"failures    {len(failures)}")
     for result in failures:
         v = result["violations"][0]
