@@ -19,15 +19,10 @@ import fcntl
 import hashlib
 import importlib.machinery
 import importlib.util
-import shutil
-import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-
-from etcdsim_build.dataclass_init import explicit_inits
-from etcdsim_build.final_constants import final_constants
 
 __all__ = ["HOT", "build", "extension_modules", "hot_modules", "installed_version",
            "source_hash"]
@@ -123,6 +118,8 @@ def build(dest: Path, modules: Sequence[str] = HOT, root: Path = ROOT) -> bool:
 
     Raises RuntimeError with mypyc's last lines when the build fails (`dest` is then as it was).
     """
+    import shutil  # here, not at the top: the launcher imports this module for source_hash
+
     digest = source_hash(root, modules)
     if _stamp(dest) == digest:
         return False
@@ -165,6 +162,12 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _compile(work: Path, modules: Sequence[str], root: Path) -> None:
+    import shutil
+    import subprocess
+
+    from etcdsim_build.dataclass_init import explicit_inits
+    from etcdsim_build.final_constants import final_constants
+
     work.mkdir(parents=True)
     for package in PACKAGES:
         shutil.copytree(root / package, work / package,

@@ -198,6 +198,7 @@ def main() -> None:
           "(2 workers)")
     etcd_figures()
     checker_figures()
+    check_command_figures()
     harness_figures()
     planted_bug_figures()
     installed_figures()
@@ -275,6 +276,53 @@ def installed_figures(seed: int = 3) -> None:
           f"{out['sim_seconds'] / out['wall_seconds']:,.0f}x sim/wall with the end checks, "
           f"{out['build']} build ({'PASS' if not out['violations'] else 'FAIL'})   "
           f"(target >= 100x)")
+
+
+def _import_seconds(importtime: str) -> tuple[float, float]:
+    """From `python -X importtime` output: all imports, and etcdsim's own (sim, etcdcore), in s.
+
+    Each top-level line's cumulative time covers the imports nested under it.
+    """
+    total = ours = 0
+    for line in importtime.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        _, cumulative, name = line.split("|", 2)
+        if not cumulative.strip().isdigit() or name.startswith("  "):
+            continue  # the header, or an import nested in another one
+        total += int(cumulative)
+        if name.strip().partition(".")[0] in ("sim", "etcdcore"):
+            ours += int(cumulative)
+    return total / 1e6, ours / 1e6
+
+
+def check_command_figures() -> None:
+    """`etcdsim check` as a user runs it: its imports (python -X importtime), and one process
+    over the Jepsen logs in ../shared/data/histories."""
+    import subprocess
+    import sys
+
+    root = _source_root()
+    data = root.parent / "shared" / "data" / "histories" if root is not None else None
+    script = Path(sys.executable).with_name("etcdsim")
+    if data is None or not data.is_dir() or not script.is_file():
+        print("etcdsim check: no ../shared/data/histories or etcdsim command here")
+        return
+    jepsen = sorted(str(p) for p in (data / "jepsen").glob("*.log"))
+    every = sorted(str(p) for p in data.rglob("*") if p.is_file() and p.suffix != ".md")
+    probe = subprocess.run([sys.executable, "-X", "importtime", str(script), "check", jepsen[0]],
+                           capture_output=True, text=True, check=False)
+    total, ours = _import_seconds(probe.stderr)
+    print(f"etcdsim check: imports {total:.3f} s in all, etcdsim's own {ours:.3f} s "
+          f"(python -X importtime)   (target < 0.1 s)")
+    for label, files in (("the Jepsen logs", jepsen), ("every sample history", every)):
+        walls = []
+        for _ in range(REPEATS):
+            start = time.perf_counter()
+            subprocess.run([str(script), "check", *files], capture_output=True, check=False)
+            walls.append(time.perf_counter() - start)
+        print(f"etcdsim check over {label} ({len(files)} files), one process: "
+              f"{min(walls):.3f} s (best of {REPEATS})")
 
 
 def etcd_figures() -> None:
