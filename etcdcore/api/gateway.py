@@ -223,7 +223,8 @@ def request_from_json(path: str, body: object) -> rpc.Request:
 
 
 def _b64(b: bytes) -> str:
-    return base64.b64encode(b).decode("ascii")
+    # base64.b64encode's own body, without its Python-level call.
+    return binascii.b2a_base64(b, newline=False).decode("ascii")
 
 
 def _header(h: rpc.ResponseHeader) -> dict[str, Any]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import enum
 from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
-__all__ = ["FrozenMap", "History", "HistoryError", "Operation", "Status", "freeze"]
+__all__ = ["FrozenMap", "History", "HistoryError", "Operation", "Status", "freeze",
+           "is_mapping"]
 
 
 class FrozenMap(Mapping[str, Any]):
@@ -61,6 +62,18 @@ class FrozenMap(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"{{{', '.join(f'{k!r}: {v!r}' for k, v in sorted(self._items.items()))}}}"
+
+
+def is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
+    """isinstance(value, Mapping), quick for the values a history holds."""
+    # FrozenMap's metaclass is ABCMeta: any isinstance against it or Mapping that misses runs
+    # the ABC's Python-level check. Exact types decide the usual JSON values without it.
+    cls = type(value)
+    if cls is dict or cls is FrozenMap:
+        return True
+    if value is None or cls is bool or cls is int or cls is str or cls is list or cls is tuple:
+        return False
+    return isinstance(value, Mapping)
 
 
 def freeze(value: Any) -> Any:

@@ -33,11 +33,18 @@ into `Operation`s, so pairing rules and their errors are the same for all format
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sim.lincheck.history import History, HistoryError, Operation, Status, freeze
+from sim.lincheck.history import (
+    History,
+    HistoryError,
+    Operation,
+    Status,
+    freeze,
+    is_mapping,
+)
 
 __all__ = ["HEADER_FORMAT", "Invoke", "Return", "dump_jsonl", "pair_events", "parse",
            "parse_objects"]
@@ -315,7 +322,7 @@ def _return_row(op: Operation, next_call: int | None) -> dict[str, Any] | None:
 
 def _thaw(value: Any) -> Any:
     """freeze() undone, for json: FrozenMaps become dicts, tuples lists."""
-    if isinstance(value, Mapping):
+    if is_mapping(value):
         return {k: _thaw(v) for k, v in value.items()}
     if isinstance(value, (tuple, list)):
         return [_thaw(v) for v in value]

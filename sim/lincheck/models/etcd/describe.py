@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from sim.lincheck.history import Operation, Status
+from sim.lincheck.history import Operation, Status, is_mapping
 
 __all__ = ["describe"]
 
 
 def describe(op: Operation) -> str:
     """E.g. `put(k1, 'v3') -> rev 7`."""
-    a = op.args if isinstance(op.args, Mapping) else {}
+    a = op.args if is_mapping(op.args) else {}
     if op.f == "put":
         call = f"put({a.get('key')}, {a.get('value')!r})"
     elif op.f in ("range", "delete_range"):
@@ -25,7 +23,7 @@ def describe(op: Operation) -> str:
         call = f"{op.f}({op.args!r})"
     if op.status is not Status.OK:
         return f"{call} -> {op.status.value}"
-    r = op.result if isinstance(op.result, Mapping) else {}
+    r = op.result if is_mapping(op.result) else {}
     if "error" in r:
         return f"{call} -> error {r['error']!r}"
     out = f"rev {r.get('revision')}"

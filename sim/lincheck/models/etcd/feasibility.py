@@ -12,6 +12,7 @@ import bisect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sim.lincheck.history import is_mapping
 from sim.lincheck.models.etcd.footprint import delete_ranges, keys_in, puts_of
 from sim.lincheck.models.etcd.horizon import Horizon
 from sim.lincheck.models.etcd.requests import Compare, DeleteReq, PutReq, RangeReq, Request, TxnReq
@@ -138,7 +139,7 @@ class Facts:
         if isinstance(req, PutReq):
             self.put(rev, req.key, req.value)
             prev = res.get("prev_kv", False)
-            if isinstance(prev, Mapping):
+            if is_mapping(prev):
                 self.saw(prev, rev - 1, False)
             elif prev is None and req.prev_kv:
                 self.gone(req.key, rev - 1)
@@ -147,7 +148,7 @@ class Facts:
             if req.serializable:
                 return False
             at = req.revision if req.revision > 0 else rev - 1 if mid else rev
-            kvs = [kv for kv in res.get("kvs") or () if isinstance(kv, Mapping)]
+            kvs = [kv for kv in res.get("kvs") or () if is_mapping(kv)]
             for kv in kvs:
                 self.saw(kv, at, req.keys_only)
             if mid or req.count_only or req.limit or req.min_mod or req.max_mod \
@@ -162,7 +163,7 @@ class Facts:
         if isinstance(req, DeleteReq):
             deleted = res.get("deleted")
             for kv in res.get("prev_kvs") or ():
-                if isinstance(kv, Mapping):
+                if is_mapping(kv):
                     self.saw(kv, rev - 1, False)
             if deleted == 0:
                 if req.end is None:
@@ -172,7 +173,7 @@ class Facts:
         if isinstance(req, TxnReq):
             ok, resps = res.get("succeeded"), res.get("responses")
             pairs = list(branch(req, res))
-            if not isinstance(ok, bool) or not isinstance(resps, Sequence) \
+            if not isinstance(ok, bool) or not isinstance(resps, (tuple, list, Sequence)) \
                     or len(resps) != len(pairs) or len(pairs) != len(req.success if ok
                                                                     else req.failure):
                 return None  # it may have written anything: the revision is no one's

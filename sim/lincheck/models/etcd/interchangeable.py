@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
-from sim.lincheck.history import FrozenMap, Status
+from sim.lincheck.history import Status, is_mapping
 from sim.lincheck.models.etcd.footprint import compares_of
 from sim.lincheck.models.etcd.operations import Compiled
 from sim.lincheck.models.etcd.requests import DeleteReq, PutReq, RangeReq, Request, TxnReq
@@ -18,13 +18,10 @@ def _strings(value: Any, into: set[str]) -> None:
         into.add(value)
     elif value is None or isinstance(value, int):
         return
-    elif isinstance(value, (dict, FrozenMap)):
-        for item in value.values():
-            _strings(item, into)
     elif isinstance(value, (list, tuple)):
         for item in value:
             _strings(item, into)
-    elif isinstance(value, Mapping):
+    elif is_mapping(value):
         for item in value.values():
             _strings(item, into)
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from sim.lincheck.history import Operation, Status
+from sim.lincheck.history import Operation, Status, is_mapping
 from sim.lincheck.models.etcd.errors import normalize_error
 from sim.lincheck.models.etcd.feasibility import Facts
 from sim.lincheck.models.etcd.requests import CompactReq, PutReq, RangeReq, Request
@@ -34,7 +32,7 @@ class Compiled:
         result = op.result
         if op.status is not Status.OK:
             return
-        if not isinstance(result, Mapping):
+        if not is_mapping(result):
             raise ValueError(f"an ok result must be an object, got {result!r}")
         if "error" in result:
             self.error = normalize_error(str(result["error"]))

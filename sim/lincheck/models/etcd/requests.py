@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sim.lincheck.history import is_mapping
+
 __all__ = ["CompactReq", "Compare", "DeleteReq", "PutReq", "RangeReq", "Request", "TxnReq",
            "parse_request"]
 
@@ -128,7 +130,7 @@ def _parse_txn(args: Mapping[str, Any]) -> TxnReq:
     def ops(name: str) -> tuple[Request, ...]:
         out: list[Request] = []
         for item in args.get(name) or ():
-            if not isinstance(item, Mapping) or len(item) != 1:
+            if not is_mapping(item) or len(item) != 1:
                 raise ValueError(f"each {name} op must be one of {sorted(_TXN_OPS)}")
             (kind, inner), = item.items()
             if kind not in _TXN_OPS:
@@ -142,7 +144,7 @@ def _parse_txn(args: Mapping[str, Any]) -> TxnReq:
 
 def parse_request(f: str, args: Mapping[str, Any]) -> Request:
     """An operation's name and arguments as a request; ValueError if they are not etcd's."""
-    if not isinstance(args, Mapping):
+    if not is_mapping(args):
         raise ValueError(f"arguments must be an object, got {args!r}")
     if f == "range":
         return _parse_range(args)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sim.lincheck.history import FrozenMap
+from sim.lincheck.history import FrozenMap, is_mapping
 from sim.lincheck.models.etcd.versions import KeyValue
 
 __all__ = ["matches", "plain", "to_json"]
@@ -27,27 +27,28 @@ def plain(value: Any) -> Any:
     # Concrete types first: isinstance against an ABC such as Mapping is several times slower.
     if value is None or isinstance(value, (str, int, float)):
         return value
-    if isinstance(value, (FrozenMap, dict)):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
+    if isinstance(value, (tuple, list)):  # before FrozenMap: a miss on an ABC class is slow
         return [plain(v) for v in value]
+    if isinstance(value, (dict, FrozenMap)):
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, Mapping):
         return {k: plain(v) for k, v in value.items()}
     return value
 
 
-def _kv_of(obs: Mapping[str, Any]) -> KeyValue:
-    # proto3 leaves out default fields: a key-only range's value, and zeros.
-    return KeyValue(obs.get("key") or "", obs.get("value") or "", obs.get("create_revision") or 0,
-              obs.get("mod_revision") or 0, obs.get("version") or 0)
+def _kv_of(obs: Mapping[str, Any]) -> tuple[str, str, int, int, int]:
+    # proto3 leaves out default fields: a key-only range's value, and zeros. A plain tuple
+    # compares equal to the KeyValue it matches, without a NamedTuple's Python constructor.
+    return (obs.get("key") or "", obs.get("value") or "", obs.get("create_revision") or 0,
+            obs.get("mod_revision") or 0, obs.get("version") or 0)
 
 
 def matches(obs: Any, exp: Any) -> bool:
     """Does the recorded `obs` agree with the model's `exp` on every field it records?"""
     if isinstance(exp, KeyValue):
-        return isinstance(obs, (dict, Mapping)) and _kv_of(obs) == exp
+        return is_mapping(obs) and _kv_of(obs) == exp
     if isinstance(exp, dict):
-        if not isinstance(obs, (dict, Mapping)):
+        if not is_mapping(obs):
             return False
         for name, value in obs.items():
             if name in exp:
@@ -57,7 +58,8 @@ def matches(obs: Any, exp: Any) -> bool:
                 return False  # a txn answered with another kind of response than it asked
         return True
     if isinstance(exp, list):
-        if not isinstance(obs, (list, Sequence)) or isinstance(obs, str) or len(obs) != len(exp):
+        if (not isinstance(obs, (tuple, list, Sequence)) or isinstance(obs, str)
+                or len(obs) != len(exp)):
             return False
         return all(matches(o, e) for o, e in zip(obs, exp, strict=True))
     if isinstance(exp, bool) or isinstance(obs, bool):

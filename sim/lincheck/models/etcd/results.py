@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from sim.lincheck.history import is_mapping
 from sim.lincheck.models.etcd.requests import DeleteReq, PutReq, RangeReq, Request, TxnReq
 
 __all__ = ["branch", "observations", "ok_puts"]
@@ -33,16 +34,16 @@ def observations(req: Request, res: Mapping[str, Any], mid: bool = False
         return
     if isinstance(req, PutReq):
         prev = res.get("prev_kv")
-        if isinstance(prev, Mapping):
+        if is_mapping(prev):
             yield prev, rev - 1, False
     elif isinstance(req, RangeReq):
         for kv in res.get("kvs") or ():
-            if isinstance(kv, Mapping):
+            if is_mapping(kv):
                 yield kv, req.revision if req.revision > 0 else rev - 1 if mid else rev, \
                     req.keys_only
     elif isinstance(req, DeleteReq):
         for kv in res.get("prev_kvs") or ():
-            if isinstance(kv, Mapping):
+            if is_mapping(kv):
                 yield kv, rev - 1, False
     elif isinstance(req, TxnReq):
         changed = mid
@@ -54,10 +55,11 @@ def observations(req: Request, res: Mapping[str, Any], mid: bool = False
 def branch(req: TxnReq, res: Mapping[str, Any]) -> Iterable[tuple[Request, Mapping[str, Any]]]:
     """A txn's requests that ran, with their responses (a nested txn's with the outer revision)."""
     ok, resps = res.get("succeeded"), res.get("responses")
-    if not isinstance(ok, bool) or not isinstance(resps, Sequence):
+    if not isinstance(ok, bool) or not isinstance(resps, (tuple, list, Sequence)):
         return
     for sub, item in zip(req.success if ok else req.failure, resps, strict=False):
-        inner = next(iter(item.values()), None) if isinstance(item, Mapping) else None
-        if isinstance(inner, Mapping):
+        inner = (next(iter(item.values()), None)
+                 if is_mapping(item) else None)
+        if is_mapping(inner):
             yield sub, {**inner, "revision": res.get("revision")} if isinstance(sub, TxnReq) \
                 else inner
