@@ -37,4 +37,4 @@ bench: fast
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sim etcdcore tests buildtools conftest.py
 	$(VENV)/bin/mypy
-	PYTHONPATH=buildtools $(VENV)/bin/lint-imports
+	$(VENV)/bin/lint-imports

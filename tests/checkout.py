@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from etcdsim_build.compiled import STAMP, source_hash
+from etcdsim_build.compiled import is_fresh
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ROOT / "build" / "fast"
@@ -17,8 +17,7 @@ _FILES = ("pyproject.toml", "README.md", "MANIFEST.in")
 
 def fast_is_fresh() -> bool:
     """build/fast is built, and from the sources as they are."""
-    stamp = FAST / STAMP
-    return stamp.exists() and stamp.read_text() == source_hash()
+    return is_fresh(FAST)
 
 
 def full_build_at_hand() -> bool:

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["HOT", "build", "extension_modules", "hot_modules", "installed_version",
+__all__ = ["HOT", "build", "extension_modules", "hot_modules", "installed_version", "is_fresh",
            "source_hash"]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -148,6 +148,11 @@ def _stamp(dest: Path) -> str | None:
         return (dest / STAMP).read_text()
     except OSError:
         return None
+
+
+def is_fresh(dest: Path, root: Path = ROOT) -> bool:
+    """Is the build at `dest` made from the sources at `root` as they are now?"""
+    return _stamp(dest) == source_hash(root)
 
 
 @contextmanager

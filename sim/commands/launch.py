@@ -43,12 +43,7 @@ def fresh_build(warn: bool = True) -> Path | None:
     fast = root / "build" / "fast"
     if not fast.is_dir():
         return None
-    compiled = _build_tools(root)
-    try:
-        stamp = (fast / compiled.STAMP).read_text()
-    except OSError:
-        stamp = ""
-    if stamp == compiled.source_hash(root):
+    if _build_tools(root).is_fresh(fast, root):
         return fast
     if warn:
         print("etcdsim: the compiled build (build/fast) is stale, running the sources; "

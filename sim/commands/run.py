@@ -9,7 +9,6 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from decimal import Decimal
 from pathlib import Path
 
 from sim.cluster.config import RunConfig
@@ -22,8 +21,6 @@ from sim.harness.sweep import SweepError, sweep
 from sim.world.trace import Event, encode_event, write_trace
 
 __all__ = ["cmd_run", "cmd_sweep", "first_difference", "print_result", "run_config"]
-
-_S = 1_000_000
 
 
 def run_config(args: argparse.Namespace, seed: int) -> RunConfig:
@@ -78,10 +75,9 @@ def _check_determinism(args: argparse.Namespace, result: RunResult) -> int:
     other = str((int(ours) + 1) % 4_294_967_296) if ours.isdigit() else "1"
     with tempfile.TemporaryDirectory() as tmp:
         trace_path = os.path.join(tmp, "trace.jsonl")
-        cmd = [sys.executable, "-m", "sim", "run", "--seed", str(args.seed),
-               "--nodes", str(args.nodes), "--duration", str(Decimal(args.duration) / _S),
-               "--faults", args.faults, *run_config(args, args.seed).run_flags(),
-               "--json", "--trace-out", trace_path]
+        # The command line that reruns the config, without its leading "etcdsim".
+        rerun = run_config(args, args.seed).command_line().split()[1:]
+        cmd = [sys.executable, "-m", "sim", *rerun, "--json", "--trace-out", trace_path]
         env = dict(os.environ, PYTHONHASHSEED=other)
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
         if proc.returncode not in (0, 1):
