@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from etcdcore.raft import Config, MemoryStorage, RawNode
 from etcdcore.raft.types import Entry, HardState, Message, MessageType, StateType
+from sim.cluster.config import RunConfig
 from sim.cluster.invariants import InvariantViolation, RaftInvariants
+from sim.harness.runner import run
 
 
 @dataclass
@@ -17,6 +21,7 @@ class FakeLeader:
     log: dict[int, int] = field(default_factory=dict)  # index -> term
     committed: int = 0
     state: StateType = StateType.LEADER
+    peers: list[int] = field(default_factory=lambda: [1, 2, 3])
 
     def term_at(self, index: int) -> int | None:
         return self.log.get(index)
@@ -33,17 +38,36 @@ def violated(name: str) -> Any:
     return pytest.raises(InvariantViolation, match=f"^{name} violated")
 
 
+def grant(w: RaftInvariants, voter: int, candidate: int, term: int) -> None:
+    """`voter` persists its vote for `candidate` in `term`, then sends the grant."""
+    w.persisted(voter, HardState(term, candidate, 0), [], prev_term=0)
+    w.sent(voter, Message(MessageType.MSG_VOTE_RESP, to=candidate, frm=voter, term=term))
+
+
+def apply(w: RaftInvariants, node: int, entry: Entry) -> None:
+    """`node` learns `entry` is committed, then applies it."""
+    w.committed(node, max(entry.index, w._nodes[node].commit if node in w._nodes else 0),
+                FOLLOWER)
+    w.applied(node, entry)
+
+
+def elect(w: RaftInvariants, node: int, leader: FakeLeader) -> None:
+    """`node` wins `leader.term` with its own vote and one other voter's of three."""
+    grant(w, 3 if node != 3 else 2, node, leader.term)
+    w.became_leader(node, leader)  # type: ignore[arg-type]
+
+
 def test_two_leaders_in_one_term_break_election_safety() -> None:
     w = watcher()
-    w.became_leader(1, FakeLeader(3))  # type: ignore[arg-type]
+    elect(w, 1, FakeLeader(3))
     with violated("election_safety"):
         w.became_leader(2, FakeLeader(3))  # type: ignore[arg-type]
 
 
 def test_one_leader_per_term_is_fine_across_terms() -> None:
     w = watcher()
-    w.became_leader(1, FakeLeader(3))  # type: ignore[arg-type]
-    w.became_leader(2, FakeLeader(4))  # type: ignore[arg-type]
+    elect(w, 1, FakeLeader(3))
+    elect(w, 2, FakeLeader(4))
     assert w.leaders() == {3: 1, 4: 2}
 
 
@@ -63,30 +87,30 @@ def test_same_index_and_term_after_another_term_breaks_log_matching() -> None:
 
 def test_a_leader_missing_a_committed_entry_breaks_leader_completeness() -> None:
     w = watcher()
-    w.applied(1, Entry(1, 1, b"x"))
+    apply(w, 1, Entry(1, 1, b"x"))
     with violated("leader_completeness"):
-        w.became_leader(2, FakeLeader(2, {1: 2}))  # type: ignore[arg-type]
+        elect(w, 2, FakeLeader(2, {1: 2}))
 
 
 def test_two_nodes_applying_different_entries_at_one_index_break_state_machine_safety() -> None:
     w = watcher()
-    w.applied(1, Entry(1, 1, b"x"))
+    apply(w, 1, Entry(1, 1, b"x"))
     with violated("state_machine_safety"):
-        w.applied(2, Entry(2, 1, b"y"))
+        apply(w, 2, Entry(2, 1, b"y"))
 
 
 def test_applying_an_index_twice_is_caught() -> None:
     w = watcher()
-    w.applied(1, Entry(1, 1, b"x"))
+    apply(w, 1, Entry(1, 1, b"x"))
     with violated("applied_once"):
-        w.applied(1, Entry(1, 1, b"x"))
+        apply(w, 1, Entry(1, 1, b"x"))
 
 
 def test_a_restart_starts_applying_from_the_beginning_again() -> None:
     w = watcher()
-    w.applied(1, Entry(1, 1, b"x"))
+    apply(w, 1, Entry(1, 1, b"x"))
     w.restarted(1, HardState(1, 1, 1), [Entry(1, 1, b"x")])
-    w.applied(1, Entry(1, 1, b"x"))
+    apply(w, 1, Entry(1, 1, b"x"))
 
 
 def test_commit_going_back_in_memory_is_caught() -> None:
@@ -99,7 +123,7 @@ def test_commit_going_back_in_memory_is_caught() -> None:
 def test_a_leader_never_commits_an_entry_of_an_earlier_term_by_counting_replicas() -> None:
     w = watcher()
     leader = FakeLeader(4, {1: 1, 2: 2, 3: 4}, committed=1)
-    w.became_leader(1, leader)  # type: ignore[arg-type]
+    elect(w, 1, leader)
     with violated("leader_commit_term"):
         w.committed(1, 2, leader)  # type: ignore[arg-type]
 
@@ -107,11 +131,11 @@ def test_a_leader_never_commits_an_entry_of_an_earlier_term_by_counting_replicas
 def test_earlier_entries_commit_with_the_leaders_own_and_followers_learn_any_commit() -> None:
     w = watcher()
     leader = FakeLeader(4, {1: 1, 2: 2, 3: 4}, committed=1)
-    w.became_leader(1, leader)  # type: ignore[arg-type]
+    elect(w, 1, leader)
     w.committed(1, 3, leader)  # type: ignore[arg-type]
     w.committed(2, 2, FOLLOWER)  # a follower's commit comes from the leader
     # What a node learnt as a follower before it won is not its own counting.
-    w.became_leader(3, FakeLeader(5, {1: 1, 2: 2}, committed=2))  # type: ignore[arg-type]
+    elect(w, 3, FakeLeader(5, {1: 1, 2: 2}, committed=2))
     w.committed(3, 2, FakeLeader(5, {1: 1, 2: 2}, committed=2))  # type: ignore[arg-type]
     assert w.checked["leader_commit_term"] == 1
 
@@ -157,3 +181,153 @@ def test_votes_and_rejections_that_follow_the_rules_pass() -> None:
     w.sent(1, Message(MessageType.MSG_VOTE_RESP, to=3, frm=1, term=4, reject=True))
     w.sent(1, Message(MessageType.MSG_APP_RESP, to=2, frm=1, term=4, index=9, reject=True))
     assert w.checked["durable_before_reply"] == 1
+
+
+# ---- a false positive, fixed: a grant may go out after a later term is durable -------------
+
+
+def test_a_grant_may_be_sent_after_a_later_term_and_vote_are_durable() -> None:
+    # One Ready can hold a grant in term 5 and a later move to term 6 with another vote: the
+    # node persists (6, 2) and then sends the term-5 grant. It can never vote in term 5 again.
+    w = watcher()
+    w.persisted(1, HardState(6, 2, 0), [], prev_term=0)
+    w.sent(1, Message(MessageType.MSG_VOTE_RESP, to=4, frm=1, term=5))
+    w.sent(1, Message(MessageType.MSG_VOTE_RESP, to=2, frm=1, term=6))
+    with violated("durable_before_reply"):
+        w.sent(1, Message(MessageType.MSG_VOTE_RESP, to=3, frm=1, term=6))
+
+
+def test_raft_granting_in_two_terms_in_one_ready_passes_the_watcher() -> None:
+    # The real Raft: a vote request of term 5, then one of term 6, before the node's next Ready.
+    w = watcher()
+    storage = MemoryStorage(HardState(4, 0, 0), [])
+    node = RawNode(Config(id=1, peers=[1, 2, 3, 4], rand=random.Random(0), pre_vote=False,
+                          check_quorum=False), storage)
+    node.step(Message(MessageType.MSG_VOTE, to=1, frm=4, term=5))
+    node.step(Message(MessageType.MSG_VOTE, to=1, frm=2, term=6))
+    rd = node.ready()
+    assert rd.hard_state == HardState(6, 2, 0)
+    grants = [m for m in rd.messages if m.type == MessageType.MSG_VOTE_RESP and not m.reject]
+    assert [(m.to, m.term) for m in grants] == [(4, 5), (2, 6)]
+    w.persisted(1, rd.hard_state, rd.entries, prev_term=0)
+    for m in rd.messages:
+        w.sent(1, m)
+    assert w.checked["durable_before_reply"] == 2
+
+
+def test_seed_106_of_the_raft_workload_passes() -> None:
+    # Reported: `etcdsim run --seed 106 --workload raft --duration 30` failed the old rule with
+    # "granted its vote to 2 in term 2 before persisting it (durable term 3, vote 1)".
+    result = run(RunConfig(seed=106, workload="raft", duration_us=30_000_000))
+    assert result.violations == []
+
+
+# ---- rules checked at every step ------------------------------------------------------------
+
+
+def test_the_durable_vote_of_a_term_never_changes_at_any_persist() -> None:
+    w = watcher()
+    w.persisted(1, HardState(4, 2, 0), [], prev_term=0)
+    w.persisted(1, HardState(4, 2, 3), [], prev_term=0)  # the commit may move
+    with violated("durable_state"):
+        w.persisted(1, HardState(4, 3, 3), [], prev_term=0)
+
+
+def test_the_durable_term_never_goes_back_at_any_persist() -> None:
+    w = watcher()
+    w.persisted(1, HardState(4, 2, 0), [], prev_term=0)
+    with violated("durable_state"):
+        w.persisted(1, HardState(3, 0, 0), [], prev_term=0)
+
+
+def test_the_durable_commit_never_goes_back_at_any_persist() -> None:
+    w = watcher()
+    w.persisted(1, HardState(4, 2, 5), [Entry(4, i) for i in range(1, 6)], prev_term=0)
+    with violated("commit_monotonic"):
+        w.persisted(1, HardState(4, 2, 4), [], prev_term=0)
+
+
+def committed_log(w: RaftInvariants, terms: list[int]) -> None:
+    """Node 1 led and committed entries of `terms` (from index 1)."""
+    log = dict(enumerate(terms, start=1))
+    w.persisted(1, HardState(max(terms), 1, 0), [Entry(t, i) for i, t in log.items()], 0)
+    w.committed(1, len(terms), FakeLeader(max(terms), log, state=StateType.FOLLOWER))
+
+
+def test_a_committed_entry_a_node_held_is_never_replaced() -> None:
+    w = watcher()
+    committed_log(w, [1, 1, 2])
+    w.persisted(2, HardState(2, 1, 0), [Entry(1, 1), Entry(1, 2), Entry(2, 3)], prev_term=0)
+    with violated("committed_kept"):
+        w.persisted(2, HardState(3, 1, 0), [Entry(3, 3, b"other")], prev_term=1)
+
+
+def test_a_committed_entry_a_node_held_is_never_removed() -> None:
+    w = watcher()
+    committed_log(w, [1, 1, 2])
+    w.persisted(2, HardState(2, 1, 0), [Entry(1, 1), Entry(1, 2), Entry(2, 3)], prev_term=0)
+    with violated("committed_kept"):
+        w.persisted(2, HardState(2, 1, 0), [Entry(1, 2)], prev_term=1)  # the log ends at 2
+
+
+def test_a_node_may_replace_an_uncommitted_entry_at_a_committed_index() -> None:
+    # Node 2 held a stale entry of term 1 at index 3, where the cluster committed one of term 2.
+    w = watcher()
+    committed_log(w, [1, 1, 2])
+    w.persisted(2, HardState(1, 1, 0), [Entry(1, 1), Entry(1, 2), Entry(1, 3)], prev_term=0)
+    w.persisted(2, HardState(2, 1, 0), [Entry(2, 3)], prev_term=1)
+    assert w.checked["committed_kept"] == 1
+
+
+def test_a_node_adopts_a_higher_term_before_it_acts() -> None:
+    w = watcher()
+    app = Message(MessageType.MSG_APP, to=1, frm=2, term=5)
+    w.stepped(1, app, 3, 5)
+    with violated("term_adopted"):
+        w.stepped(1, app, 3, 3)
+
+
+def test_pre_votes_and_ignored_votes_may_leave_the_term_as_it_is() -> None:
+    w = watcher()
+    w.stepped(1, Message(MessageType.MSG_PRE_VOTE, to=1, frm=2, term=5), 3, 3)
+    w.stepped(1, Message(MessageType.MSG_PRE_VOTE_RESP, to=1, frm=2, term=4), 3, 3)
+    w.stepped(1, Message(MessageType.MSG_VOTE, to=1, frm=2, term=5), 3, 3)  # in a lease
+    with violated("term_adopted"):  # a refused pre-vote of a higher term is a new term
+        w.stepped(1, Message(MessageType.MSG_PRE_VOTE_RESP, to=1, frm=2, term=5,
+                             reject=True), 3, 3)
+
+
+def test_a_term_never_goes_back_when_a_message_is_stepped() -> None:
+    w = watcher()
+    with violated("term_adopted"):
+        w.stepped(1, Message(MessageType.MSG_HEARTBEAT, to=1, frm=2, term=2), 3, 2)
+
+
+def test_a_leader_won_grants_from_a_majority_of_distinct_voters() -> None:
+    w = watcher()
+    leader = FakeLeader(4, peers=[1, 2, 3, 4, 5])
+    grant(w, 2, 1, 4)
+    grant(w, 2, 1, 4)  # a duplicated grant counts once
+    with violated("vote_quorum"):
+        w.became_leader(1, leader)  # type: ignore[arg-type]
+    w2 = watcher()
+    grant(w2, 2, 1, 4)
+    grant(w2, 3, 1, 4)
+    w2.became_leader(1, leader)  # type: ignore[arg-type]
+    assert w2.checked["vote_quorum"] == 1
+
+
+def test_a_grant_for_another_term_or_candidate_does_not_count() -> None:
+    w = watcher()
+    grant(w, 2, 1, 3)  # an earlier term
+    grant(w, 3, 2, 4)  # another candidate
+    with violated("vote_quorum"):
+        w.became_leader(1, FakeLeader(4))  # type: ignore[arg-type]
+
+
+def test_a_member_never_applies_beyond_its_commit_index() -> None:
+    w = watcher()
+    w.committed(1, 1, FOLLOWER)
+    w.applied(1, Entry(1, 1, b"x"))
+    with violated("applied_committed"):
+        w.applied(1, Entry(1, 2, b"y"))

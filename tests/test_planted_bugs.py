@@ -38,7 +38,8 @@ class Case:
                          faults=self.faults, bugs=frozenset({self.bug}) if armed else frozenset())
 
 
-_SAFETY = ("election_safety", "leader_completeness", "log_matching", "state_machine_safety")
+_SAFETY = ("election_safety", "leader_completeness", "log_matching", "state_machine_safety",
+           "committed_kept", "vote_quorum", "term_adopted", "applied_committed")
 
 CASES = {
     c.bug: c
@@ -47,7 +48,7 @@ CASES = {
         Case(bugs.VOTE_NOT_PERSISTED, "raft", "none", 5, range(1), ("durable_before_reply",)),
         # Found at seed 0: the first vote goes out before the fsync.
         Case(bugs.ACK_BEFORE_FSYNC, "raft", "none", 5, range(1), ("durable_before_reply",)),
-        # Found at seed 0: a follower acknowledges entries a later append then truncates.
+        # Found at seed 0: a follower drops committed entries it held on a stale append.
         Case(bugs.TRUNCATE_ON_STALE_APPEND, "raft", "none", 10, range(1),
              ("durable_before_reply", "raft_panic", *_SAFETY)),
         # Found at seed 0 (and 7) of 0..11.

@@ -83,6 +83,9 @@ class RaftMonitor(Protocol):
     def sent(self, node: int, msg: Message) -> None:
         """The node is handing `msg` to the network."""
 
+    def stepped(self, node: int, msg: Message, term_before: int, term_after: int) -> None:
+        """The node stepped a peer's `msg`, moving from `term_before` to `term_after`."""
+
     def applied(self, node: int, entry: Entry) -> None:
         """The node applied `entry` to its state machine."""
 
@@ -202,8 +205,15 @@ class RaftNode:
 
     def receive(self, frm: int, msg: Message) -> None:
         """A Raft message from a peer."""
-        assert self.node is not None
-        self.node.step(msg)
+        node = self.node
+        assert node is not None
+        monitor = self.monitor
+        if monitor is None:
+            node.step(msg)
+        else:
+            before = node.raft.term
+            node.step(msg)
+            monitor.stepped(self.id, msg, before, node.raft.term)
         self._notify()
 
     def _notify(self) -> None:

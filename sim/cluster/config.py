@@ -35,6 +35,9 @@ class RunConfig:
     knobs: Knobs = field(default_factory=Knobs)  # unusual-but-legal values (etcdcore.knobs)
     timing: RaftTiming = field(default_factory=RaftTiming)
     liveness_bound_us: int = LIVENESS_BOUND_US
+    # "all": every member comes back at the heal; "quorum": a random majority does, the rest
+    # stay failed for good (sim.cluster.liveness).
+    liveness: str = "all"
     fault_schedule: tuple[Fault, ...] | None = None  # overrides the drawn one (tests, shrinking)
 
     def disk_config(self) -> DiskConfig:
@@ -55,6 +58,8 @@ class RunConfig:
         else:
             flags = ["--workload", "etcd", "--clients", str(self.clients),
                      "--rate", str(self.ops_per_sec)]
+        if self.liveness != "all":
+            flags += ["--liveness", self.liveness]
         return flags + [flag for name in sorted(self.bugs) for flag in ("--bug", name)]
 
     def command_line(self) -> str:

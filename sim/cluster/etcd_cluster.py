@@ -16,14 +16,16 @@ from etcdcore.embed import new_member
 from etcdcore.env import Process
 from etcdcore.raft.types import StateType
 from etcdcore.server.etcdserver import EtcdServer, ServerConfig
+from etcdcore.server.raft_node import RaftNode
 from sim.cluster.config import RunConfig
 from sim.cluster.invariants import RaftInvariants
+from sim.cluster.liveness import describe_members
 from sim.cluster.workload import History, WorkloadConfig, client_loop, request_args, response_result
 from sim.lincheck.checker import check
 from sim.lincheck.formats.jsonl import parse_objects
 from sim.lincheck.models.etcd import EtcdModel
 from sim.lincheck.result import Verdict
-from sim.world.node import NodeEnv
+from sim.world.node import NodeEnv, NodeStatus
 from sim.world.world import World
 
 __all__ = ["CLIENT_BASE", "EtcdCluster"]
@@ -56,6 +58,7 @@ class EtcdCluster:
         self.clients: dict[int, Client] = {}
         self.liveness = "pending"
         self.liveness_detail = ""
+        self.required: list[int] | None = None  # who must make progress after the heal
         self.proposed = 0
 
     # ---- booting ----------------------------------------------------------------------------
@@ -99,10 +102,22 @@ class EtcdCluster:
     def start_workload(self) -> None:
         """Nothing to do: each client machine starts its loop when it boots."""
 
-    def start_liveness(self) -> None:
-        """At the heal: the prober puts until one put succeeds, within the bound."""
+    def start_liveness(self, required: list[int] | None = None) -> None:
+        """At the heal: the prober puts until one put succeeds, within the bound; a failure names
+        what the `required` members (default: all) were doing."""
+        self.required = required
         env = self.clients[self.prober_id].env
         env.spawn(self._probe(), "liveness")
+
+    def raft_of(self, node: int) -> RaftNode | None:
+        """The member's Raft driver, if it is running."""
+        n = self.world.nodes[node]
+        service = n.service
+        return service.r if n.status is NodeStatus.UP and isinstance(service, EtcdServer) else None
+
+    def _applied(self, node: int) -> int:
+        service = self.world.nodes[node].service
+        return service.applied_index if isinstance(service, EtcdServer) else 0
 
     def _probe(self) -> Process:
         client = self.clients[self.prober_id]
@@ -129,18 +144,23 @@ class EtcdCluster:
                 self.world.trace.emit("liveness.pass", delay)
                 return
         self.liveness = "fail"
+        members = describe_members(self.world, self.raft_of, self.required or self.world.node_ids,
+                                   self._applied)
         self.liveness_detail = (f"no put succeeded within {self.config.liveness_bound_us}us "
-                                f"of the heal ({attempt} tries; last error: {last or 'none'})")
+                                f"of the heal ({attempt} tries; last error: {last or 'none'}); "
+                                f"{members}")
         self.world.trace.emit("liveness.fail")
 
     # ---- end checks -------------------------------------------------------------------------
 
     def converge(self) -> tuple[bool, str]:
-        """Let the live members catch up, then compare their revisions and hashes."""
+        """Let the live members catch up, then compare their revisions and hashes (only those
+        that came back at the heal, when the others stay failed for good)."""
         world = self.world
         limit = world.now + CONVERGE_LIMIT_US
+        required = self.required
         while True:
-            servers = self.servers()
+            servers = {i: s for i, s in self.servers().items() if required is None or i in required}
             if not servers:
                 return False, "no member is running"
             applied = {s.applied_index for s in servers.values()}

@@ -1,7 +1,9 @@
 """Raft's safety properties, watched while the run goes.
 
-The driver reports what each node does (RaftMonitor); every report is checked against what all
-nodes did before. A violation raises at once, so the run stops where the rule broke.
+The driver reports what each node does (RaftMonitor): every persist, every message sent and
+stepped, every commit and apply. Each report is checked against what all nodes did before, at the
+step where a rule can break (not only across restarts). A violation raises at once, so the run
+stops where the rule broke.
 """
 
 from __future__ import annotations
@@ -20,6 +22,13 @@ _MSG_APP_RESP = MessageType.MSG_APP_RESP
 _MSG_VOTE_RESP = MessageType.MSG_VOTE_RESP
 _LEADER = StateType.LEADER
 
+# Messages whose higher term a node may leave unadopted (etcd-io/raft's Step): a pre-vote and a
+# granted pre-vote answer carry a term nobody is in yet, and a vote may be ignored while the node
+# believes in a live leader (check-quorum's lease). Any other message of a higher term makes the
+# receiver a follower of that term before it does anything else.
+_TERM_EXEMPT = frozenset({MessageType.MSG_PRE_VOTE, MessageType.MSG_VOTE})
+_MSG_PRE_VOTE_RESP = MessageType.MSG_PRE_VOTE_RESP
+
 INVARIANTS = (
     "election_safety",
     "log_matching",
@@ -30,6 +39,10 @@ INVARIANTS = (
     "durable_state",
     "durable_before_reply",
     "applied_once",
+    "vote_quorum",
+    "committed_kept",
+    "term_adopted",
+    "applied_committed",
 )
 
 
@@ -52,6 +65,7 @@ class _NodeView:
     last_applied: int = 0  # this incarnation (the state machine is rebuilt on restart)
     durable: HardState = field(default_factory=HardState)  # survives crashes
     durable_last: int = 0  # last index of the durable log
+    log_terms: list[int] = field(default_factory=list)  # the durable log's terms, index i at i-1
     led: int = 0  # the term it last became leader in
     led_from: int = 0  # its commit index then: what it commits later, it commits as leader
 
@@ -66,6 +80,11 @@ class RaftInvariants:
         self._entries: dict[tuple[int, int], tuple[bytes, int]] = {}  # (index, term) -> data, prev
         self._applied: dict[int, Entry] = {}  # index -> the entry every node must apply there
         self._max_committed = 0
+        # The cluster's committed log as the first node to commit each index held it (term of
+        # index i at i-1; 0 where that node's log had no term to tell).
+        self._committed_terms: list[int] = []
+        self._grants: dict[tuple[int, int], set[int]] = {}  # (term, candidate) -> voters
+        self.elections: list[tuple[int, int, int]] = []  # (time, term, node) of each win
         self.checked: dict[str, int] = dict.fromkeys(INVARIANTS, 0)
 
     def _view(self, node: int) -> _NodeView:
@@ -107,6 +126,7 @@ class RaftInvariants:
         view.last_applied = 0
         view.durable = hard_state
         view.durable_last = len(entries)
+        view.log_terms = [e.term for e in entries]
 
     def became_leader(self, node: int, raft_node: RaftNode) -> None:
         term = raft_node.term
@@ -114,6 +134,16 @@ class RaftInvariants:
         other = self._leaders.setdefault(term, node)
         if other != node:
             self._fail("election_safety", node, f"node {other} already led term {term}")
+        self.elections.append((self._now(), term, node))
+        self.checked["vote_quorum"] += 1
+        voters = {v for v in self._grants.get((term, node), ()) if v in raft_node.peers}
+        voters.add(node)
+        if len(voters) * 2 <= len(raft_node.peers):
+            self._fail(
+                "vote_quorum", node,
+                f"became leader of term {term} with votes from {sorted(voters)} only, of "
+                f"{len(raft_node.peers)} voters",
+            )
         view = self._nodes.get(node) or self._view(node)
         view.led = term
         view.led_from = raft_node.committed
@@ -144,15 +174,19 @@ class RaftInvariants:
                     f"counting replicas",
                 )
         view.commit = commit
+        known = self._committed_terms
+        if commit > len(known):
+            for index in range(len(known) + 1, commit + 1):
+                known.append(raft_node.term_at(index) or 0)
 
     def persisted(
         self, node: int, hard_state: HardState, entries: list[Entry], prev_term: int
     ) -> None:
         view = self._nodes.get(node) or self._view(node)
+        self._durable_moves(node, view.durable, hard_state)
         view.durable = hard_state
         if entries:
-            # A batch starting at index k replaced whatever the durable log held from k on.
-            view.durable_last = entries[-1].index
+            self._log_written(node, view, entries)
         entries_seen = self._entries
         for entry in entries:
             self.checked["log_matching"] += 1
@@ -168,6 +202,49 @@ class RaftInvariants:
                 )
             prev_term = entry.term
 
+    def _durable_moves(self, node: int, before: HardState, after: HardState) -> None:
+        """Every persist: the durable term never goes back, the vote of a term never changes
+        once cast, and the durable commit never goes back."""
+        self.checked["durable_state"] += 1
+        if after.term < before.term:
+            self._fail("durable_state", node, f"durable term went back {before.term} -> "
+                                              f"{after.term}")
+        if after.term == before.term and before.vote and after.vote != before.vote:
+            self._fail("durable_state", node, f"durable vote in term {before.term} changed "
+                                              f"{before.vote} -> {after.vote}")
+        self.checked["commit_monotonic"] += 1
+        if after.commit < before.commit:
+            self._fail("commit_monotonic", node, f"durable commit went back {before.commit} -> "
+                                                 f"{after.commit}")
+
+    def _log_written(self, node: int, view: _NodeView, entries: list[Entry]) -> None:
+        """A batch from index k replaces the durable log from k on: a committed entry the node
+        held there must survive it, neither removed nor replaced."""
+        first = entries[0].index
+        last = entries[-1].index
+        terms = view.log_terms
+        held_to = min(len(terms), len(self._committed_terms))
+        if first <= held_to:
+            self.checked["committed_kept"] += 1
+            committed = self._committed_terms
+            for index in range(first, held_to + 1):
+                held = terms[index - 1]
+                if held == 0 or held != committed[index - 1]:
+                    continue  # the node held some other (uncommitted) entry there
+                now = entries[index - first].term if index <= last else 0
+                if now != held:
+                    what = (f"replaced by one of term {now}" if now else
+                            f"removed (the write ends at {last})")
+                    self._fail(
+                        "committed_kept", node,
+                        f"committed entry {index} of term {held} {what}",
+                    )
+        if first - 1 > len(terms):  # a gap the log never had: unknown terms
+            terms.extend([0] * (first - 1 - len(terms)))
+        del terms[first - 1:]
+        terms.extend([e.term for e in entries])
+        view.durable_last = last
+
     def sent(self, node: int, msg: Message) -> None:
         kind = msg.type
         if msg.reject or kind not in (_MSG_VOTE_RESP, _MSG_APP_RESP):
@@ -176,12 +253,18 @@ class RaftInvariants:
         self.checked["durable_before_reply"] += 1
         if kind == _MSG_VOTE_RESP:
             durable = view.durable
-            if durable.term != msg.term or durable.vote != msg.to:
+            # A durable term above the grant's is safe: the node can never vote in the grant's
+            # term again (one Ready may hold a grant in term t and a later move to term t+1).
+            if durable.term < msg.term or (durable.term == msg.term and durable.vote != msg.to):
                 self._fail(
                     "durable_before_reply", node,
                     f"granted its vote to {msg.to} in term {msg.term} before persisting it "
                     f"(durable term {durable.term}, vote {durable.vote})",
                 )
+            grants = self._grants.get((msg.term, msg.to))
+            if grants is None:
+                self._grants[(msg.term, msg.to)] = grants = set()
+            grants.add(node)
         elif msg.index > view.durable_last:
             self._fail(
                 "durable_before_reply", node,
@@ -189,8 +272,34 @@ class RaftInvariants:
                 f"entries durable",
             )
 
+    def stepped(self, node: int, msg: Message, term_before: int, term_after: int) -> None:
+        if msg.term <= term_before:
+            if term_after < term_before:
+                self._fail("term_adopted", node, f"term went back {term_before} -> "
+                                                 f"{term_after} on a {msg.type.name}")
+            return
+        self.checked["term_adopted"] += 1
+        kind = msg.type
+        if kind in _TERM_EXEMPT or (kind == _MSG_PRE_VOTE_RESP and not msg.reject):
+            if term_after < term_before:
+                self._fail("term_adopted", node, f"term went back {term_before} -> "
+                                                 f"{term_after} on a {kind.name}")
+            return
+        if term_after != msg.term:
+            self._fail(
+                "term_adopted", node,
+                f"stepped a {kind.name} of term {msg.term} from {msg.frm} in term "
+                f"{term_before} and stayed in term {term_after}",
+            )
+
     def applied(self, node: int, entry: Entry) -> None:
         view = self._nodes.get(node) or self._view(node)
+        self.checked["applied_committed"] += 1
+        if entry.index > view.commit:
+            self._fail(
+                "applied_committed", node,
+                f"applied index {entry.index} beyond its commit index {view.commit}",
+            )
         self.checked["applied_once"] += 1
         if entry.index != view.last_applied + 1:
             self._fail(

@@ -15,7 +15,8 @@ from etcdcore.raft.types import Entry, StateType
 from etcdcore.server.raft_node import RaftNode
 from sim.cluster.config import RunConfig
 from sim.cluster.invariants import RaftInvariants
-from sim.world.node import NodeEnv
+from sim.cluster.liveness import describe_members
+from sim.world.node import NodeEnv, NodeStatus
 from sim.world.world import World
 
 __all__ = ["LIVENESS_POLL_US", "Cluster"]
@@ -38,6 +39,7 @@ class Cluster:
         self.liveness_marker = b"liveness"
         self.liveness: str = "pending"
         self.liveness_detail = ""
+        self.required: list[int] | None = None  # who must make progress after the heal
         self.proposed = 0
 
     def _boot(self, env: NodeEnv) -> RaftNode:
@@ -67,9 +69,17 @@ class Cluster:
         if self.config.proposals_per_sec > 0:
             self.world.kernel.call_first(_Proposer(self).tick)
 
-    def start_liveness(self) -> None:
-        """Start the liveness check (at the heal)."""
+    def start_liveness(self, required: list[int] | None = None) -> None:
+        """Start the liveness check (at the heal): `required` (default: every live node) must
+        apply a fresh entry."""
+        self.required = required
         self.world.env.process(self.liveness_check(self.world.env))
+
+    def raft_of(self, node: int) -> RaftNode | None:
+        """The node's Raft driver, if it is running."""
+        n = self.world.nodes[node]
+        service = n.service
+        return service if n.status is NodeStatus.UP and isinstance(service, RaftNode) else None
 
     def leader(self) -> int | None:
         """The running node that leads the highest term, if any."""
@@ -109,6 +119,8 @@ class Cluster:
                     last_try = self.world.now
             else:
                 live = set(self.world.live_nodes())
+                if self.required is not None:
+                    live &= set(self.required)
                 if live and live <= applied:
                     self.liveness = "pass"
                     delay = self.world.now - self.config.heal_at_us
@@ -117,13 +129,15 @@ class Cluster:
                     return
             yield env.timeout(poll)
         self.liveness = "fail"
-        missing = sorted(set(self.world.live_nodes()) - self.applied_by.get(marker, set()))
+        waited = [i for i in self.world.live_nodes()
+                  if self.required is None or i in self.required]
+        missing = sorted(set(waited) - self.applied_by.get(marker, set()))
         self.liveness_detail = (
             f"no fresh entry committed on live nodes {missing} within "
             f"{self.config.liveness_bound_us}us of the heal"
             if last_try is not None else
             f"no leader accepted a proposal within {self.config.liveness_bound_us}us of the heal"
-        )
+        ) + "; " + describe_members(self.world, self.raft_of, self.required or self.world.node_ids)
         self.world.trace.emit("liveness.fail")
 
 

@@ -97,6 +97,9 @@ def _add_cluster_options(p: argparse.ArgumentParser) -> None:
                    help="raft workload: entries proposed per simulated second (default 100)")
     p.add_argument("--bug", type=_bug_name, action="append", default=[], metavar="NAME",
                    help="switch on a planted bug (repeatable; `etcdsim bugs` lists them)")
+    p.add_argument("--liveness", choices=("all", "quorum"), default="all",
+                   help="at the heal, every member comes back (all, default), or a random "
+                        "majority does and the rest stay failed for good (quorum)")
 
 
 def _bug_name(text: str) -> str:

@@ -28,7 +28,8 @@ def run_config(args: argparse.Namespace, seed: int) -> RunConfig:
     return RunConfig(seed=seed, nodes=args.nodes, duration_us=args.duration, faults=args.faults,
                      workload=args.workload, proposals_per_sec=args.proposals,
                      clients=args.clients, ops_per_sec=args.rate,
-                     bugs=frozenset(getattr(args, "bug", None) or ()))
+                     bugs=frozenset(getattr(args, "bug", None) or ()),
+                     liveness=getattr(args, "liveness", "all"))
 
 
 def print_result(result: RunResult, config: RunConfig, replay: str | None = None) -> None:

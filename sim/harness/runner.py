@@ -15,6 +15,7 @@ from etcdcore.raft import RaftError
 from sim.cluster.config import RunConfig
 from sim.cluster.etcd_cluster import EtcdCluster
 from sim.cluster.invariants import INVARIANTS, InvariantViolation
+from sim.cluster.liveness import LeaderWatch, describe_members, fail_the_rest, pick_quorum
 from sim.cluster.raft_cluster import LIVENESS_POLL_US, Cluster
 from sim.cluster.result import RunResult, TraceEvents
 from sim.harness.fault_mix import generate_faults
@@ -72,7 +73,20 @@ def _run(config: RunConfig) -> RunResult:
     injector.schedule(schedule, heal_at)
     world.start_all()
     cluster.start_workload()
-    world.at(heal_at, cluster.start_liveness)
+    required = list(world.node_ids)  # who must make progress after the heal
+    if config.liveness == "quorum":
+        rng = world.streams.get("liveness/quorum")
+
+        def heal_a_quorum() -> None:  # just after the injector's heal
+            required[:] = pick_quorum(world, rng)
+            fail_the_rest(world, required, rng)
+
+        world.at(heal_at, heal_a_quorum)
+    world.at(heal_at, lambda: cluster.start_liveness(required))
+    watch = LeaderWatch(world, cluster.raft_of, required, heal_at, config.liveness_bound_us,
+                        cluster.invariants.elections,
+                        config.timing.election_ticks * config.timing.tick_us)
+    world.at(heal_at, watch.start)
 
     violations: list[dict[str, Any]] = []
     failed_invariant: str | None = None
@@ -80,7 +94,7 @@ def _run(config: RunConfig) -> RunResult:
     end = max(config.duration_us, heal_at + config.liveness_bound_us + 2 * LIVENESS_POLL_US)
     try:
         world.run_until(config.duration_us)
-        while cluster.liveness == "pending" and world.now < end:
+        while (cluster.liveness == "pending" or watch.settled is None) and world.now < end:
             world.run_until(min(end, world.now + 100_000))
     except InvariantViolation as v:
         failed_invariant = v.invariant
@@ -104,12 +118,20 @@ def _run(config: RunConfig) -> RunResult:
         else:
             checks[name] = "not finished"
     if failed_invariant is None:
-        checks["liveness"] = (
-            "pass" if cluster.liveness == "pass" else "fail"
-        ) + f" ({cluster.liveness_detail})"
+        detail = cluster.liveness_detail
+        if cluster.liveness == "pending":  # the prober's last try outlasted the bound
+            cluster.liveness = "fail"
+            detail = (f"no progress within {config.liveness_bound_us}us of the heal; "
+                      f"{describe_members(world, cluster.raft_of, required)}")
+        unsettled = watch.verdict() if cluster.liveness == "pass" else None
+        if unsettled is not None:
+            cluster.liveness = "fail"
+            detail = f"{unsettled}; {describe_members(world, cluster.raft_of, required)}"
+        elif cluster.liveness == "pass":
+            detail += f"; {watch.summary()}"
+        checks["liveness"] = ("pass" if cluster.liveness == "pass" else "fail") + f" ({detail})"
         if cluster.liveness != "pass":
-            violations.append(
-                _violation(world, "liveness", 0, world.now, cluster.liveness_detail))
+            violations.append(_violation(world, "liveness", 0, world.now, detail))
     else:
         checks["liveness"] = "not finished"
         if failed_invariant in ("no_exception", "raft_panic"):

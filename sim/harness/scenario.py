@@ -19,6 +19,7 @@ from etcdcore.knobs import Knobs, buggify
 from etcdcore.server.failpoints import REACHABLE
 from etcdcore.server.raft_node import RaftTiming
 from sim.cluster.config import RunConfig
+from sim.cluster.liveness import LIVENESS_MODES
 from sim.cluster.result import RunResult
 from sim.cluster.workload import WorkloadConfig
 from sim.harness.fault_mix import generate_faults
@@ -52,6 +53,7 @@ class Scenario:
     bugs: frozenset[str] = frozenset()
     liveness_bound_us: int = 10 * _S
     knobs: Knobs = field(default_factory=Knobs)  # BUGGIFY: unusual-but-legal values
+    liveness: str = "all"  # "all" | "quorum": who comes back at the heal (sim.cluster.liveness)
 
     # ---- running ------------------------------------------------------------------------------
 
@@ -63,6 +65,7 @@ class Scenario:
             clients=self.mix.clients, ops_per_sec=int(self.mix.rate), bugs=self.bugs,
             timing=self.timing, liveness_bound_us=self.liveness_bound_us,
             fault_schedule=self.faults, workload_mix=self.mix, knobs=self.knobs,
+            liveness=self.liveness,
         )
 
     @property
@@ -87,6 +90,8 @@ class Scenario:
             mix = _swarm_mix(rng)
             knobs = buggify(rng)
         base = cls(seed=seed, duration_us=duration_us, mix=mix, bugs=bugs, knobs=knobs)
+        if swarm and Streams(seed).get("scenario/liveness").random() < 0.3:
+            base = replace(base, liveness="quorum")
         schedule = generate_faults(Streams(seed).get("faults"), list(range(1, base.members + 1)),
                                    _S, base.heal_at_us, kinds=kinds)
         return replace(base, faults=tuple(schedule))
@@ -99,7 +104,8 @@ class Scenario:
                    mix=config.workload_mix or WorkloadConfig(clients=config.clients,
                                                              rate=float(config.ops_per_sec)),
                    proposals_per_sec=config.proposals_per_sec, bugs=config.bugs,
-                   liveness_bound_us=config.liveness_bound_us, knobs=config.knobs)
+                   liveness_bound_us=config.liveness_bound_us, knobs=config.knobs,
+                   liveness=config.liveness)
         if config.fault_schedule is not None:
             schedule = list(config.fault_schedule)
         elif config.faults == "default":
@@ -121,6 +127,7 @@ class Scenario:
             "proposals_per_sec": self.proposals_per_sec,
             "faults": [f.to_json() for f in self.faults], "bugs": sorted(self.bugs),
             "liveness_bound_us": self.liveness_bound_us, "knobs": asdict(self.knobs),
+            "liveness": self.liveness,
         }
 
     def dumps(self) -> str:
@@ -177,7 +184,7 @@ class Scenario:
                    proposals_per_sec=_int(obj, "proposals_per_sec", 0, default=100),
                    faults=faults, bugs=frozenset(names),
                    liveness_bound_us=_int(obj, "liveness_bound_us", 1, default=10 * _S),
-                   knobs=knobs)
+                   knobs=knobs, liveness=_choice(obj, "liveness", LIVENESS_MODES, "all"))
 
     @classmethod
     def loads(cls, text: str) -> Scenario:
@@ -206,6 +213,13 @@ def _swarm_mix(rng: random.Random) -> WorkloadConfig:
         serializable=rng.choice((0.0, 0.2, 0.5)),
     )
     return mix
+
+
+def _choice(obj: dict[str, Any], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = obj.get(name, default)
+    if value not in choices:
+        raise ScenarioError(f'"{name}" must be one of {", ".join(choices)}, got {value!r}')
+    return str(value)
 
 
 def _int(obj: dict[str, Any], name: str, low: int, high: int | None = None,
