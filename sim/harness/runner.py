@@ -40,24 +40,28 @@ def _violation(
 
 def run(config: RunConfig) -> RunResult:
     """Run one seed to the end, or to the first violation."""
-    # A run makes millions of short-lived objects, which reference counting frees, and few
-    # cycles (about 100,000 objects' worth in a minute of the etcd workload). Each young
-    # collection walks every object still alive since the last, for next to nothing: at the
-    # default (700) they cost a tenth of a run. One per million allocations bounds what cycles
-    # can hold, a few hundred MB at most, and leaves most runs with none.
+    # A run makes millions of short-lived objects, which reference counting frees, and next to
+    # no cycles (a finished process frees itself: sim.world.node._Task._end; a crash leaves its
+    # incarnation's objects, about a MB). Each collection would walk every object still alive
+    # since the last, for nothing: the collector stays off while the world runs, and the
+    # caller's settings come back at the end.
+    enabled = gc.isenabled()
     threshold = gc.get_threshold()
+    gc.disable()
     gc.set_threshold(max(threshold[0], _GC_YOUNG), *threshold[1:])
     try:
-        return _run(config)
+        return _run(config, enabled)
     finally:
         gc.set_threshold(*threshold)
         gc.unfreeze()  # see _run: what the run built is collectable again once it is garbage
+        if enabled:
+            gc.enable()
 
 
 _GC_YOUNG = 1_000_000
 
 
-def _run(config: RunConfig) -> RunResult:
+def _run(config: RunConfig, collect_in_checks: bool = True) -> RunResult:
     wall_start = time.perf_counter()
     cluster: Cluster | EtcdCluster = (
         Cluster(config) if config.workload == "raft" else EtcdCluster(config))
@@ -138,8 +142,10 @@ def _run(config: RunConfig) -> RunResult:
             checks[failed_invariant] = "fail"
     check_start = time.perf_counter()
     # What the simulation built lives until the run ends: set it apart from the collector, so
-    # the full collections the checker's allocations trigger do not walk it again and again.
+    # the collections the checker's allocations trigger (one per million) do not walk it again.
     gc.freeze()
+    if collect_in_checks:
+        gc.enable()
     if isinstance(cluster, EtcdCluster):
         _etcd_checks(cluster, config, failed_invariant, checks, violations)
     check_seconds = time.perf_counter() - check_start
