@@ -157,3 +157,13 @@ def test_votes_and_rejections_that_follow_the_rules_pass() -> None:
     w.sent(1, Message(MessageType.MSG_VOTE_RESP, to=3, frm=1, term=4, reject=True))
     w.sent(1, Message(MessageType.MSG_APP_RESP, to=2, frm=1, term=4, index=9, reject=True))
     assert w.checked["durable_before_reply"] == 1
+
+
+def test_a_grant_sent_once_a_later_term_is_durable_passes_but_a_grant_not_durable_fails() -> None:
+    # One Ready may carry a grant of term 2 and the hard state of term 3 (the node voted again
+    # while its disk stalled): term 3 durable forbids any other vote in term 2 after a restart.
+    w = watcher()
+    w.persisted(1, HardState(3, 3, 0), [], prev_term=0)
+    w.sent(1, Message(MessageType.MSG_VOTE_RESP, to=3, frm=1, term=2))
+    with violated("durable_before_reply"):
+        w.sent(1, Message(MessageType.MSG_VOTE_RESP, to=2, frm=1, term=3))

@@ -175,8 +175,10 @@ class RaftInvariants:
         view = self._nodes.get(node) or self._view(node)
         self.checked["durable_before_reply"] += 1
         if kind == _MSG_VOTE_RESP:
+            # The grant's (term, vote) must be durable, or a later term (one Ready may carry
+            # both): after a restart, that forbids any vote in the grant's term as well.
             durable = view.durable
-            if durable.term != msg.term or durable.vote != msg.to:
+            if durable.term < msg.term or (durable.term == msg.term and durable.vote != msg.to):
                 self._fail(
                     "durable_before_reply", node,
                     f"granted its vote to {msg.to} in term {msg.term} before persisting it "
