@@ -426,7 +426,8 @@ def guided_figures(standard_budget: int = 200, fault_free_budget: int = 60,
          "mutates faults in", "none", 20, fault_free_budget),
     )
     print("guided vs blind: runs until the first failing check, one process each (guided: "
-          "fresh seeds 0.. and mutations, generations of 8)")
+          "fresh seeds 0.. and mutations, in generations of 8: its wall time includes the rest "
+          "of the generation that found the bug)")
     for title, faults, seconds, budget in setups:
         print(f"  {title}; budget {budget} runs")
         print(f"    {'bug':<31} {'workload':<8} {'blind':>14} {'guided':>14}")

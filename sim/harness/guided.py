@@ -109,7 +109,7 @@ class GuidedOutcome:
 
 
 class Mutator:
-    """Draws a mutation of a scenario from `rng`; `heal_at_us` bounds where faults go."""
+    """Draws mutations of scenarios from `rng` (faults go between 1 s and the heal)."""
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng

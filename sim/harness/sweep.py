@@ -24,6 +24,7 @@ from sim.harness.scenario import Scenario
 
 if TYPE_CHECKING:
     from distributed import Client
+    from rich.console import Console
 
 __all__ = [
     "DASK_CONNECT_TIMEOUT_S", "WORKER_DIED", "SeedRunner", "SweepError", "run_seed", "run_seeds",
@@ -200,7 +201,7 @@ def sweep(
 ) -> int:
     """Run `seeds` on `workers` processes or a Dask cluster; print the summary; 1 if any failed.
 
-    The summary ends with the sometimes points: those no run reached, and per point the runs
+    The summary ends with the sometimes points: those no run reached, then per point the runs
     that reached it and the hits. With `guided`, the budget is `len(seeds)` runs, fresh seeds
     from `seeds` in order and mutations of the scenarios that reached something new
     (sim.harness.guided); with `out_dir`, the corpus is written to `out_dir/corpus` too.
@@ -265,8 +266,6 @@ def sweep(
         if out_dir is not None:
             corpus_dir = _write_corpus(out_dir / "corpus", outcome)
             say(f"            written to {corpus_dir}")
-    for line in coverage.lines():
-        say(line)
     failures = _failures(results, outcome, base)
     say(f"failures    {len(failures)}")
     reported: list[dict[str, Any]] = []
@@ -277,6 +276,8 @@ def sweep(
         say(f"    replay: {replay}")
         reported.append({"run": label, "seed": result["seed"], "check": v["check"],
                          "detail": v["detail"], "replay": replay})
+    for line in coverage.lines():  # last: the points never hit, then every point's figures
+        say(line)
     if json_out:
         out: dict[str, Any] = {
             "mode": "guided" if guided else "blind", "runs": len(results),
@@ -296,7 +297,7 @@ def sweep(
 class _Say:
     """The summary's lines, on the console; nothing when the sweep prints JSON instead."""
 
-    def __init__(self, console: Any, quiet: bool) -> None:
+    def __init__(self, console: Console, quiet: bool) -> None:
         self.console = console
         self.quiet = quiet
 
