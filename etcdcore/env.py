@@ -11,6 +11,8 @@ import random
 from collections.abc import Callable, Container, Generator
 from typing import Any, Protocol
 
+from etcdcore.probes import Probes
+
 __all__ = [
     "Disk",
     "DiskError",
@@ -95,6 +97,7 @@ class Env(Protocol):
 
     node_id: int
     disk: Disk
+    probes: Probes  # the run's sometimes points (etcdcore.probes): observation, never behaviour
 
     def now(self) -> int:
         """The node's local clock, in integer microseconds (skew and drift included)."""

@@ -104,6 +104,7 @@ def test_every_command_works_the_same_from_the_full_compiled_copy(tmp_path: Path
         compiled = json.loads(out.stdout)
         interpreted = run(RunConfig(seed=2, duration_us=10_000_000, workload=workload))
         assert compiled["digest"] == interpreted.digest
+        assert compiled["probes"] == interpreted.probes  # the same sometimes points, too
         assert all(v.startswith("pass") for v in compiled["checks"].values())
     # Default faults, including a disk error as a member reopens its WAL: compiled code once
     # raised TypeError there, where the sources failed the member cleanly.

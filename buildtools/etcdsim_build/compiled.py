@@ -45,7 +45,7 @@ HOT = (
     "etcdcore/wal/wal.py", "etcdcore/wal/record.py",
     "etcdcore/server/raft_node.py", "etcdcore/server/etcdserver.py", "etcdcore/server/txn.py",
     "etcdcore/server/v3rpc.py", "etcdcore/server/backend.py", "etcdcore/server/wait.py",
-    "etcdcore/server/idutil.py",
+    "etcdcore/server/idutil.py", "etcdcore/probes.py",
     "etcdcore/mvcc/store.py", "etcdcore/mvcc/key_index.py", "etcdcore/mvcc/backend.py",
     "etcdcore/mvcc/kv.py", "etcdcore/mvcc/hash.py",
     "etcdcore/api/rpc.py", "etcdcore/api/raft_internal.py", "etcdcore/api/gateway.py",

@@ -82,6 +82,8 @@ class Client:
             fut = self._calls.pop(msg.id, None)
             if fut is not None:  # else: an answer after the deadline, dropped as gRPC does
                 fut.succeed(msg)
+            else:
+                self.env.probes.hit("client.late_reply_dropped")
 
     def _failover(self) -> None:
         self.pinned = (self.pinned + 1) % len(self.endpoints)
@@ -104,6 +106,7 @@ class Client:
             self._calls.pop(call_id, None)
             if reply is None:
                 self._failover()
+                self.env.probes.sometimes(method not in _REPEATABLE, "client.write_outcome_unknown")
                 raise DEADLINE_EXCEEDED.err()
             assert isinstance(reply, Reply)
             if reply.error is None:
@@ -119,4 +122,6 @@ class Client:
                     if env.now() + wait < deadline:
                         yield env.sleep(wait)
                         continue
+            env.probes.sometimes(method not in _REPEATABLE and not outcome_known(err),
+                                 "client.write_outcome_unknown")
             raise err

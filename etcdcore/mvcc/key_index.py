@@ -151,6 +151,9 @@ class TreeIndex:
         self._index: dict[bytes, KeyIndex] = {}
         self._keys: list[bytes] = []  # sorted; ranges walk it, never the dict
 
+    def __len__(self) -> int:
+        return len(self._keys)
+
     def put(self, key: bytes, rev: Revision) -> None:
         ki = self._index.get(key)
         if ki is None:

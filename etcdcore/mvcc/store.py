@@ -16,6 +16,7 @@ Invariants:
 from __future__ import annotations
 
 from etcdcore import bugs as planted
+from etcdcore.probes import Probes
 
 from .backend import Backend, CompactOp, PutOp, TombstoneOp, decode_records
 from .hash import unsafe_hash_by_rev
@@ -46,6 +47,7 @@ class Store:
         self._term = 0
         self._meta_dirty = False  # the consistent index changed since the last commit
         self._writing: WriteTxn | None = None
+        self.probes = Probes()  # where sometimes points are counted (the server hands its own)
 
     # Revisions and the consistent index.
 
@@ -112,12 +114,19 @@ class Store:
         """
         self._check_idle("compact")
         if rev <= self._compact_main_rev:
+            self.probes.hit("mvcc.compact_already_compacted")
             raise ErrCompacted()
         if rev > self._current_rev:
             raise ErrFutureRev()
         self._compact_main_rev = rev
         self._backend.set_scheduled_compact(rev)
+        # Compactions are rare: what they meet is worth a look at the index (sometimes points).
+        probes = self.probes
+        probes.sometimes(any(r.main == rev for r in self._index.keep(rev)),
+                         "mvcc.compact_at_live_key_revision")
+        keys = len(self._index)
         self._do_compact(rev)
+        probes.sometimes(len(self._index) < keys, "mvcc.compact_removes_deleted_key")
 
     def _do_compact(self, rev: int) -> None:
         keep = self._index.compact(rev, drop_at_rev=self._compact_off_by_one)
@@ -256,6 +265,7 @@ class WriteTxn:
             self._delete(k)
         if keys or self._changes:
             return len(keys), self._begin_rev + 1
+        self._s.probes.hit("mvcc.delete_nothing")
         if self._s._delete_nothing_bumps:
             self._bumped = True
             return 0, self._begin_rev + 1

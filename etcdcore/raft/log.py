@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from etcdcore import bugs as planted
+from etcdcore.probes import Probes
 
 from .errors import RaftError
 from .log_unstable import Unstable
@@ -22,7 +23,7 @@ __all__ = ["RaftLog"]
 class RaftLog:
     """Entries, commit index and applied index of one node."""
 
-    __slots__ = ("applied", "applying", "committed", "planted", "storage", "unstable")
+    __slots__ = ("applied", "applying", "committed", "planted", "probes", "storage", "unstable")
 
     def __init__(self, storage: MemoryStorage) -> None:
         self.storage = storage
@@ -33,6 +34,7 @@ class RaftLog:
         self.applying = first - 1
         self.applied = first - 1
         self.planted: frozenset[str] = frozenset()  # planted bugs of maybe_append (Raft sets it)
+        self.probes = Probes()  # where sometimes points are counted (Raft hands its own)
 
     def __repr__(self) -> str:
         return (
@@ -149,6 +151,8 @@ class RaftLog:
                 raise RaftError(
                     f"entry {conflict} conflicts with committed entry (committed={self.committed})"
                 )
+            self.probes.sometimes(conflict <= self.last_index(),
+                                  "raft.uncommitted_entries_overwritten")
             self.append(entries[conflict - index - 1 :])
         self.commit_to(min(committed, last_new))
         return last_new

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from etcdcore import bugs as planted
+from etcdcore.probes import Probes
 
 from . import quorum
 from .errors import ProposalDropped, RaftError
@@ -79,6 +80,7 @@ class Config:
     check_quorum: bool = True
     applied: int = 0  # the last index already applied to the state machine, on restart
     bugs: frozenset[str] = frozenset()  # planted bugs switched on (etcdcore.bugs)
+    probes: Probes | None = None  # where sometimes points are counted (the driver's; else own)
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad setting."""
@@ -119,6 +121,8 @@ class Raft:
         self.vote_without_up_to_date_check = planted.VOTE_WITHOUT_UP_TO_DATE_CHECK in config.bugs
         self.follower_commit_unclamped = planted.FOLLOWER_COMMIT_UNCLAMPED in config.bugs
         self.raft_log.planted = config.bugs & planted.LOG_BUGS
+        self.probes = config.probes if config.probes is not None else Probes()
+        self.raft_log.probes = self.probes
 
         self.term = 0
         self.vote = NONE
@@ -249,6 +253,9 @@ class Raft:
         self.state = _LEADER
         self.prs[self.id].become_replicate()
         self.prs[self.id].recent_active = True
+        log = self.raft_log
+        self.probes.sometimes(log.last_index() > log.committed,
+                              "raft.leader_elected_uncommitted_tail")
         # Committing this entry commits every earlier one (Figure 8: earlier terms never
         # commit by counting replicas).
         self.append_entry([Entry(term=0, index=0)])
@@ -276,6 +283,7 @@ class Raft:
         if self.election_elapsed >= self.election_timeout:
             self.election_elapsed = 0
             if self.check_quorum and not self.quorum_active():
+                self.probes.hit("raft.check_quorum_step_down")
                 self.become_follower(self.term, NONE)
                 return
         if self.heartbeat_elapsed >= self.heartbeat_timeout:
@@ -320,16 +328,20 @@ class Raft:
                     and self.election_elapsed < self.election_timeout
                 )
                 if in_lease:
+                    self.probes.hit("raft.vote_ignored_in_lease")
                     return
             if m.type == _MSG_PRE_VOTE or (m.type == _MSG_PRE_VOTE_RESP and not m.reject):
                 # A pre-vote is for a term nobody entered yet; a granted answer carries that
                 # future term. Neither moves our term.
                 pass
             elif m.type in (_MSG_APP, _MSG_HEARTBEAT):
+                self.probes.sometimes(self.state == _LEADER, "raft.leader_deposed_by_higher_term")
                 self.become_follower(m.term, m.frm)
             else:
+                self.probes.sometimes(self.state == _LEADER, "raft.leader_deposed_by_higher_term")
                 self.become_follower(m.term, NONE)
         elif m.term < self.term:
+            self.probes.hit("raft.stale_term_message")
             if (self.check_quorum or self.pre_vote) and m.type in (_MSG_APP, _MSG_HEARTBEAT):
                 # A stale leader, maybe cut off until now. With check-quorum or pre-vote our
                 # term did not grow by disrupting it, so it may never learn the new term
@@ -352,6 +364,7 @@ class Raft:
         """Start an election (a pre-vote first, if enabled) unless we lead."""
         if self.state == _LEADER:
             return
+        self.probes.sometimes(self.state == _CANDIDATE, "raft.campaign_again_as_candidate")
         self.campaign(pre=self.pre_vote)
 
     def campaign(self, *, pre: bool) -> None:
@@ -397,6 +410,7 @@ class Raft:
                 self.election_elapsed = 0
                 self.vote = m.frm
         else:
+            self.probes.sometimes(can_vote, "raft.vote_rejected_log_behind")
             self.send(Message(resp_type, to=m.frm, term=self.term, reject=True))
 
     def step_follower(self, m: Message) -> None:
@@ -412,6 +426,7 @@ class Raft:
             self.handle_heartbeat(m)
         elif kind == _MSG_PROP:
             if self.lead == NONE:
+                self.probes.hit("raft.proposal_dropped")
                 raise ProposalDropped(f"node {self.id} is not the leader and knows of none")
             self.forward_to_leader(m)
         elif kind == _MSG_READ_INDEX:
@@ -429,11 +444,14 @@ class Raft:
     def step_candidate(self, m: Message) -> None:
         """A (pre-)candidate's handling of a message of its current term."""
         if m.type == _MSG_PROP:
+            self.probes.hit("raft.proposal_dropped")
             raise ProposalDropped(f"node {self.id} is campaigning, not leading")
         if m.type == _MSG_APP:
+            self.probes.hit("raft.candidate_yields_to_leader")
             self.become_follower(m.term, m.frm)
             self.handle_append_entries(m)
         elif m.type == _MSG_HEARTBEAT:
+            self.probes.hit("raft.candidate_yields_to_leader")
             self.become_follower(m.term, m.frm)
             self.handle_heartbeat(m)
         elif m.type == (
@@ -447,6 +465,8 @@ class Raft:
                     self.become_leader()
                     self.bcast_append()
             elif result == VoteResult.LOST:
+                self.probes.hit("raft.pre_vote_lost" if self.state == _PRE_CANDIDATE
+                                else "raft.election_lost")
                 self.become_follower(self.term, NONE)
 
     def step_leader(self, m: Message) -> None:
@@ -492,6 +512,7 @@ class Raft:
         elif self.raft_log.term_at(self.raft_log.committed) != self.term:
             # Our commit index may lag what an earlier leader committed until an entry of our
             # own term commits: reading at it now could miss a completed write.
+            self.probes.hit("raft.read_index_postponed")
             self.pending_read_index_messages.append(m)
         else:
             self.start_read_index(m)
@@ -572,7 +593,11 @@ class Raft:
         """Send an append to `to` if its progress allows; True if one was sent."""
         pr = self.prs[to]
         probing = pr.state is _PROBE
-        if pr.probe_sent if probing else pr.inflights.full():  # Progress.is_paused, inlined
+        if probing:  # Progress.is_paused, inlined
+            if pr.probe_sent:
+                return False
+        elif pr.inflights.full():
+            self.probes.hit("raft.inflight_window_full")
             return False
         log = self.raft_log
         if not send_if_empty and pr.next > log.last_index():
@@ -624,7 +649,9 @@ class Raft:
                 # The follower's entry at reject_hint has term log_term: skip every entry of
                 # ours with a larger term, which cannot match it.
                 next_probe, _ = self.raft_log.find_conflict_by_term(m.reject_hint, m.log_term)
+                self.probes.sometimes(next_probe < m.reject_hint, "raft.backtrack_by_term")
             if pr.maybe_decr_to(m.index, next_probe):
+                self.probes.hit("raft.leader_backtracks")
                 if pr.state == _REPLICATE:
                     pr.become_probe()
                 self.send_append(m.frm)
@@ -651,12 +678,14 @@ class Raft:
         log = self.raft_log
         if m.index < log.committed:
             # Stale: everything up to our commit index already matches the leader.
+            self.probes.hit("raft.stale_append")
             self.send(Message(_MSG_APP_RESP, to=m.frm, index=log.committed))
             return
         last_new = log.maybe_append(m.index, m.log_term, m.commit, m.entries)
         if last_new is not None:
             self.send(Message(_MSG_APP_RESP, to=m.frm, index=last_new))
             return
+        self.probes.hit("raft.append_rejected")
         hint_index, hint_term = log.find_conflict_by_term(
             min(m.index, log.last_index()), m.log_term
         )

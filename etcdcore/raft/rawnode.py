@@ -174,9 +174,15 @@ class RawNode:
                     # Storage mirrors what the driver made durable; etcd leaves this append to
                     # the driver, doing it here means a driver cannot forget it (appending
                     # twice is harmless).
-                    log.storage.append(entries if k == n - 1 else entries[: k + 1])
+                    if k == n - 1:
+                        log.storage.append(entries)
+                    else:
+                        r.probes.hit("raft.entries_replaced_before_persist")
+                        log.storage.append(entries[: k + 1])
                     log.unstable.stable_to(e.index, e.term)
                     break
+            else:
+                r.probes.hit("raft.entries_replaced_before_persist")
         if rd.hard_state is not None:
             log.storage.hard_state = rd.hard_state
         if rd.committed_entries:

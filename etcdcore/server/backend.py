@@ -44,6 +44,7 @@ class Backend:
                 self.store, valid = Store.restore(data, bugs=self.bugs)
                 if valid < len(data):
                     self.env.trace("backend.repair", len(data) - valid)
+                    self.env.probes.hit("backend.torn_tail_repaired")
                     disk.truncate(DB_PATH, valid)
                     yield disk.fsync(DB_PATH)
             else:

@@ -162,6 +162,7 @@ class EtcdServer:
     def _start(self) -> Process:
         if not (yield from self.backend.open()):
             return
+        self.store.probes = self.env.probes  # the run's counter, in the store restored just now
         ci = self.store.consistent_index
         self.applied_index = self.committed_index = ci
         self.applied_term = self.store.term
@@ -237,6 +238,7 @@ class EtcdServer:
             # After a restart applied_index starts at the backend's consistent index: this
             # skips what the store already holds (the planted bug applies it again).
             if e.index <= self.applied_index and not reapply:
+                self.env.probes.hit("server.replayed_entry_skipped")
                 continue
             yield from self.apply_entry_normal(e)
             self.applied_index, self.applied_term = e.index, e.term
@@ -311,10 +313,12 @@ class EtcdServer:
         if not self.r.propose(data):
             timer.cancel()
             self.w.trigger(id_, None)  # GC the waiter
+            self.env.probes.hit("server.proposal_dropped")
             raise rpctypes.PROPOSAL_DROPPED.err()
         x = yield ch
         timer.cancel()
         if x is _TIMED_OUT:
+            self.env.probes.hit("server.request_timed_out")
             raise self.parse_propose_ctx_err(start)
         return x
 
@@ -357,6 +361,7 @@ class EtcdServer:
                 nr.notify(exc)
                 continue
             if self.applied_index < confirmed:
+                self.env.probes.hit("server.read_waited_for_apply")
                 yield self.apply_wait.wait(confirmed)
             nr.notify(None)
 
@@ -384,11 +389,14 @@ class EtcdServer:
                     if kind == "state":
                         if ev[1].request_ctx == ctx:  # else: the answer to an abandoned read
                             return ev[1].index
+                        env.probes.hit("server.stale_read_state_ignored")
                     elif kind == "leader":
+                        env.probes.hit("server.read_abandoned_leader_changed")
                         raise rpctypes.LEADER_CHANGED.err()
                     elif kind == "timeout":
                         raise rpctypes.TIMEOUT.err()
                     else:
+                        env.probes.sometimes(kind == "retry", "server.read_index_retried")
                         break
         finally:
             error_timer.cancel()

@@ -148,7 +148,10 @@ class RaftNode:
                 wal, hard_state, entries, info = WAL.open(self.env.disk)
                 if info.torn_bytes:
                     self.env.trace("wal.repair", info.torn_bytes)
+                    self.env.probes.hit("wal.torn_tail_repaired")
                     self._repaired = True
+                self.env.probes.sometimes(len(entries) > hard_state.commit,
+                                          "wal.replayed_uncommitted_entries")
             else:
                 wal, hard_state, entries = WAL.create(self.env.disk), HardState(), []
                 if self.bootstrap_term:
@@ -159,6 +162,7 @@ class RaftNode:
             self.env.fail(str(corrupt))
             return
         except DiskError as exc:
+            self.env.probes.hit("wal.fail_stop_disk_error")
             self.env.fail(f"wal: {exc}")
             return
         self.wal = wal
@@ -173,6 +177,7 @@ class RaftNode:
             heartbeat_tick=self.timing.heartbeat_ticks,
             rand=self.env.rand("raft"),
             bugs=self.bugs,
+            probes=self.env.probes,
             max_msg_entries=self.knobs.max_msg_entries,
             max_inflight=self.knobs.max_inflight,
         )
@@ -244,6 +249,7 @@ class RaftNode:
             try:
                 yield wal.sync()
             except DiskError as exc:
+                env.probes.hit("wal.fail_stop_disk_error")
                 env.fail(f"wal: {exc}")
                 return
         while True:
@@ -302,6 +308,7 @@ class RaftNode:
                 if _AFTER_SAVE in armed:
                     yield env.failpoint(_AFTER_SAVE)
             except DiskError as exc:
+                env.probes.hit("wal.fail_stop_disk_error")
                 env.fail(f"wal: {exc}")
                 return
             if late and _BEFORE_FOLLOWER_SEND in armed and self.state != _LEADER:

@@ -288,6 +288,7 @@ def txn(store: Store, r: TxnRequest) -> TxnResponse:
     """etcd's Txn: judge every compare, check the taken ops, then run them as one revision."""
     rv = store.read()
     path = compare_to_path(rv, r)
+    store.probes.sometimes(not path[0], "server.txn_compare_failed")
     _check_requests(rv, r, path, 0, _check_put)
     _check_requests(rv, r, path, 0, _check_range(store))
     t: Txn = store.read() if is_txn_readonly(r) else store.write()

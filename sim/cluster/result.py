@@ -33,6 +33,8 @@ class RunResult:
     # The etcd workload's history as jsonl text, or what writes it when first read (`history`).
     history_source: str | Callable[[], str] = field(repr=False, default="", compare=False)
     check_seconds: float = 0.0  # wall time of the linearizability check, within wall_seconds
+    # The sometimes points the run reached (sim.world.probes.POINTS), name -> hits, by name.
+    probes: dict[str, int] = field(default_factory=dict)
 
     @property
     def history(self) -> str:
@@ -63,6 +65,7 @@ class RunResult:
             "leaders": self.leaders,
             "workload": self.workload,
             **({"ops": self.ops} if self.workload == "etcd" else {}),
+            "probes": self.probes,
         }
 
 

@@ -72,6 +72,11 @@ class ScriptedCluster:
     # ---- the members ------------------------------------------------------------------------
 
     @property
+    def probes(self) -> dict[str, int]:
+        """The sometimes points reached so far (sim.world.probes.POINTS), name -> hits."""
+        return self.world.probes.sorted_counts()
+
+    @property
     def members(self) -> list[int]:
         """Member ids."""
         return list(self.world.node_ids)

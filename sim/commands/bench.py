@@ -6,6 +6,7 @@ import dataclasses
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import simpy
 
@@ -201,6 +202,7 @@ def main() -> None:
     check_command_figures()
     harness_figures()
     planted_bug_figures()
+    guided_figures()
     installed_figures()
 
 
@@ -383,6 +385,98 @@ def planted_bug_figures(max_seeds: int = 200) -> None:
         print(f"  shrink: {total_before} faults -> {total_after} over the {len(shrunk)} failures "
               f"(median {median(b for b, _ in shrunk):g} -> {median(a for _, a in shrunk):g}; "
               f"at most {SHRINK_RUNS} runs each)")
+
+
+def _runs_to_find(base: RunConfig, budget: int, guided: bool) -> tuple[int | None, float, str]:
+    """Runs until the first failing check, blind (seeds 0.. in order) or guided (budget runs,
+    fresh seeds 0.. and mutations), in this process: (runs, or None; wall seconds; check)."""
+    from sim.harness.guided import guided_sweep
+    from sim.harness.sweep import run_seed
+
+    start = time.perf_counter()
+    if guided:
+        outcome = guided_sweep(base, range(budget), lambda cs: [run_seed(c) for c in cs],
+                               stop_at_first_failure=True)
+        wall = time.perf_counter() - start
+        if not outcome.failures:
+            return None, wall, ""
+        first = outcome.failures[0]
+        return first.index + 1, wall, str(first.result["violations"][0]["check"])
+    for seed in range(budget):
+        result = run(dataclasses.replace(base, seed=seed))
+        if result.violations:
+            return seed + 1, time.perf_counter() - start, str(result.violations[0]["check"])
+    return None, time.perf_counter() - start, ""
+
+
+def guided_figures(standard_budget: int = 200, fault_free_budget: int = 60,
+                   coverage_runs: int = 100, workers: int = 2) -> None:
+    """Blind against guided sweeps (sim.harness.guided): runs and wall time to find each planted
+    bug, on the standard scenario and from a fault-free base; then the sometimes points each
+    reaches in the same number of runs."""
+    from etcdcore.bugs import BUGS, RAFT_BUGS
+    from sim.harness.coverage import Coverage
+    from sim.harness.guided import guided_sweep
+    from sim.harness.sweep import SeedRunner, run_seeds
+    from sim.world.probes import POINTS
+
+    setups = (
+        ("standard scenario (default faults, 60 sim s)", "default", 60, standard_budget),
+        ("fault-free base (--faults none, 20 sim s): blind only changes the seed, guided also "
+         "mutates faults in", "none", 20, fault_free_budget),
+    )
+    print("guided vs blind: runs until the first failing check, one process each (guided: "
+          "fresh seeds 0.. and mutations, in generations of 8: its wall time includes the rest "
+          "of the generation that found the bug)")
+    for title, faults, seconds, budget in setups:
+        print(f"  {title}; budget {budget} runs")
+        print(f"    {'bug':<31} {'workload':<8} {'blind':>14} {'guided':>14}")
+        totals = {"blind": [0, 0.0], "guided": [0, 0.0]}
+        for name in BUGS:
+            workload = "raft" if name in RAFT_BUGS else "etcd"
+            base = RunConfig(seed=0, duration_us=seconds * _S, workload=workload, faults=faults,
+                             bugs=frozenset({name}))
+            cells = []
+            for mode in ("blind", "guided"):
+                runs, wall, _check = _runs_to_find(base, budget, mode == "guided")
+                totals[mode][0] += runs is not None
+                totals[mode][1] += wall
+                cells.append(f"{runs if runs is not None else '-':>4} {wall:>6.1f} s")
+            print(f"    {name:<31} {workload:<8} {cells[0]:>14} {cells[1]:>14}")
+        print(f"    found: blind {totals['blind'][0]} of {len(BUGS)} in {totals['blind'][1]:.0f} s,"
+              f" guided {totals['guided'][0]} of {len(BUGS)} in {totals['guided'][1]:.0f} s "
+              "('-': not found within the budget)")
+    n = coverage_runs
+    base = RunConfig(seed=0, duration_us=60 * _S)
+    start = time.perf_counter()
+    blind = run_seeds([dataclasses.replace(base, seed=s) for s in range(n)], workers)
+    blind_wall = time.perf_counter() - start
+    start = time.perf_counter()
+    with SeedRunner(workers) as runner:
+        outcome = guided_sweep(base, range(n), runner.run)
+    guided_wall = time.perf_counter() - start
+    print(f"  sometimes points per {n} runs (standard etcd scenario, default faults, 60 sim s, "
+          f"{workers} workers; per 1,000 would take about {blind_wall * 1000 / n / 60:.0f} min "
+          "a mode here):")
+    for label, results, wall in (("blind", blind, blind_wall),
+                                 ("guided", [r.result for r in outcome.runs], guided_wall)):
+        coverage = Coverage()
+        for r in results:
+            coverage.add(r["probes"])
+        hit = coverage.to_json()["hit"]
+        rare = sum(1 for name in POINTS if 0 < coverage.runs_hitting.get(name, 0) <= n // 20)
+        missed = coverage.never_hit()
+        print(f"    {label:<6} hit {hit} of {len(POINTS)} points ({rare} in at most 5% of runs), "
+              f"{len(set().union(*(_features(r) for r in results)))} features, "
+              f"{wall:.0f} s; never hit: {', '.join(missed) or 'none'}")
+    print(f"    guided kept {len(outcome.corpus)} scenarios, "
+          f"{sum(1 for r in outcome.runs if not r.fresh)} of its runs were mutations")
+
+
+def _features(result: dict[str, Any]) -> tuple[str, ...]:
+    from sim.harness.guided import features
+
+    return features(result["probes"])
 
 
 SHRINK_RUNS = 40

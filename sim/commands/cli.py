@@ -143,7 +143,15 @@ def _parser() -> _Parser:
     p_sweep.add_argument("--dask", metavar="SCHEDULER_ADDRESS",
                          help="run the seeds on a Dask cluster (e.g. tcp://host:8786)")
     p_sweep.add_argument("--out", metavar="DIR",
-                         help="leave an artifact directory per failure there")
+                         help="leave an artifact directory per failure there (and, with "
+                              "--guided, the corpus in DIR/corpus)")
+    p_sweep.add_argument("--guided", action="store_true",
+                         help="as many runs as seeds, steered by the sometimes points: fresh "
+                              "seeds in order, and mutations of the scenarios that reached new "
+                              "points or combinations (deterministic given the seeds)")
+    p_sweep.add_argument("--json", action="store_true",
+                         help="no progress bar; one JSON object at the end (failures, the "
+                              "points hit and never hit, and with --guided the corpus)")
     _add_cluster_options(p_sweep)
     _add_check_parser(sub)
     p = sub.add_parser("gateway", help="etcd's JSON gateway over a one-member simulated cluster")

@@ -18,6 +18,7 @@ from sim.harness.artifacts import replay_command as replay_dir
 from sim.harness.artifacts import write_artifacts
 from sim.harness.scenario import Scenario, run_scenario
 from sim.harness.sweep import SweepError, sweep
+from sim.world.probes import hit_line
 from sim.world.trace import Event, encode_event, write_trace
 
 __all__ = ["cmd_run", "cmd_sweep", "first_difference", "print_result", "run_config"]
@@ -55,6 +56,7 @@ def print_result(result: RunResult, config: RunConfig, replay: str | None = None
         console.print(f"  operations  {ops:,}: {detail}")
         console.print(f"  committed   {result.committed:,} raft entries, leaders elected "
                       f"{result.leaders}")
+    console.print(f"  points      {hit_line(result.probes)}", markup=False)
     console.print("  checks")
     for name, outcome in result.checks.items():
         colour = "green" if outcome.startswith("pass") else "red"
@@ -141,6 +143,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """Run many seeds; CommandError when the sweep cannot start (a Dask scheduler away)."""
     try:
         return sweep(list(args.seeds), run_config(args, 0), args.workers, args.dask,
-                     Path(args.out) if args.out else None)
+                     Path(args.out) if args.out else None, guided=args.guided,
+                     json_out=args.json)
     except SweepError as exc:
         raise CommandError(str(exc)) from None

@@ -16,6 +16,7 @@ from typing import Any
 
 from sim.cluster.result import RunResult
 from sim.harness.scenario import Scenario
+from sim.world.probes import hit_line, never_hit
 from sim.world.trace import write_trace
 
 __all__ = ["failed_checks", "load_recorded", "replay_command", "write_artifacts"]
@@ -61,6 +62,11 @@ def _summary(directory: Path, scenario: Scenario, result: RunResult) -> str:
     for v in result.violations:
         lines.append(f"violation: {v['check']} on node {v['node']} at t={v['time_us']}us: "
                      f"{v['detail']}")
+    lines += ["", f"sometimes points: {hit_line(result.probes)}"]
+    lines += [f"  {name:<40} {n}" for name, n in result.probes.items()]
+    missed = never_hit(result.probes)
+    if missed:
+        lines.append("never hit: " + ", ".join(missed))
     lines += ["", "replay:", f"  {replay_command(directory)}", ""]
     return "\n".join(lines)
 

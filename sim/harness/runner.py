@@ -176,6 +176,7 @@ def _run(config: RunConfig, collect_in_checks: bool = True) -> RunResult:
         ops=cluster.ops() if isinstance(cluster, EtcdCluster) else {},
         history_source=cluster.history.dumps if isinstance(cluster, EtcdCluster) else "",
         check_seconds=check_seconds,
+        probes=world.probes.sorted_counts(),
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -16,12 +17,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sim.cluster.config import RunConfig
+from sim.harness.coverage import Coverage
+from sim.harness.guided import GuidedOutcome, guided_sweep
 from sim.harness.runner import run
+from sim.harness.scenario import Scenario
 
 if TYPE_CHECKING:
     from distributed import Client
+    from rich.console import Console
 
-__all__ = ["DASK_CONNECT_TIMEOUT_S", "WORKER_DIED", "SweepError", "run_seed", "run_seeds", "sweep"]
+__all__ = [
+    "DASK_CONNECT_TIMEOUT_S", "WORKER_DIED", "SeedRunner", "SweepError", "run_seed", "run_seeds",
+    "sweep",
+]
 
 DASK_CONNECT_TIMEOUT_S = 10.0
 WORKER_DIED = "worker_died"  # the check named by a seed whose Dask workers kept dying under it
@@ -39,6 +47,53 @@ def run_seed(config: RunConfig) -> dict[str, Any]:
     return {**run(config).to_json(), "build": which_build()}
 
 
+class SeedRunner:
+    """Runs batches of configs on one pool of worker processes, or on a Dask cluster, kept for
+    the runner's life (a guided sweep runs many small generations). Use it as a context manager;
+    SweepError on entering if the Dask scheduler cannot be reached."""
+
+    def __init__(self, workers: int, dask_address: str | None = None, *,
+                 connect_timeout_s: float = DASK_CONNECT_TIMEOUT_S) -> None:
+        self.workers = workers
+        self.dask_address = dask_address
+        self.connect_timeout_s = connect_timeout_s
+        self._pool: ProcessPoolExecutor | None = None
+        self._client: Client | None = None
+
+    def __enter__(self) -> SeedRunner:
+        if self.dask_address is not None:
+            _require_dask()
+            self._client = _connect(self.dask_address, self.connect_timeout_s)
+        elif self.workers > 1:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+        if self._client is not None:
+            self._client.close()  # type: ignore[no-untyped-call]  # distributed leaves it untyped
+            self._client = None
+
+    def run(self, configs: list[RunConfig],
+            on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+        """Results in config order, whatever the workers; on Dask, `on_result` is called in
+        completion order."""
+        if self._client is not None:
+            return _run_on_dask(self._client, configs, on_result)
+        results: list[dict[str, Any]] = []
+        pool = self._pool
+        stream: Iterator[dict[str, Any]] = (
+            pool.map(run_seed, configs) if pool is not None else map(run_seed, configs)
+        )
+        for result in stream:
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+        return results
+
+
 def run_seeds(
     configs: list[RunConfig],
     workers: int,
@@ -52,23 +107,8 @@ def run_seeds(
     With `dask_address`, seeds run on that Dask scheduler's workers (`workers` is then unused)
     and `on_result` is called in completion order; SweepError if the scheduler is unreachable.
     """
-    if dask_address is not None:
-        _require_dask()
-        return _run_on_dask(configs, dask_address, on_result, connect_timeout_s)
-    results: list[dict[str, Any]] = []
-    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
-    try:
-        stream: Iterator[dict[str, Any]] = (
-            pool.map(run_seed, configs) if pool is not None else map(run_seed, configs)
-        )
-        for result in stream:
-            results.append(result)
-            if on_result is not None:
-                on_result(result)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-    return results
+    with SeedRunner(workers, dask_address, connect_timeout_s=connect_timeout_s) as runner:
+        return runner.run(configs, on_result)
 
 
 def _require_dask() -> None:
@@ -114,36 +154,34 @@ async def _handshake(address: str, timeout_s: float) -> None:
 
 
 def _run_on_dask(
+    client: Client,
     configs: list[RunConfig],
-    address: str,
     on_result: Callable[[dict[str, Any]], None] | None,
-    connect_timeout_s: float,
 ) -> list[dict[str, Any]]:
-    """One task per seed on the scheduler at `address`; results in seed order."""
+    """One task per seed on `client`'s scheduler; results in seed order."""
     from distributed import KilledWorker, as_completed
 
-    with _connect(address, connect_timeout_s) as client:
-        # pure=False: unique keys, so two sweeps sharing a scheduler never share a result.
-        # A worker lost mid-seed is rescheduled by Dask (runs are pure, a rerun is the same run);
-        # a seed that kills `distributed.scheduler.allowed-failures` workers is reported as failed.
-        futures = client.map(run_seed, configs, pure=False)
-        position = {future.key: i for i, future in enumerate(futures)}
-        results: list[dict[str, Any] | None] = [None] * len(configs)
-        try:
-            for future in as_completed(futures, loop=client.loop):  # type: ignore[no-untyped-call]
-                i = position[future.key]
-                error = future.exception() if future.status == "error" else None
-                if isinstance(error, KilledWorker):
-                    tries = error.allowed_failures + 1
-                    result = _worker_died(configs[i], f"every Dask worker that ran this seed "
-                                                      f"died ({tries} tries)")
-                else:
-                    result = future.result()  # re-raises a seed's exception, as the local path
-                results[i] = result
-                if on_result is not None:
-                    on_result(result)
-        finally:
-            client.cancel(futures)
+    # pure=False: unique keys, so two sweeps sharing a scheduler never share a result.
+    # A worker lost mid-seed is rescheduled by Dask (runs are pure, a rerun is the same run);
+    # a seed that kills `distributed.scheduler.allowed-failures` workers is reported as failed.
+    futures = client.map(run_seed, configs, pure=False)
+    position = {future.key: i for i, future in enumerate(futures)}
+    results: list[dict[str, Any] | None] = [None] * len(configs)
+    try:
+        for future in as_completed(futures, loop=client.loop):  # type: ignore[no-untyped-call]
+            i = position[future.key]
+            error = future.exception() if future.status == "error" else None
+            if isinstance(error, KilledWorker):
+                tries = error.allowed_failures + 1
+                result = _worker_died(configs[i], f"every Dask worker that ran this seed "
+                                                  f"died ({tries} tries)")
+            else:
+                result = future.result()  # re-raises a seed's exception, as the local path
+            results[i] = result
+            if on_result is not None:
+                on_result(result)
+    finally:
+        client.cancel(futures)  # type: ignore[no-untyped-call]  # distributed leaves it untyped
     return [r for r in results if r is not None]
 
 
@@ -159,63 +197,155 @@ def _worker_died(config: RunConfig, detail: str) -> dict[str, Any]:
 
 def sweep(
     seeds: list[int], base: RunConfig, workers: int, dask_address: str | None = None,
-    out_dir: Path | None = None,
+    out_dir: Path | None = None, *, guided: bool = False, json_out: bool = False,
 ) -> int:
     """Run `seeds` on `workers` processes or a Dask cluster; print the summary; 1 if any failed.
 
-    With `out_dir`, each failure is run again here (runs are pure) and leaves its artifact
-    directory there. SweepError (the CLI prints it and exits 2) if the Dask scheduler cannot
-    be reached.
+    The summary ends with the sometimes points: those no run reached, then per point the runs
+    that reached it and the hits. With `guided`, the budget is `len(seeds)` runs, fresh seeds
+    from `seeds` in order and mutations of the scenarios that reached something new
+    (sim.harness.guided); with `out_dir`, the corpus is written to `out_dir/corpus` too.
+    Each failure is run again here (runs are pure) and leaves its artifact directory in
+    `out_dir`; without it a failing seed prints the command that reruns it, and a failing
+    mutation (which no command line can name) leaves its directory in etcdsim-artifacts.
+    `json_out`: no progress bar, one JSON object at the end. SweepError (the CLI prints it and
+    exits 2) if the Dask scheduler cannot be reached.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-
     console = Console(highlight=False, soft_wrap=True)
-    configs = [dataclasses.replace(base, seed=s) for s in seeds]
     failed = 0
     start = time.perf_counter()
+    unit = "runs" if guided else "seeds"
     columns = (
         TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:.2f} seeds/s"), TextColumn("failures {task.fields[failed]}"),
-        TimeElapsedColumn(),
+        TextColumn("{task.fields[rate]:.2f} " + unit + "/s"),
+        TextColumn("failures {task.fields[failed]}"), TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("sweep", total=len(configs), rate=0.0, failed=0)
+    outcome: GuidedOutcome | None = None
+    with Progress(*columns, console=console, disable=json_out) as progress, \
+            SeedRunner(workers, dask_address) as runner:
+        task = progress.add_task("sweep", total=len(seeds), rate=0.0, failed=0)
+        done = 0
 
         def tick(result: dict[str, Any]) -> None:
-            nonlocal failed
+            nonlocal failed, done
             failed += bool(result["violations"])
+            done += 1
             elapsed = time.perf_counter() - start
-            done = progress.tasks[0].completed + 1
             progress.update(task, advance=1, rate=done / elapsed if elapsed else 0.0,
                             failed=failed)
 
-        results = run_seeds(configs, workers, tick, dask_address)
+        if guided:
+            outcome = guided_sweep(base, seeds, lambda configs: runner.run(configs, tick))
+            results = [r.result for r in outcome.runs]
+        else:
+            results = runner.run([dataclasses.replace(base, seed=s) for s in seeds], tick)
     elapsed = time.perf_counter() - start
-    failures = [r for r in results if r["violations"]]  # in seed order, wherever they ran
+    coverage = Coverage()
+    for result in results:
+        coverage.add(result.get("probes", {}))
     where = f"Dask at {dask_address}" if dask_address is not None else f"{workers} workers"
-    console.print(f"seeds run   {len(configs)} in {elapsed:.1f} s "
-                  f"({len(configs) / elapsed:.2f} seeds/s, {where})", markup=False)
     builds = Counter(str(r["build"]) for r in results if "build" in r)
-    if builds:  # "compiled", or how many seeds each build ran when workers differed
-        console.print("build       " + (next(iter(builds)) if len(builds) == 1 else ", ".join(
-            f"{build} {n} seeds" for build, n in sorted(builds.items()))), markup=False)
-    console.print(f"failures    {len(failures)}")
-    for result in failures:
+    build = (next(iter(builds)) if len(builds) == 1 else ", ".join(
+        f"{b} {n} runs" for b, n in sorted(builds.items()))) if builds else ""
+    say = _Say(console, json_out)
+    if outcome is None:
+        say(f"seeds run   {len(results)} in {elapsed:.1f} s "
+            f"({len(results) / elapsed:.2f} seeds/s, {where})")
+    else:
+        fresh = sum(1 for r in outcome.runs if r.fresh)
+        say(f"runs        {len(results)} in {elapsed:.1f} s ({len(results) / elapsed:.2f} runs/s, "
+            f"{where}): {fresh} fresh seeds, {len(results) - fresh} mutations")
+    if build:  # "compiled", or how many runs each build ran when workers differed
+        say(f"build       {build}")
+    if outcome is not None:
+        say(f"corpus      {len(outcome.corpus)} scenarios kept (they reached new points or "
+            f"combinations of points); {outcome.features_seen} features seen")
+        if out_dir is not None:
+            corpus_dir = _write_corpus(out_dir / "corpus", outcome)
+            say(f"            written to {corpus_dir}")
+    failures = _failures(results, outcome, base)
+    say(f"failures    {len(failures)}")
+    reported: list[dict[str, Any]] = []
+    for label, scenario, command, result in failures:
         v = result["violations"][0]
-        config = dataclasses.replace(base, seed=result["seed"])
-        console.print(f"  seed {result['seed']}: {v['check']}: {v['detail']}", markup=False)
-        if out_dir is None:
-            console.print(f"    replay: {config.command_line()}", markup=False)
-            continue
-        from sim.harness.artifacts import replay_command as replay_dir
-        from sim.harness.artifacts import write_artifacts
-        from sim.harness.scenario import Scenario, run_scenario
-
-        scenario = Scenario.from_config(config)
-        again = run_scenario(scenario)
-        directory = write_artifacts(
-            out_dir / f"seed-{config.seed}-{again.digest[:8]}", scenario, again)
-        console.print(f"    replay: {replay_dir(directory)}", markup=False)
+        say(f"  {label}: {v['check']}: {v['detail']}")
+        replay = _replay(scenario, command, out_dir)
+        say(f"    replay: {replay}")
+        reported.append({"run": label, "seed": result["seed"], "check": v["check"],
+                         "detail": v["detail"], "replay": replay})
+    for line in coverage.lines():  # last: the points never hit, then every point's figures
+        say(line)
+    if json_out:
+        out: dict[str, Any] = {
+            "mode": "guided" if guided else "blind", "runs": len(results),
+            "wall_seconds": round(elapsed, 3), "where": where, "build": build,
+            "failures": reported, "coverage": coverage.to_json(),
+        }
+        if outcome is not None:
+            out["fresh"] = sum(1 for r in outcome.runs if r.fresh)
+            out["features_seen"] = outcome.features_seen
+            out["corpus"] = [{"run": r.index, "origin": r.origin, "seed": r.scenario.seed,
+                              "digest": r.result["digest"], "new_features": r.new_features}
+                             for r in outcome.corpus_runs()]
+        print(json.dumps(out, sort_keys=True))
     return 1 if failures else 0
+
+
+class _Say:
+    """The summary's lines, on the console; nothing when the sweep prints JSON instead."""
+
+    def __init__(self, console: Console, quiet: bool) -> None:
+        self.console = console
+        self.quiet = quiet
+
+    def __call__(self, line: str) -> None:
+        if not self.quiet:
+            self.console.print(line, markup=False)
+
+
+def _failures(results: list[dict[str, Any]], outcome: GuidedOutcome | None, base: RunConfig
+              ) -> list[tuple[str, Scenario, str | None, dict[str, Any]]]:
+    """(label, scenario, command line if one reruns it, result) of each failure, in order."""
+    out: list[tuple[str, Scenario, str | None, dict[str, Any]]] = []
+    if outcome is None:
+        for result in results:
+            if result["violations"]:
+                config = dataclasses.replace(base, seed=result["seed"])
+                out.append((f"seed {config.seed}", Scenario.from_config(config),
+                            config.command_line(), result))
+        return out
+    for run_ in outcome.failures:
+        if run_.fresh:
+            config = dataclasses.replace(base, seed=run_.scenario.seed)
+            out.append((f"seed {config.seed}", run_.scenario, config.command_line(),
+                        run_.result))
+        else:
+            out.append((f"run {run_.index} (seed {run_.scenario.seed}, {run_.origin})",
+                        run_.scenario, None, run_.result))
+    return out
+
+
+def _replay(scenario: Scenario, command: str | None, out_dir: Path | None) -> str:
+    """What replays a failure: its command line, or the artifact directory written for it."""
+    if out_dir is None and command is not None:
+        return command
+    from sim.harness.artifacts import replay_command, write_artifacts
+    from sim.harness.scenario import run_scenario
+
+    again = run_scenario(scenario)
+    root = out_dir if out_dir is not None else Path("etcdsim-artifacts")
+    directory = write_artifacts(root / f"seed-{scenario.seed}-{again.digest[:8]}", scenario,
+                                again)
+    return replay_command(directory)
+
+
+def _write_corpus(directory: Path, outcome: GuidedOutcome) -> Path:
+    """Each corpus scenario as a scenario file (`etcdsim replay FILE` reruns it)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for r in outcome.corpus_runs():
+        path = directory / f"run-{r.index:05d}-seed-{r.scenario.seed}-{r.result['digest'][:8]}.json"
+        path.write_text(r.scenario.dumps(), encoding="utf-8")
+    return directory

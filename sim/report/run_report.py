@@ -34,6 +34,7 @@ from sim.report.timeline import (
     node_spans,
     trace_window,
 )
+from sim.world.probes import POINTS, hit_line
 from sim.world.trace import Event
 
 if TYPE_CHECKING:
@@ -235,7 +236,22 @@ def _header(result: RunResult, config: RunConfig, title: str, replay: str) -> st
         f'<dl class="facts">{fact_html}</dl>\n'
         f'<p class="replay">Replay: <code id="replay">{escape(replay)}</code></p>\n'
         '<table class="checks"><thead><tr><th>check</th><th>result</th></tr></thead>'
-        f"<tbody>{rows}</tbody></table></header>"
+        f"<tbody>{rows}</tbody></table>{_points(result.probes)}</header>"
+    )
+
+
+def _points(probes: dict[str, int]) -> str:
+    """Every sometimes point with the run's hits (0: never reached), folded away."""
+    rows = "".join(
+        f'<tr class="{"hit" if probes.get(name, 0) else "missed"}" data-point="{escape(name)}">'
+        f"<td>{escape(name)}</td><td>{probes.get(name, 0):,}</td>"
+        f"<td>{escape(point.description)}</td></tr>"
+        for name, point in sorted(POINTS.items())
+    )
+    return (
+        f'<details class="points"><summary>Sometimes points: {escape(hit_line(probes))}'
+        "</summary><table><thead><tr><th>point</th><th>hits</th><th>what it means</th></tr>"
+        f"</thead><tbody>{rows}</tbody></table></details>"
     )
 
 
@@ -736,6 +752,8 @@ caption{text-align:left;font-weight:600;padding:.3rem 0}
 .trace tr.at td{border-top:2px solid #d62728}
 .hide-net tr.net{display:none}
 .stuck-op a{color:inherit}
+.points summary{cursor:pointer;margin:.3rem 0}.points tr.missed{color:#888}
+.points td:nth-child(2){text-align:right;font-variant-numeric:tabular-nums}
 """
 
 _CSS_AFTER = """

@@ -305,6 +305,7 @@ class SimDisk:
             content[: len(durable)] = durable
             # What survived is on the platter now, so a second crash keeps it.
             inode.version += 1
+            self._trace.probes.sometimes(bool(inode.pending), "disk.crash_during_fsync")
             inode.pending.clear()
             inode.durable_bytes = None
             inode.durable_len = kept

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 from sim.world import partitions
 from sim.world.node import Node, NodeStatus
+from sim.world.probes import record_partition
 from sim.world.world import World
 
 __all__ = [
@@ -104,6 +105,7 @@ class FaultInjector:
             self._partition_gen += 1
             gen = self._partition_gen
             net.apply_partition(fault.name, self._cuts(fault.name))
+            record_partition(w.probes, net, w.node_ids, self.leader())
 
             def end_partition() -> None:
                 if gen == self._partition_gen:
@@ -128,6 +130,7 @@ class FaultInjector:
         elif node is None:
             raise ValueError(f"fault {kind} needs a node, got {fault.node}")
         elif kind == "crash":
+            w.probes.sometimes(self.leader() == node.id, "fault.crash_hit_leader")
             node.crash()
             self._later(fault, node.start)
         elif kind == "failpoint":

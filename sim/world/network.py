@@ -193,6 +193,7 @@ class Network:
         if (link.duplicate and not link.stream and getattr(msg, "duplicable", True)
                 and rng.random() < link.duplicate):
             self.duplicated += 1
+            self._trace.probes.hit("net.duplicated")
             self._trace.emit("net.dup", mid)
             self._schedule(link, mid, msg)
 
@@ -333,6 +334,7 @@ class Network:
 
     def _release(self, link: _Link) -> None:
         held, link.held = link.held, []
+        self._trace.probes.sometimes(len(held) > 1, "net.held_released_shuffled")
         link.rng.shuffle(held)
         for mid, msg in held:
             self._trace.emit("net.release", mid)

@@ -489,6 +489,7 @@ class NodeEnv:
         self._incarnation = incarnation
         self.node_id = node.id
         self.disk = _NodeDisk(node, incarnation)
+        self.probes = node.trace.probes
 
     @property
     def alive(self) -> bool:
@@ -550,6 +551,7 @@ class NodeEnv:
             fut.succeed()
             return fut
         self.trace("failpoint", name, action)
+        self.probes.hit("fault.failpoint_reached")
         if action == "crash":
             node.crash()
         else:

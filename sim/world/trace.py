@@ -8,6 +8,8 @@ import marshal
 import os
 from collections.abc import Callable, Iterable, Iterator
 
+from etcdcore.probes import Probes
+
 __all__ = ["Event", "Trace", "encode_event", "write_trace"]
 
 # (time_us, kind, *fields); fields are ints, strs, bools or None so the encoding is canonical.
@@ -33,6 +35,8 @@ class Trace:
         self.count = 0
         self._events: list[Event] = []  # the tuples built so far from `flat`
         self._built = 0  # how much of `flat` they cover
+        # The run's sometimes points (etcdcore.probes): kept beside the events, never digested.
+        self.probes = Probes()
 
     def emit(self, kind: str, *fields: object) -> None:
         """Record one event at the current simulated time."""

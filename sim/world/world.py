@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from etcdcore.probes import Probes
 from sim.world.disk import DiskConfig, SimDisk
 from sim.world.kernel import Environment
 from sim.world.network import Network, NetworkConfig
@@ -51,6 +52,11 @@ class World:
             self.nodes[i] = Node(
                 self.env, i, self.streams, self.trace, node_disk, self.network.send, client_boot
             )
+
+    @property
+    def probes(self) -> Probes:
+        """The run's sometimes points (etcdcore.probes), counted beside the trace."""
+        return self.trace.probes
 
     @property
     def now(self) -> int:
