@@ -38,6 +38,7 @@ class Store:
         self.bugs = bugs  # planted bugs switched on (etcdcore.bugs)
         self._delete_nothing_bumps = planted.DELETE_NOTHING_BUMPS_REVISION in bugs
         self._compact_off_by_one = planted.COMPACT_OFF_BY_ONE in bugs
+        self._count_within_limit = planted.RANGE_COUNT_WITHIN_LIMIT in bugs
         self._index = TreeIndex()
         self._backend = Backend()
         self._current_rev = 1  # the revision of the last completed write txn
@@ -100,6 +101,8 @@ class Store:
             return RangeResult([], cur_rev, self._index.count_revisions(key, end, rev))
         revpairs, total = self._index.revisions(key, end, rev, ro.limit)
         kvs = [self._backend.get(r) for r in revpairs]
+        if self._count_within_limit:
+            total = len(kvs)  # the planted bug: what was fetched, not what the range holds
         return RangeResult(kvs, cur_rev, total)
 
     # Compaction and hashing.
