@@ -18,25 +18,28 @@ __all__ = [
     "BUGS",
     "CLIENT_RETRIES_WRITES",
     "COMMIT_EARLIER_TERM",
+    "COMMIT_WITHOUT_QUORUM",
     "COMPACT_OFF_BY_ONE",
+    "COMPARE_MISSING_KEY_PANICS",
     "COUNT_STALE_VOTE",
     "DELETE_NOTHING_BUMPS_REVISION",
     "FOLLOWER_COMMIT_UNCLAMPED",
     "FORGET_VOTE_SAME_TERM",
+    "HARD_STATE_BEFORE_ENTRIES",
+    "HARD_STATE_COMMIT_ONLY",
     "IGNORE_HIGHER_TERM_RESPONSE",
     "KEEP_CONFLICTING_ENTRIES",
-    "COMMIT_WITHOUT_QUORUM",
     "LINEARIZABLE_READ_LOCAL",
     "LOG_BUGS",
     "RAFT_BUGS",
+    "RANGE_COUNT_WITHIN_LIMIT",
     "READ_INDEX_BEFORE_TERM_COMMIT",
     "READ_INDEX_WITHOUT_HEARTBEAT",
-    "RANGE_COUNT_WITHIN_LIMIT",
     "READ_STATE_ANY_CTX",
-    "HARD_STATE_BEFORE_ENTRIES",
     "STALE_APPEND_RESPONSE",
     "STALE_TERM_BUGS",
     "TRUNCATE_ON_STALE_APPEND",
+    "TXN_HEADER_BEFORE_WRITES",
     "VOTE_NOT_PERSISTED",
     "VOTE_WITHOUT_UP_TO_DATE_CHECK",
     "Bug",
@@ -77,6 +80,9 @@ HARD_STATE_BEFORE_ENTRIES = "hard-state-before-entries"
 READ_STATE_ANY_CTX = "read-state-any-ctx"
 CLIENT_RETRIES_WRITES = "client-retries-writes"
 RANGE_COUNT_WITHIN_LIMIT = "range-count-within-limit"
+TXN_HEADER_BEFORE_WRITES = "txn-header-before-writes"
+COMPARE_MISSING_KEY_PANICS = "compare-missing-key-panics"
+HARD_STATE_COMMIT_ONLY = "hard-state-commit-only"
 
 _ALL = (
     Bug(COMMIT_EARLIER_TERM,
@@ -113,6 +119,18 @@ _ALL = (
     Bug(COMPACT_OFF_BY_ONE,
         "compaction at rev also removes a key's version written at rev itself",
         "etcd mvcc: compaction at rev keeps each key's last version at or below rev"),
+    Bug(TXN_HEADER_BEFORE_WRITES,
+        "a txn that writes answers with the revision it began at, not the one it wrote",
+        "etcd: a response header's revision is the store's revision after the request "
+        "(etcd-io/etcd#5040 set the txn header to the store revision following the txn)"),
+    Bug(COMPARE_MISSING_KEY_PANICS,
+        "a txn compare on a key that does not exist reads the first key of an empty range",
+        "etcd: a compare on a missing key compares a zero KeyValue; the server never panics "
+        "on a valid request (etcd-io/etcd#3920: applyCompare index out of range; fixed by #3921)"),
+    Bug(HARD_STATE_COMMIT_ONLY,
+        "the WAL keeps only the commit index of the hard state: term and vote are never saved",
+        "Raft Figure 2: currentTerm and votedFor are persistent, saved before answering "
+        "(PySyncObj persisted only its log and commit index: bakwc/PySyncObj#202)"),
     Bug(FORGET_VOTE_SAME_TERM,
         "a node that steps down within a term (a lost election, check-quorum) forgets its vote",
         "Raft Figure 2: votedFor is cleared only by a new term; a candidate stepping down in "

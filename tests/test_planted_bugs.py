@@ -77,6 +77,13 @@ CASES = {
         # Found at seed 3 (of 0..3): a leader cut off with its proposals commits them alone.
         Case(bugs.COMMIT_WITHOUT_QUORUM, "raft", "default", 30, range(3, 4),
              ("leader_commit_term", *_SAFETY)),
+        # Found at seed 0: the first txn that writes answers with the revision before it.
+        Case(bugs.TXN_HEADER_BEFORE_WRITES, "etcd", "none", 10, range(1), ("linearizable",)),
+        # Found at seed 0: the first compare-and-swap on a key nobody wrote yet.
+        Case(bugs.COMPARE_MISSING_KEY_PANICS, "etcd", "none", 10, range(1), ("no_exception",)),
+        # Found at seed 0: the first vote is granted with no term on disk.
+        Case(bugs.HARD_STATE_COMMIT_ONLY, "raft", "none", 5, range(1),
+             ("durable_before_reply", "durable_state")),
         # Found at seed 0: the first candidate that hears of a leader of its term forgets
         # that it voted for itself.
         Case(bugs.FORGET_VOTE_SAME_TERM, "raft", "none", 5, range(1),
@@ -155,6 +162,18 @@ def test_a_leader_that_commits_without_a_majority_is_caught() -> None:
 
 def test_a_node_that_forgets_its_vote_within_a_term_is_caught() -> None:
     found_by_one_of_its_checks(bugs.FORGET_VOTE_SAME_TERM)
+
+
+def test_a_txn_answering_with_the_revision_before_its_writes_is_caught() -> None:
+    found_by_one_of_its_checks(bugs.TXN_HEADER_BEFORE_WRITES)
+
+
+def test_a_server_that_panics_on_a_compare_of_a_missing_key_is_caught() -> None:
+    found_by_one_of_its_checks(bugs.COMPARE_MISSING_KEY_PANICS)
+
+
+def test_a_wal_that_keeps_the_commit_but_not_term_and_vote_is_caught() -> None:
+    found_by_one_of_its_checks(bugs.HARD_STATE_COMMIT_ONLY)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

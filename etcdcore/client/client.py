@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from etcdcore.api import rpc, rpctypes
-from etcdcore.bugs import CLIENT_RETRIES_WRITES
 from etcdcore.api.call import Call, Reply
 from etcdcore.api.rpctypes import Code, EtcdError
+from etcdcore.bugs import CLIENT_RETRIES_WRITES
 from etcdcore.env import Env, Future, Process
 
 __all__ = ["DEADLINE_EXCEEDED", "Client", "ClientConfig", "outcome_known"]

@@ -197,6 +197,11 @@ class ReadTxn:
         self._s = s
         self._rev = s._current_rev
 
+    @property
+    def bugs(self) -> frozenset[str]:
+        """The store's planted bugs (etcdcore.bugs), for the requests run against it."""
+        return self._s.bugs
+
     def rev(self) -> int:
         """The revision the txn reads at."""
         return self._rev
