@@ -87,16 +87,19 @@ HARD_STATE_COMMIT_ONLY = "hard-state-commit-only"
 _ALL = (
     Bug(COMMIT_EARLIER_TERM,
         "a leader commits an entry of an earlier term once a quorum holds it",
-        "Raft §5.4.2 (Figure 8): only entries of the leader's term commit by counting replicas"),
+        "Raft §5.4.2 (Figure 8): only entries of the leader's term commit by counting replicas "
+        "(LogCabin committed prior-term entries this way: logcabin/logcabin#44)"),
     Bug(VOTE_NOT_PERSISTED,
         "a restarted node forgets whom it voted for in its current term",
-        "Raft Figure 2: votedFor is persistent state, saved before answering a vote"),
+        "Raft Figure 2: votedFor is persistent state, saved before answering a vote "
+        "(NodeDB-Lab/nodedb#161: a hard state never persisted, split brain on restart)"),
     Bug(VOTE_WITHOUT_UP_TO_DATE_CHECK,
         "votes are granted without comparing the candidate's last term and index",
         "Raft §5.4.1: grant a vote only to a candidate whose log is at least as up to date"),
     Bug(ACK_BEFORE_FSYNC,
         "a follower sends its answers (appends, votes) before its WAL write is fsynced",
-        "Raft Figure 2 / etcd raft Ready: persist entries and hard state before replying"),
+        "Raft Figure 2 / etcd raft Ready: persist entries and hard state before replying "
+        "(deventlab/d-engine#329: a follower answered success before its durable index moved)"),
     Bug(KEEP_CONFLICTING_ENTRIES,
         "a follower keeps its entries that conflict with the leader's, appending only beyond",
         "Raft Figure 2 AppendEntries 3: delete a conflicting entry and all that follow it"),
@@ -106,19 +109,23 @@ _ALL = (
     Bug(FOLLOWER_COMMIT_UNCLAMPED,
         "a follower commits up to its own last index, not the last entry it knows matches "
         "(in appends, and in heartbeats the leader no longer clamps to the follower's match)",
-        "Raft Figure 2 AppendEntries 5: commitIndex = min(leaderCommit, index of last new entry)"),
+        "Raft Figure 2 AppendEntries 5: commitIndex = min(leaderCommit, index of last new entry) "
+        "(scylladb/scylladb#10578: a follower marked obsolete entries committed)"),
     Bug(LINEARIZABLE_READ_LOCAL,
         "linearizable reads are served from the local store, without ReadIndex",
-        "etcd: a linearizable read reflects every write completed before it began"),
+        "etcd: a linearizable read reflects every write completed before it began (Raft §8: "
+        "a read served without the log or a quorum round may return stale data)"),
     Bug(APPLY_BELOW_CONSISTENT_INDEX,
         "entries the backend already holds are applied again after a restart",
-        "etcd: an entry at or below the consistent index is never applied twice"),
+        "etcd: an entry at or below the consistent index is never applied twice (etcd's v3.5 "
+        "data inconsistency postmortem: entries either skipped or executed twice)"),
     Bug(DELETE_NOTHING_BUMPS_REVISION,
         "a delete that deletes nothing still moves the store to a new revision",
         "etcd mvcc: the revision grows only when a txn changes something"),
     Bug(COMPACT_OFF_BY_ONE,
         "compaction at rev also removes a key's version written at rev itself",
-        "etcd mvcc: compaction at rev keeps each key's last version at or below rev"),
+        "etcd mvcc: compaction at rev keeps each key's last version at or below rev "
+        "(etcd-io/etcd#22376: a compaction at exactly a key's revision deleted its live value)"),
     Bug(TXN_HEADER_BEFORE_WRITES,
         "a txn that writes answers with the revision it began at, not the one it wrote",
         "etcd: a response header's revision is the store's revision after the request "
