@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
-    "ACCEPT_STALE_APPEND",
     "ACK_BEFORE_FSYNC",
-    "APPEND_ACK_LAST_INDEX",
     "APPLY_BELOW_CONSISTENT_INDEX",
     "BUGS",
     "CLIENT_RETRIES_WRITES",
@@ -21,23 +19,15 @@ __all__ = [
     "COMMIT_WITHOUT_QUORUM",
     "COMPACT_OFF_BY_ONE",
     "COMPARE_MISSING_KEY_PANICS",
-    "COUNT_STALE_VOTE",
     "DELETE_NOTHING_BUMPS_REVISION",
     "FOLLOWER_COMMIT_UNCLAMPED",
     "FORGET_VOTE_SAME_TERM",
-    "HARD_STATE_BEFORE_ENTRIES",
     "HARD_STATE_COMMIT_ONLY",
-    "IGNORE_HIGHER_TERM_RESPONSE",
     "KEEP_CONFLICTING_ENTRIES",
     "LINEARIZABLE_READ_LOCAL",
     "LOG_BUGS",
     "RAFT_BUGS",
     "RANGE_COUNT_WITHIN_LIMIT",
-    "READ_INDEX_BEFORE_TERM_COMMIT",
-    "READ_INDEX_WITHOUT_HEARTBEAT",
-    "READ_STATE_ANY_CTX",
-    "STALE_APPEND_RESPONSE",
-    "STALE_TERM_BUGS",
     "TRUNCATE_ON_STALE_APPEND",
     "TXN_HEADER_BEFORE_WRITES",
     "VOTE_NOT_PERSISTED",
@@ -67,17 +57,8 @@ LINEARIZABLE_READ_LOCAL = "linearizable-read-local"
 APPLY_BELOW_CONSISTENT_INDEX = "apply-below-consistent-index"
 DELETE_NOTHING_BUMPS_REVISION = "delete-nothing-bumps-revision"
 COMPACT_OFF_BY_ONE = "compact-off-by-one"
-READ_INDEX_BEFORE_TERM_COMMIT = "read-index-before-term-commit"
-READ_INDEX_WITHOUT_HEARTBEAT = "read-index-without-heartbeat"
-COUNT_STALE_VOTE = "count-stale-vote"
-IGNORE_HIGHER_TERM_RESPONSE = "ignore-higher-term-response"
-ACCEPT_STALE_APPEND = "accept-stale-append"
-STALE_APPEND_RESPONSE = "stale-append-response"
 FORGET_VOTE_SAME_TERM = "forget-vote-same-term"
-APPEND_ACK_LAST_INDEX = "append-ack-last-index"
 COMMIT_WITHOUT_QUORUM = "commit-without-quorum"
-HARD_STATE_BEFORE_ENTRIES = "hard-state-before-entries"
-READ_STATE_ANY_CTX = "read-state-any-ctx"
 CLIENT_RETRIES_WRITES = "client-retries-writes"
 RANGE_COUNT_WITHIN_LIMIT = "range-count-within-limit"
 TXN_HEADER_BEFORE_WRITES = "txn-header-before-writes"
@@ -159,48 +140,12 @@ _ALL = (
         "(etcd-io/etcd#6145, count came back as limit + 1; fixed by #6152)"),
 )
 
-# Candidates still being measured: switchable in code, not yet registered.
-_CANDIDATES = (    Bug(READ_INDEX_BEFORE_TERM_COMMIT,
-        "a new leader answers ReadIndex at its commit index before it has committed an entry "
-        "of its own term",
-        "TODO"),
-    Bug(READ_INDEX_WITHOUT_HEARTBEAT,
-        "a leader answers ReadIndex at once, without a round of heartbeats to a quorum",
-        "TODO"),
-    Bug(COUNT_STALE_VOTE,
-        "a candidate counts a vote granted in an earlier term's election",
-        "TODO"),
-    Bug(IGNORE_HIGHER_TERM_RESPONSE,
-        "a leader ignores an append or heartbeat answer of a higher term, and leads on",
-        "TODO"),
-    Bug(ACCEPT_STALE_APPEND,
-        "a follower appends the entries of a deposed leader's append of an earlier term",
-        "TODO"),
-    Bug(STALE_APPEND_RESPONSE,
-        "a leader takes an append answer of an earlier term as an answer to its own appends",
-        "TODO"),
-    Bug(APPEND_ACK_LAST_INDEX,
-        "a follower acknowledges an append with its own last index, not the append's last",
-        "TODO"),
-    Bug(HARD_STATE_BEFORE_ENTRIES,
-        "the WAL gets the hard state in one write and the entries it commits in a second",
-        "TODO"),
-    Bug(READ_STATE_ANY_CTX,
-        "the read loop takes any ReadIndex answer, also one to an earlier, abandoned request",
-        "TODO"),
-)
-
 BUGS: dict[str, Bug] = {b.name: b for b in _ALL}
 
 # Bugs of the Raft layer: the bench looks for these with the raft workload.
 RAFT_BUGS = frozenset({
     COMMIT_EARLIER_TERM, VOTE_NOT_PERSISTED, VOTE_WITHOUT_UP_TO_DATE_CHECK, ACK_BEFORE_FSYNC,
     KEEP_CONFLICTING_ENTRIES, TRUNCATE_ON_STALE_APPEND, FOLLOWER_COMMIT_UNCLAMPED,
-})
-
-# The ones Raft.step's term check carries out (Raft.step_other_term_planted).
-STALE_TERM_BUGS = frozenset({
-    COUNT_STALE_VOTE, IGNORE_HIGHER_TERM_RESPONSE, ACCEPT_STALE_APPEND, STALE_APPEND_RESPONSE,
 })
 
 # The ones RaftLog.maybe_append carries out (a follower's handling of an append).

@@ -119,17 +119,8 @@ class Raft:
         self.vote_without_up_to_date_check = planted.VOTE_WITHOUT_UP_TO_DATE_CHECK in config.bugs
         self.follower_commit_unclamped = planted.FOLLOWER_COMMIT_UNCLAMPED in config.bugs
         self.raft_log.planted = config.bugs & planted.LOG_BUGS
-        self.read_index_before_term_commit = planted.READ_INDEX_BEFORE_TERM_COMMIT in config.bugs
-        self.read_index_without_heartbeat = planted.READ_INDEX_WITHOUT_HEARTBEAT in config.bugs
         self.forget_vote_same_term = planted.FORGET_VOTE_SAME_TERM in config.bugs
-        self.ack_last_index = planted.APPEND_ACK_LAST_INDEX in config.bugs
         self.commit_without_quorum = planted.COMMIT_WITHOUT_QUORUM in config.bugs
-        # Planted bugs of Step's term check: which messages of another term pass it wrongly.
-        self.stale_term_bugs = bool(config.bugs & planted.STALE_TERM_BUGS)
-        self.count_stale_vote = planted.COUNT_STALE_VOTE in config.bugs
-        self.accept_stale_append = planted.ACCEPT_STALE_APPEND in config.bugs
-        self.stale_append_response = planted.STALE_APPEND_RESPONSE in config.bugs
-        self.ignore_higher_term_response = planted.IGNORE_HIGHER_TERM_RESPONSE in config.bugs
 
         self.term = 0
         self.vote = NONE
@@ -323,8 +314,6 @@ class Raft:
         if m.term == 0 or m.term == self.term:
             pass  # a local message, or one of our term: the common case, straight to dispatch
         elif m.term > self.term:
-            if self.stale_term_bugs and self.step_other_term_planted(m):
-                return
             if m.type in _VOTE_TYPES:
                 # The lease rule: while we hear from a leader, a vote request (even of a higher
                 # term) comes from a node that cannot reach it; ignoring it keeps that node from
@@ -345,8 +334,6 @@ class Raft:
             else:
                 self.become_follower(m.term, NONE)
         elif m.term < self.term:
-            if self.stale_term_bugs and self.step_other_term_planted(m):
-                return
             if (self.check_quorum or self.pre_vote) and m.type in (_MSG_APP, _MSG_HEARTBEAT):
                 # A stale leader, maybe cut off until now. With check-quorum or pre-vote our
                 # term did not grow by disrupting it, so it may never learn the new term
@@ -364,27 +351,6 @@ class Raft:
             self.handle_vote_request(m)
         else:
             self._step(m)
-
-    def step_other_term_planted(self, m: Message) -> bool:
-        """The planted bugs of Step's term check (etcdcore.bugs.STALE_TERM_BUGS): handle `m`,
-        of another term than ours, as if it were of ours; True if one of them took it."""
-        kind = m.type
-        if m.term > self.term:
-            # A leader that ignores the higher term of an answer stays leader of its term.
-            return self.ignore_higher_term_response and kind in (
-                _MSG_APP_RESP, _MSG_HEARTBEAT_RESP) and self.state == _LEADER
-        if self.count_stale_vote and kind == _MSG_VOTE_RESP and self.state == _CANDIDATE:
-            self.step_candidate(m)  # a grant of an earlier election counted in this one
-            return True
-        if self.accept_stale_append and kind == _MSG_APP and self.state == _FOLLOWER:
-            self.handle_append_entries(m)  # a deposed leader's append taken as our leader's
-            return True
-        if self.stale_append_response and kind == _MSG_APP_RESP and self.state == _LEADER:
-            pr = self.prs.get(m.frm)
-            if pr is not None and m.frm != self.id:
-                self.handle_append_response(m, pr)  # an answer to an earlier term's append
-                return True
-        return False
 
     def hup(self) -> None:
         """Start an election (a pre-vote first, if enabled) unless we lead."""
@@ -527,14 +493,10 @@ class Raft:
             raise RaftError("a read index request carries exactly one entry (its ctx)")
         if len(self.voters) == 1:
             self.respond_to_read_index(m, self.raft_log.committed)
-        elif (self.raft_log.term_at(self.raft_log.committed) != self.term
-              and not self.read_index_before_term_commit):
+        elif self.raft_log.term_at(self.raft_log.committed) != self.term:
             # Our commit index may lag what an earlier leader committed until an entry of our
             # own term commits: reading at it now could miss a completed write.
             self.pending_read_index_messages.append(m)
-        elif self.read_index_without_heartbeat:
-            # The planted bug: no round of heartbeats confirms we still lead.
-            self.respond_to_read_index(m, self.raft_log.committed)
         else:
             self.start_read_index(m)
 
@@ -550,10 +512,7 @@ class Raft:
         msgs = self.pending_read_index_messages
         self.pending_read_index_messages = []
         for m in msgs:
-            if self.read_index_without_heartbeat:
-                self.respond_to_read_index(m, self.raft_log.committed)
-            else:
-                self.start_read_index(m)
+            self.start_read_index(m)
 
     def handle_read_ack(self, m: Message) -> None:
         """A follower echoed a heartbeat's ctx: answer what a quorum has now confirmed."""
@@ -704,8 +663,6 @@ class Raft:
             return
         last_new = log.maybe_append(m.index, m.log_term, m.commit, m.entries)
         if last_new is not None:
-            if self.ack_last_index:
-                last_new = log.last_index()  # the planted bug: our whole log taken as matching
             self.send(Message(_MSG_APP_RESP, to=m.frm, index=last_new))
             return
         hint_index, hint_term = log.find_conflict_by_term(

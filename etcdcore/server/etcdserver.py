@@ -125,7 +125,6 @@ class EtcdServer:
         self.w = Wait(env.future)
         self.apply_wait = WaitTime(env.future)
         self.req_id_gen = Generator(self.member_id, env.now() // 1000)
-        self.read_state_any_ctx = bugs.READ_STATE_ANY_CTX in cfg.bugs
         self.applied_index = 0
         self.applied_term = 0
         self.committed_index = 0
@@ -383,8 +382,7 @@ class EtcdServer:
                     ev = yield events.recv()
                     kind = ev[0]
                     if kind == "state":
-                        # Else the answer to an abandoned read (the planted bug takes it).
-                        if ev[1].request_ctx == ctx or self.read_state_any_ctx:
+                        if ev[1].request_ctx == ctx:  # else: the answer to an abandoned read
                             return ev[1].index
                     elif kind == "leader":
                         raise rpctypes.LEADER_CHANGED.err()

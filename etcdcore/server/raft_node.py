@@ -131,7 +131,6 @@ class RaftNode:
         self.knobs = knobs or Knobs()
         self.ack_before_fsync = planted.ACK_BEFORE_FSYNC in bugs
         self.vote_not_persisted = planted.VOTE_NOT_PERSISTED in bugs
-        self.hard_state_before_entries = planted.HARD_STATE_BEFORE_ENTRIES in bugs
         self.hard_state_commit_only = planted.HARD_STATE_COMMIT_ONLY in bugs
         self.node: RawNode | None = None
         self.wal: WAL | None = None
@@ -292,12 +291,7 @@ class RaftNode:
             try:
                 if _BEFORE_SAVE in armed:
                     yield env.failpoint(_BEFORE_SAVE)
-                if self.hard_state_before_entries and entries and hard_state is not None:
-                    # The planted bug: two writes, the hard state (and its commit) first.
-                    wal.save(hard_state, [])
-                    wal.save(None, entries)
-                    self._written = hard_state
-                elif entries or hard_state is not None:
+                if entries or hard_state is not None:
                     wal.save(hard_state, entries)
                     if hard_state is not None:
                         self._written = hard_state
