@@ -14,15 +14,22 @@ __all__ = [
     "ACK_BEFORE_FSYNC",
     "APPLY_BELOW_CONSISTENT_INDEX",
     "BUGS",
+    "CLIENT_RETRIES_WRITES",
     "COMMIT_EARLIER_TERM",
+    "COMMIT_WITHOUT_QUORUM",
     "COMPACT_OFF_BY_ONE",
+    "COMPARE_MISSING_KEY_PANICS",
     "DELETE_NOTHING_BUMPS_REVISION",
     "FOLLOWER_COMMIT_UNCLAMPED",
+    "FORGET_VOTE_SAME_TERM",
+    "HARD_STATE_COMMIT_ONLY",
     "KEEP_CONFLICTING_ENTRIES",
     "LINEARIZABLE_READ_LOCAL",
     "LOG_BUGS",
     "RAFT_BUGS",
+    "RANGE_COUNT_WITHIN_LIMIT",
     "TRUNCATE_ON_STALE_APPEND",
+    "TXN_HEADER_BEFORE_WRITES",
     "VOTE_NOT_PERSISTED",
     "VOTE_WITHOUT_UP_TO_DATE_CHECK",
     "Bug",
@@ -50,20 +57,30 @@ LINEARIZABLE_READ_LOCAL = "linearizable-read-local"
 APPLY_BELOW_CONSISTENT_INDEX = "apply-below-consistent-index"
 DELETE_NOTHING_BUMPS_REVISION = "delete-nothing-bumps-revision"
 COMPACT_OFF_BY_ONE = "compact-off-by-one"
+FORGET_VOTE_SAME_TERM = "forget-vote-same-term"
+COMMIT_WITHOUT_QUORUM = "commit-without-quorum"
+CLIENT_RETRIES_WRITES = "client-retries-writes"
+RANGE_COUNT_WITHIN_LIMIT = "range-count-within-limit"
+TXN_HEADER_BEFORE_WRITES = "txn-header-before-writes"
+COMPARE_MISSING_KEY_PANICS = "compare-missing-key-panics"
+HARD_STATE_COMMIT_ONLY = "hard-state-commit-only"
 
 _ALL = (
     Bug(COMMIT_EARLIER_TERM,
         "a leader commits an entry of an earlier term once a quorum holds it",
-        "Raft §5.4.2 (Figure 8): only entries of the leader's term commit by counting replicas"),
+        "Raft §5.4.2 (Figure 8): only entries of the leader's term commit by counting replicas "
+        "(LogCabin committed prior-term entries this way: logcabin/logcabin#44)"),
     Bug(VOTE_NOT_PERSISTED,
         "a restarted node forgets whom it voted for in its current term",
-        "Raft Figure 2: votedFor is persistent state, saved before answering a vote"),
+        "Raft Figure 2: votedFor is persistent state, saved before answering a vote "
+        "(NodeDB-Lab/nodedb#161: a hard state never persisted, split brain on restart)"),
     Bug(VOTE_WITHOUT_UP_TO_DATE_CHECK,
         "votes are granted without comparing the candidate's last term and index",
         "Raft §5.4.1: grant a vote only to a candidate whose log is at least as up to date"),
     Bug(ACK_BEFORE_FSYNC,
         "a follower sends its answers (appends, votes) before its WAL write is fsynced",
-        "Raft Figure 2 / etcd raft Ready: persist entries and hard state before replying"),
+        "Raft Figure 2 / etcd raft Ready: persist entries and hard state before replying "
+        "(deventlab/d-engine#329: a follower answered success before its durable index moved)"),
     Bug(KEEP_CONFLICTING_ENTRIES,
         "a follower keeps its entries that conflict with the leader's, appending only beyond",
         "Raft Figure 2 AppendEntries 3: delete a conflicting entry and all that follow it"),
@@ -73,19 +90,54 @@ _ALL = (
     Bug(FOLLOWER_COMMIT_UNCLAMPED,
         "a follower commits up to its own last index, not the last entry it knows matches "
         "(in appends, and in heartbeats the leader no longer clamps to the follower's match)",
-        "Raft Figure 2 AppendEntries 5: commitIndex = min(leaderCommit, index of last new entry)"),
+        "Raft Figure 2 AppendEntries 5: commitIndex = min(leaderCommit, index of last new entry) "
+        "(scylladb/scylladb#10578: a follower marked obsolete entries committed)"),
     Bug(LINEARIZABLE_READ_LOCAL,
         "linearizable reads are served from the local store, without ReadIndex",
-        "etcd: a linearizable read reflects every write completed before it began"),
+        "etcd: a linearizable read reflects every write completed before it began (Raft §8: "
+        "a read served without the log or a quorum round may return stale data)"),
     Bug(APPLY_BELOW_CONSISTENT_INDEX,
         "entries the backend already holds are applied again after a restart",
-        "etcd: an entry at or below the consistent index is never applied twice"),
+        "etcd: an entry at or below the consistent index is never applied twice (etcd's v3.5 "
+        "data inconsistency postmortem: entries either skipped or executed twice)"),
     Bug(DELETE_NOTHING_BUMPS_REVISION,
         "a delete that deletes nothing still moves the store to a new revision",
         "etcd mvcc: the revision grows only when a txn changes something"),
     Bug(COMPACT_OFF_BY_ONE,
         "compaction at rev also removes a key's version written at rev itself",
-        "etcd mvcc: compaction at rev keeps each key's last version at or below rev"),
+        "etcd mvcc: compaction at rev keeps each key's last version at or below rev "
+        "(etcd-io/etcd#22376: a compaction at exactly a key's revision deleted its live value)"),
+    Bug(TXN_HEADER_BEFORE_WRITES,
+        "a txn that writes answers with the revision it began at, not the one it wrote",
+        "etcd: a response header's revision is the store's revision after the request "
+        "(etcd-io/etcd#5040 set the txn header to the store revision following the txn)"),
+    Bug(COMPARE_MISSING_KEY_PANICS,
+        "a txn compare on a key that does not exist reads the first key of an empty range",
+        "etcd: a compare on a missing key compares a zero KeyValue; the server never panics "
+        "on a valid request (etcd-io/etcd#3920: applyCompare index out of range; fixed by #3921)"),
+    Bug(HARD_STATE_COMMIT_ONLY,
+        "the WAL keeps only the commit index of the hard state: term and vote are never saved",
+        "Raft Figure 2: currentTerm and votedFor are persistent, saved before answering "
+        "(PySyncObj persisted only its log and commit index: bakwc/PySyncObj#202)"),
+    Bug(FORGET_VOTE_SAME_TERM,
+        "a node that steps down within a term (a lost election, check-quorum) forgets its vote",
+        "Raft Figure 2: votedFor is cleared only by a new term; a candidate stepping down in "
+        "its term keeps its vote (akka-raft#56 elected two leaders in a term this way)"),
+    Bug(COMMIT_WITHOUT_QUORUM,
+        "a leader commits what the (n/2)-th highest match index holds, one replica short of "
+        "a majority (its own log alone, in a cluster of three)",
+        "Raft §5.3: an entry is committed once a majority of the servers hold it "
+        "(openraft's quorum tracking committed without one: databendlabs/openraft#1802)"),
+    Bug(CLIENT_RETRIES_WRITES,
+        "the client sends a call its member never answered (a lost connection) again to the "
+        "next member, a put, delete, txn or compaction as well as a range",
+        "etcd clientv3: a non-idempotent request is never retried once it may have reached "
+        "a server (etcd-io/etcd#6691; jetcd's retry on Unavailable duplicated writes: "
+        "Jepsen jetcd 0.8.2, etcd-io/etcd#14890, etcd-io/jetcd#1444)"),
+    Bug(RANGE_COUNT_WITHIN_LIMIT,
+        "a range with a limit counts the keys it fetched (limit + 1), not the keys in range",
+        "etcd mvcc: a range's count is every key in range at its revision, whatever the limit "
+        "(etcd-io/etcd#6145, count came back as limit + 1; fixed by #6152)"),
 )
 
 BUGS: dict[str, Bug] = {b.name: b for b in _ALL}

@@ -70,6 +70,24 @@ CASES = {
         Case(bugs.DELETE_NOTHING_BUMPS_REVISION, "etcd", "none", 10, range(1), ("linearizable",)),
         # Found at seed 0: a key written at the compaction revision vanishes.
         Case(bugs.COMPACT_OFF_BY_ONE, "etcd", "none", 10, range(1), ("linearizable",)),
+        # Found at seed 0: the first ranges of the prefix with a limit count 4 keys of 10.
+        Case(bugs.RANGE_COUNT_WITHIN_LIMIT, "etcd", "none", 10, range(1), ("linearizable",)),
+        # Found at seed 1 (of 0..1): a put whose member went quiet is applied twice.
+        Case(bugs.CLIENT_RETRIES_WRITES, "etcd", "default", 30, range(1, 2), ("linearizable",)),
+        # Found at seed 3 (of 0..3): a leader cut off with its proposals commits them alone.
+        Case(bugs.COMMIT_WITHOUT_QUORUM, "raft", "default", 30, range(3, 4),
+             ("leader_commit_term", *_SAFETY)),
+        # Found at seed 0: the first txn that writes answers with the revision before it.
+        Case(bugs.TXN_HEADER_BEFORE_WRITES, "etcd", "none", 10, range(1), ("linearizable",)),
+        # Found at seed 0: the first compare-and-swap on a key nobody wrote yet.
+        Case(bugs.COMPARE_MISSING_KEY_PANICS, "etcd", "none", 10, range(1), ("no_exception",)),
+        # Found at seed 0: the first vote is granted with no term on disk.
+        Case(bugs.HARD_STATE_COMMIT_ONLY, "raft", "none", 5, range(1),
+             ("durable_before_reply", "durable_state")),
+        # Found at seed 0: the first candidate that hears of a leader of its term forgets
+        # that it voted for itself.
+        Case(bugs.FORGET_VOTE_SAME_TERM, "raft", "none", 5, range(1),
+             ("durable_state", "election_safety", "vote_quorum")),
     )
 }
 
@@ -128,6 +146,34 @@ def test_a_delete_of_nothing_that_moves_the_revision_is_caught() -> None:
 
 def test_a_compaction_that_drops_the_version_at_its_revision_is_caught() -> None:
     found_by_one_of_its_checks(bugs.COMPACT_OFF_BY_ONE)
+
+
+def test_a_range_whose_count_stops_at_its_limit_is_caught() -> None:
+    found_by_one_of_its_checks(bugs.RANGE_COUNT_WITHIN_LIMIT)
+
+
+def test_a_client_that_sends_an_unanswered_write_again_is_caught() -> None:
+    found_by_one_of_its_checks(bugs.CLIENT_RETRIES_WRITES)
+
+
+def test_a_leader_that_commits_without_a_majority_is_caught() -> None:
+    found_by_one_of_its_checks(bugs.COMMIT_WITHOUT_QUORUM)
+
+
+def test_a_node_that_forgets_its_vote_within_a_term_is_caught() -> None:
+    found_by_one_of_its_checks(bugs.FORGET_VOTE_SAME_TERM)
+
+
+def test_a_txn_answering_with_the_revision_before_its_writes_is_caught() -> None:
+    found_by_one_of_its_checks(bugs.TXN_HEADER_BEFORE_WRITES)
+
+
+def test_a_server_that_panics_on_a_compare_of_a_missing_key_is_caught() -> None:
+    found_by_one_of_its_checks(bugs.COMPARE_MISSING_KEY_PANICS)
+
+
+def test_a_wal_that_keeps_the_commit_but_not_term_and_vote_is_caught() -> None:
+    found_by_one_of_its_checks(bugs.HARD_STATE_COMMIT_ONLY)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

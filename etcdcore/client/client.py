@@ -17,6 +17,7 @@ from typing import Any
 from etcdcore.api import rpc, rpctypes
 from etcdcore.api.call import Call, Reply
 from etcdcore.api.rpctypes import Code, EtcdError
+from etcdcore.bugs import CLIENT_RETRIES_WRITES
 from etcdcore.env import Env, Future, Process
 
 __all__ = ["DEADLINE_EXCEEDED", "Client", "ClientConfig", "outcome_known"]
@@ -62,7 +63,7 @@ class Client:
     """One client, pinned to one member at a time, with the Go client's retry rules."""
 
     def __init__(self, env: Env, endpoints: list[int], cfg: ClientConfig | None = None,
-                 pinned: int = 0) -> None:
+                 pinned: int = 0, bugs: frozenset[str] = frozenset()) -> None:
         self.env = env
         self.endpoints = list(endpoints)
         self.cfg = cfg or ClientConfig()
@@ -70,6 +71,7 @@ class Client:
         self._rand = env.rand("client")
         self._next_call = 0
         self._calls: dict[int, Future] = {}
+        self.retries_lost_calls = CLIENT_RETRIES_WRITES in bugs
         env.set_receiver(self._receive)
 
     @property
@@ -107,6 +109,12 @@ class Client:
             if reply is None:
                 self._failover()
                 self.env.probes.sometimes(method not in _REPEATABLE, "client.write_outcome_unknown")
+                if self.retries_lost_calls and attempt == 0:
+                    # The planted bug: a call its member never answered (a lost connection,
+                    # which gRPC reports as Unavailable) is sent again, write or not.
+                    attempt += 1
+                    deadline = env.now() + self.cfg.timeout_us
+                    continue
                 raise DEADLINE_EXCEEDED.err()
             assert isinstance(reply, Reply)
             if reply.error is None:

@@ -39,6 +39,7 @@ class Store:
         self.bugs = bugs  # planted bugs switched on (etcdcore.bugs)
         self._delete_nothing_bumps = planted.DELETE_NOTHING_BUMPS_REVISION in bugs
         self._compact_off_by_one = planted.COMPACT_OFF_BY_ONE in bugs
+        self._count_within_limit = planted.RANGE_COUNT_WITHIN_LIMIT in bugs
         self._index = TreeIndex()
         self._backend = Backend()
         self._current_rev = 1  # the revision of the last completed write txn
@@ -102,6 +103,8 @@ class Store:
             return RangeResult([], cur_rev, self._index.count_revisions(key, end, rev))
         revpairs, total = self._index.revisions(key, end, rev, ro.limit)
         kvs = [self._backend.get(r) for r in revpairs]
+        if self._count_within_limit:
+            total = len(kvs)  # the planted bug: what was fetched, not what the range holds
         return RangeResult(kvs, cur_rev, total)
 
     # Compaction and hashing.
@@ -202,6 +205,11 @@ class ReadTxn:
     def __init__(self, s: Store) -> None:
         self._s = s
         self._rev = s._current_rev
+
+    @property
+    def bugs(self) -> frozenset[str]:
+        """The store's planted bugs (etcdcore.bugs), for the requests run against it."""
+        return self._s.bugs
 
     def rev(self) -> int:
         """The revision the txn reads at."""

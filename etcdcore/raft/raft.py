@@ -123,6 +123,8 @@ class Raft:
         self.raft_log.planted = config.bugs & planted.LOG_BUGS
         self.probes = config.probes if config.probes is not None else Probes()
         self.raft_log.probes = self.probes
+        self.forget_vote_same_term = planted.FORGET_VOTE_SAME_TERM in config.bugs
+        self.commit_without_quorum = planted.COMMIT_WITHOUT_QUORUM in config.bugs
 
         self.term = 0
         self.vote = NONE
@@ -197,6 +199,8 @@ class Raft:
         if self.term != term:
             self.term = term
             self.vote = NONE
+        elif self.forget_vote_same_term:
+            self.vote = NONE  # the planted bug: a step-down in the same term forgets the vote
         self.lead = NONE
         self.election_elapsed = 0
         self.heartbeat_elapsed = 0
@@ -571,6 +575,10 @@ class Raft:
         """Advance the commit index to what a quorum holds, if that entry is of our term."""
         prs = self.prs
         mci = quorum.committed_index([prs[v].match for v in self.voters])
+        if self.commit_without_quorum:
+            # The planted bug: the (n/2)-th highest match, one replica short of a majority.
+            mci = sorted((prs[v].match for v in self.voters), reverse=True)[
+                len(self.voters) // 2 - 1]
         if self.commit_earlier_term and mci > self.raft_log.committed:
             # The planted bug: whatever a quorum holds commits, whatever its term (Figure 8).
             self.raft_log.commit_to(mci)

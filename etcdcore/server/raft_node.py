@@ -131,6 +131,7 @@ class RaftNode:
         self.knobs = knobs or Knobs()
         self.ack_before_fsync = planted.ACK_BEFORE_FSYNC in bugs
         self.vote_not_persisted = planted.VOTE_NOT_PERSISTED in bugs
+        self.hard_state_commit_only = planted.HARD_STATE_COMMIT_ONLY in bugs
         self.node: RawNode | None = None
         self.wal: WAL | None = None
         self._repaired = False  # a torn tail was cut: make the cut durable before anything else
@@ -290,6 +291,9 @@ class RaftNode:
             if vote_not_persisted and hard_state is not None and hard_state.vote:
                 # The planted bug: term and commit reach the WAL, the vote never does.
                 hard_state = dataclasses.replace(hard_state, vote=0)
+            if self.hard_state_commit_only and hard_state is not None:
+                # The planted bug: only the commit index reaches the WAL, not term and vote.
+                hard_state = HardState(commit=hard_state.commit)
             try:
                 if _BEFORE_SAVE in armed:
                     yield env.failpoint(_BEFORE_SAVE)

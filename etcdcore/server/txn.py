@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from etcdcore import bugs as planted
 from etcdcore.api import rpctypes
 from etcdcore.api.rpc import (
     CompactionRequest,
@@ -205,6 +206,8 @@ def apply_compare(rv: ReadTxn, c: Compare) -> bool:
     except MvccError:
         return False
     if not kvs:
+        if planted.COMPARE_MISSING_KEY_PANICS in rv.bugs:
+            kvs = [kvs[0]]  # the planted bug: the first key of an empty range (IndexError)
         return c.target != CompareTarget.VALUE and _compare_kv(c, _ZERO)
     return all(_compare_kv(c, kv) for kv in kvs)
 
@@ -286,6 +289,7 @@ def _execute_txn(t: Txn, r: TxnRequest, path: list[bool], at: int, resp: TxnResp
 
 def txn(store: Store, r: TxnRequest) -> TxnResponse:
     """etcd's Txn: judge every compare, check the taken ops, then run them as one revision."""
+    header_before = planted.TXN_HEADER_BEFORE_WRITES in store.bugs
     rv = store.read()
     path = compare_to_path(rv, r)
     store.probes.sometimes(not path[0], "server.txn_compare_failed")
@@ -296,8 +300,8 @@ def txn(store: Store, r: TxnRequest) -> TxnResponse:
     try:
         _execute_txn(t, r, path, 0, resp)
         rev = t.rev()
-        if isinstance(t, WriteTxn) and t.changes():
-            rev += 1
+        if isinstance(t, WriteTxn) and t.changes() and not header_before:
+            rev += 1  # the planted bug answers with the revision the txn began at
     finally:
         t.end()
     assert resp.header is not None

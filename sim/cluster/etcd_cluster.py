@@ -70,7 +70,7 @@ class EtcdCluster:
 
     def _boot_client(self, env: NodeEnv) -> Client:
         client = Client(env, self.world.node_ids, self.client_cfg,  # type: ignore[arg-type]
-                        pinned=env.node_id)
+                        pinned=env.node_id, bugs=self.config.bugs)
         self.clients[env.node_id] = client
         if env.node_id != self.prober_id:
             def until() -> bool:
