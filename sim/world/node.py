@@ -162,6 +162,9 @@ class Node:
         # until hit; `on_failpoint(node, name, action)` is told after the action is taken.
         self.failpoints: dict[str, str] = {}
         self.on_failpoint: Callable[[Node, str, str], None] | None = None
+        # A slow-apply fault: what applying one entry costs this machine beyond the usual
+        # (a busy CPU, a throttled disk under the backend); kept across restarts until lifted.
+        self.apply_delay_us = 0
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -486,6 +489,9 @@ class NodeEnv:
         if self.alive:
             self._node.call_later(us, fut.succeed)
         return fut
+
+    def apply_delay_us(self) -> int:
+        return self._node.apply_delay_us
 
     def call_later(self, us: int, fn: Callable[[], None]) -> _Timer:
         if not self.alive:
