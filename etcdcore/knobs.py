@@ -3,7 +3,8 @@
 As FoundationDB's BUGGIFY: etcd's defaults are what a run uses unless its scenario says
 otherwise; `Scenario.from_seed` turns each knob to one of its unusual values now and then
 (tiny batches, a backend that commits all the time or rarely, quick read retries, slow
-fsyncs, impatient clients, an apply loop that lags behind commit), so code paths that defaults never reach get exercised.
+fsyncs, impatient clients, an apply loop that lags behind commit), so code paths that
+defaults never reach get exercised.
 """
 
 from __future__ import annotations
