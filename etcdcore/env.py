@@ -115,6 +115,11 @@ class Env(Protocol):
         """Call `fn` after `us` microseconds of local time."""
         ...
 
+    def apply_delay_us(self) -> int:
+        """What applying one committed entry costs this machine now beyond the usual, in
+        microseconds of local time: 0 unless the world slows it (a slow-apply fault)."""
+        ...
+
     def future(self) -> Future:
         """A new unresolved future."""
         ...

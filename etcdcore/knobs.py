@@ -3,7 +3,8 @@
 As FoundationDB's BUGGIFY: etcd's defaults are what a run uses unless its scenario says
 otherwise; `Scenario.from_seed` turns each knob to one of its unusual values now and then
 (tiny batches, a backend that commits all the time or rarely, quick read retries, slow
-fsyncs, impatient clients), so code paths that defaults never reach get exercised.
+fsyncs, impatient clients, an apply loop that lags behind commit), so code paths that
+defaults never reach get exercised.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class Knobs:
     read_index_retry_us: int = 500_000  # server: when an unanswered ReadIndex is sent again
     client_timeout_us: int = 1_000_000  # client: a call's deadline
     fsync_base_us: int = 1_000  # the disk (the world reads this one): typical fsync latency
+    apply_entry_us: int = 0  # server: what applying one committed entry costs
+    apply_batch_us: int = 0  # server: what each batch handed to the apply loop costs
 
     def validate(self) -> None:
         """ValueError naming the first knob out of its legal range."""
@@ -58,6 +61,12 @@ KNOBS: dict[str, Knob] = {
     "client_timeout_us": Knob("a client gives up on a call after this long", 1,
                               (100_000, 5_000_000)),
     "fsync_base_us": Knob("a disk's typical fsync latency", 0, (50, 20_000)),
+    # Apply lags commit (etcd applies in its own goroutine while Raft goes on), but stays well
+    # below saturation at the workloads' rates (about 200 batches and entries a second at
+    # most), so it catches up: a knob holds for the whole run, the quiet end included.
+    "apply_entry_us": Knob("applying one committed entry takes this long", 0, (100, 1_000)),
+    "apply_batch_us": Knob("each batch of committed entries takes this long to apply", 0,
+                           (200, 2_000)),
 }
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from etcdcore.server.failpoints import REACHABLE
 from sim.cluster.workload import WorkloadConfig
 from sim.harness.scenario import Scenario
-from sim.world.faults import FAULT_KINDS, PARTITION_KINDS, Fault
+from sim.world.faults import FAULT_KINDS, LEADER, PARTITION_KINDS, TARGETED_KINDS, Fault
 
 __all__ = ["fault_schedules", "faults", "scenarios"]
 
@@ -50,6 +50,23 @@ def faults(draw: st.DrawFn, node_ids: list[int], start_us: int, end_us: int) -> 
         value = draw(st.integers(-1_000, 1_000)) * _MS
     elif kind == "clock_drift":
         value = draw(st.integers(-50_000, 50_000))
+    elif kind in ("clog", "hold"):
+        value = draw(st.integers(0, 1))  # released shuffled or in order
+        if kind == "hold":
+            name = draw(st.sampled_from(PARTITION_KINDS))
+    elif kind == "slow_apply":
+        value = draw(st.integers(1, 50)) * _MS
+    elif kind == "delay_spike":
+        value = draw(st.integers(1, 4_000)) * _MS
+    elif kind == "clock_skew":
+        value = draw(st.integers(-600_000, 600_000))
+    elif kind == "clock_leap":
+        value = draw(st.integers(-10_000, 10_000)) * _MS
+    elif kind == "crash_loop":
+        value = draw(st.integers(1, 6))
+        duration = draw(st.integers(0, 50)) * _MS  # each crash's down time
+    if kind in TARGETED_KINDS and draw(st.booleans()):
+        name = LEADER
     return Fault(at, kind, node, peer, duration, value, name)
 
 

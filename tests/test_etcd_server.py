@@ -12,6 +12,7 @@ from etcdcore.api import rpc, rpctypes
 from etcdcore.api.rpctypes import EtcdError
 from etcdcore.client import DEADLINE_EXCEEDED, Client, outcome_known
 from etcdcore.env import Process
+from etcdcore.knobs import Knobs
 from etcdcore.raft.types import StateType
 from etcdcore.server.etcdserver import EtcdServer
 from etcdcore.server.failpoints import REACHABLE
@@ -238,3 +239,13 @@ def test_the_history_records_store_errors_as_answers_and_timeouts_as_unknown() -
     kinds = [(e["client"], e["kind"], e.get("result")) for e in h.events]
     assert kinds == [(1, "ok", {"error": rpctypes.COMPACTED.message}), (2, "info", None),
                      (3, "fail", None), (4, "fail", None)]
+
+
+def test_the_liveness_prober_keeps_clientv3s_deadline_whatever_the_workload_clients_use() -> None:
+    # A patient workload client is a knob to turn; the prober must still be able to try
+    # every member within the liveness bound when one of them cannot answer.
+    c = EtcdCluster(RunConfig(seed=1, faults="none", clients=2, duration_us=10 * S,
+                              knobs=Knobs(client_timeout_us=5 * S)))
+    c.world.start_all()
+    assert c.clients[c.prober_id].cfg.timeout_us == 1 * S
+    assert {c.clients[i].cfg.timeout_us for i in c.clients if i != c.prober_id} == {5 * S}

@@ -36,10 +36,10 @@ def test_a_driver_that_replies_before_fsync_is_caught(monkeypatch: pytest.Monkey
 
 def test_votes_without_the_up_to_date_check_are_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(RaftLog, "is_up_to_date", lambda self, index, term: True)
-    violation = first_failure(range(12))
+    violation = first_failure(range(1))  # found at seed 0 (and 13, 21) of 0..29
     assert violation is not None
     assert violation["check"] in ("leader_completeness", "state_machine_safety", "log_matching")
 
 
 def test_the_unmodified_code_passes_the_same_seeds() -> None:
-    assert first_failure(range(12)) is None
+    assert first_failure(range(20)) is None

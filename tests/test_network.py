@@ -260,6 +260,107 @@ def test_a_cut_outranks_a_clog() -> None:
     assert [(e[2], e[3]) for e in drops] == [(2, "cut"), (1, "cut")]
 
 
+def test_a_clog_released_in_order_delivers_its_backlog_at_once_in_send_order() -> None:
+    w = world()  # with jitter: each message alone would be reordered
+    w.net.clog(1, 2, in_order=True)
+    for i in range(30):
+        w.net.send(1, 2, i)
+    w.run(until=2_000_000)
+    w.net.unclog(1, 2)
+    w.run()
+    assert w.payloads(1, 2) == list(range(30))
+    assert len({t for t, s, *_ in w.got if s == 1}) == 1  # one burst, one arrival time
+    assert all(t >= 2_000_200 for t, s, *_ in w.got if s == 1)
+
+
+# -- holding partitions ----------------------------------------------------------------------
+
+
+def test_a_holding_partition_keeps_what_crosses_it_and_delivers_it_when_it_ends() -> None:
+    w = world(nodes=(1, 2, 3, 4, 5))
+    cuts = isolate(w.net.nodes, 1)
+    w.net.apply_partition("isolate", cuts, hold=True, in_order=True)
+    assert not w.net.reachable(1, 2) and not w.net.is_cut(1, 2)  # held, not cut
+    for i in range(20):
+        w.net.send(1, 2, i)
+        w.net.send(3, 1, i)
+    w.net.send(2, 3, "inside")
+    w.run(until=3_000_000)  # longer than an election timeout
+    assert w.payloads(1, 2) == [] and w.payloads(3, 1) == []
+    assert w.payloads(2, 3) == ["inside"]
+    assert w.net.dropped == 0 and w.net.held == 40
+    w.net.apply_partition("none", [])
+    w.run()
+    assert w.payloads(1, 2) == list(range(20)) and w.payloads(3, 1) == list(range(20))
+    assert all(t >= 3_000_200 for t, s, d, _ in w.got if 1 in (s, d))
+
+
+def test_a_holding_partition_released_shuffled_delivers_everything_in_another_order() -> None:
+    def released(seed: int) -> list[object]:
+        w = world(seed=seed, config=NetworkConfig(mean_jitter_us=0))
+        w.net.apply_partition("halves", [(1, 2), (2, 1)], hold=True)
+        for i in range(10):
+            w.net.send(1, 2, i)
+        w.net.heal()
+        w.run()
+        return w.payloads(1, 2)
+
+    orders = [released(seed) for seed in range(5)]
+    assert all(sorted(o, key=int) == list(range(10)) for o in orders)  # type: ignore[arg-type]
+    assert any(o != list(range(10)) for o in orders)
+    assert released(2) == released(2)
+
+
+def test_a_link_held_by_the_next_partition_too_keeps_its_backlog() -> None:
+    w = world()
+    w.net.apply_partition("first", [(1, 2), (1, 3)], hold=True)
+    w.net.send(1, 2, "a")
+    w.net.send(1, 3, "b")
+    w.net.apply_partition("second", [(1, 2)], hold=True)  # frees 1->3 only
+    w.run()
+    assert w.payloads(1, 3) == ["b"] and w.payloads(1, 2) == []
+    w.net.apply_partition("cutting", [(1, 2)])  # a cut replaces the hold: the backlog is lost
+    w.run()
+    assert w.payloads(1, 2) == []
+    assert [e[3] for e in w.trace if e[1] == "net.drop"] == ["cut"]
+
+
+def test_a_clog_outlives_a_holding_partition_on_the_same_link() -> None:
+    w = world()
+    w.net.clog(1, 2)
+    w.net.apply_partition("p", [(1, 2)], hold=True)
+    w.net.send(1, 2, "x")
+    w.net.apply_partition("none", [])
+    w.run()
+    assert w.payloads(1, 2) == []  # still clogged
+    w.net.unclog(1, 2)
+    w.run()
+    assert w.payloads(1, 2) == ["x"]
+
+
+# -- delay spikes ----------------------------------------------------------------------------
+
+
+def test_a_delay_spike_slows_every_link_of_its_node_on_top_of_a_delay() -> None:
+    w = world(config=NetworkConfig(mean_jitter_us=0))
+    w.net.set_extra_latency(1_000)
+    w.net.set_spike(1, 2_000_000)
+    for src, dst in ((1, 2), (3, 1), (2, 3)):
+        w.net.send(src, dst, (src, dst))
+    w.run()
+    assert {m: t for t, _, _, m in w.got} == {(2, 3): 1_200, (1, 2): 2_001_200,
+                                              (3, 1): 2_001_200}
+    w.net.set_spike(1, 0)  # the delay fault stays
+    w.net.send(1, 2, "after")
+    start = w.env.now
+    w.run()
+    assert w.got[-1][0] - start == 1_200
+    w.net.heal()
+    w.net.set_spike(2, 500)
+    with pytest.raises(ValueError, match="no node 9"):
+        w.net.set_spike(9, 1)
+
+
 # -- loss and duplication --------------------------------------------------------------------
 
 
@@ -331,6 +432,9 @@ def test_heal_restores_every_link() -> None:
     w.net.set_loss(1.0)
     w.net.set_duplicate(1.0, link=(3, 1))
     w.net.set_extra_latency(1_000_000)
+    w.net.set_spike(3, 1_000_000)
+    w.net.apply_partition("held", [(4, 2)], hold=True)
+    w.net.send(4, 2, "held too")
     w.net.heal()
     assert w.net.partition is None
     links = [(s, d) for s in w.net.nodes for d in w.net.nodes if s != d]
@@ -338,7 +442,7 @@ def test_heal_restores_every_link() -> None:
     for link in links:
         w.net.send(*link, link)
     w.run()
-    assert Counter(m for *_, m in w.got) == Counter(["held", *links])
+    assert Counter(m for *_, m in w.got) == Counter(["held", "held too", *links])
     assert max(t for t, *_ in w.got) < 1_000_000
     assert w.kinds()["net.heal"] == 1
 
@@ -371,11 +475,14 @@ def chaotic_run(seed: int, streams: Streams | None = None) -> World:
         for _ in range(12):
             yield w.env.timeout(5_000)
             w.net.apply_partition("halves", halves(nodes, faults))
-            w.net.clog(*faults.sample(nodes, 2))
+            w.net.clog(*faults.sample(nodes, 2), in_order=faults.random() < 0.5)
             w.net.set_loss(0.2, link=(1, 2))
             w.net.set_duplicate(0.3)
             yield w.env.timeout(5_000)
             w.net.unclog(*faults.sample(nodes, 2))
+            w.net.apply_partition("held", halves(nodes, faults), hold=True,
+                                  in_order=faults.random() < 0.5)
+            yield w.env.timeout(2_000)
             w.net.heal()
 
     w.env.process(traffic())

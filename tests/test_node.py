@@ -165,3 +165,20 @@ def test_nodes_start_with_their_own_offset_and_a_small_drift() -> None:
     again = World(7, [1, 2, 3], lambda env: None)
     assert [again.nodes[i].clock.local(5_000_000) for i in (1, 2, 3)] == [
         c.local(5_000_000) for c in clocks]
+
+
+def test_a_clock_jump_while_paused_moves_the_frozen_timers_as_it_would_running_ones() -> None:
+    # A leap back delays the timers of a running node; undone while the node is paused, the
+    # frozen timers must come back to their original time, as a running node's would.
+    world, log = make_world()
+    env = world.nodes[1].service.env  # type: ignore[union-attr]
+    node = world.nodes[1]
+    env.call_later(1_000_000, lambda: log.append((world.now, "fired")))
+    node.clock_jump(-5_000_000)  # the timer is now 6 s away
+    world.run_until(200_000)
+    node.pause()
+    node.clock_jump(5_000_000)  # undone while paused
+    world.run_until(300_000)
+    node.resume()
+    world.run_until(10_000_000)
+    assert log == [(1_100_000, "fired")]  # 1 s of running time, plus the 0.1 s paused

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 pytest_plugins = ["browser"]  # the browser_page fixture
 
 EVIL = "</script><script>alert(1)</script><img src=x onerror=alert(2)>"
-BUGGY = RunConfig(seed=9, duration_us=20_000_000, bugs=frozenset({"linearizable-read-local"}))
+BUGGY = RunConfig(seed=1, duration_us=20_000_000, bugs=frozenset({"linearizable-read-local"}))
 
 
 # --- runs to draw ---------------------------------------------------------------------------
@@ -171,6 +171,33 @@ def test_fault_bands_last_until_undone_and_touch_their_targets() -> None:
     assert (bands["failpoint"].start, bands["failpoint"].end) == (3_600_000, 4_100_000)
     assert bands["failpoint"].armed_at == 3_500_000
     assert bands["clock_jump"].start == bands["clock_jump"].end == 4_200_000
+
+
+def test_timing_fault_bands_show_whom_they_hit_and_how_long_they_lasted() -> None:
+    trace: list[Event] = [
+        (1_000_000, "fault", "hold", 0, 0, 4_000_000, 1, "halves"),
+        (1_000_000, "net.partition", "halves", "1->2 2->1", "hold in_order"),
+        (2_000_000, "fault", "long_pause", 1, 0, 3_000_000, 0, "leader"),
+        (2_000_000, "fault.target", "long_pause", 3),
+        (2_000_000, "node.pause", 3),
+        (3_000_000, "fault", "partition", 0, 0, 1_000_000, 0, "isolate"),
+        (3_500_000, "fault", "crash_loop", 2, 0, 2_000, 2, ""),
+        (3_500_000, "node.crash", 2),
+        (3_502_000, "node.start", 2, 2),
+        (3_540_000, "node.crash", 2),
+        (3_542_000, "node.start", 2, 3),
+        (4_000_000, "fault", "slow_apply", 1, 0, 500_000, 20_000, ""),
+        (6_000_000, "heal"),
+    ]
+    bands = {b.kind: b for b in fault_bands(trace, [1, 2, 3], 6_000_000, 8_000_000)}
+    assert (bands["hold"].end, bands["hold"].targets) == (3_000_000, (1, 2, 3))  # replaced
+    assert bands["hold"].label == "hold halves in order"
+    assert (bands["long_pause"].targets, bands["long_pause"].end) == ((3,), 5_000_000)
+    assert bands["long_pause"].label == "long_pause n3"
+    assert "aimed at the leader" in bands["long_pause"].detail
+    assert (bands["crash_loop"].start, bands["crash_loop"].end) == (3_500_000, 3_542_000)
+    assert bands["crash_loop"].category == "crash"
+    assert bands["slow_apply"].label == "slow apply +20ms n1"
 
 
 def test_the_trace_window_keeps_rare_events_among_many_messages() -> None:

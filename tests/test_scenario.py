@@ -17,7 +17,7 @@ from sim.harness.runner import run
 from sim.harness.scenario import Scenario, ScenarioError, run_scenario
 from sim.harness.shrink import shrink
 from sim.strategies import scenarios
-from sim.world.faults import FAULT_KINDS
+from sim.world.faults import FAULT_KINDS, LEADER, Fault
 
 S = 1_000_000
 
@@ -56,12 +56,51 @@ def test_a_run_config_and_its_scenario_give_the_same_digest() -> None:
     ({"bugs": ["no-such-bug"]}, "unknown bug 'no-such-bug'"),
     ({"mix": {"keys": 1}}, '"mix.keys" must be >= 2'),
     ({"mix": {"clients": "4"}}, '"mix.clients" must be a number'),
+    ({"faults": [{"kind": "hold", "name": "everything"}]}, '"faults"[0].name must be one of'),
+    ({"faults": [{"kind": "hold", "name": "halves", "value": 2}]},
+     '"faults"[0].value must be 0 (release shuffled) or 1 (in order)'),
+    ({"faults": [{"kind": "clog", "node": 1, "peer": 1}]},
+     "needs two different members as node and peer"),
+    ({"members": 1, "faults": [{"kind": "cut", "node": 1, "peer": 1}]},
+     "a cut needs two members, the cluster has one"),
+    ({"faults": [{"kind": "crash_loop", "node": 1, "value": 0}]},
+     '"faults"[0].value (number of crashes) must be between 1 and 1000'),
+    ({"faults": [{"kind": "long_pause", "node": 1, "name": "follower"}]},
+     '"faults"[0].name must be "" or "leader"'),
+    ({"faults": [{"kind": "slow_apply", "name": "leader"}]}, '"faults"[0].node must be a member'),
+    ({"faults": [{"kind": "clock_skew", "node": 2, "value": -1_000_000}]},
+     "(drift in ppm) must be above -1000000"),
+    ({"faults": [{"kind": "delay_spike", "node": 2, "value": -5}]},
+     "(microseconds) must be >= 0"),
+    ({"faults": [{"kind": "loss", "value": 1001}]}, "(per mille) must be between 0 and 1000"),
 ])
 def test_a_bad_scenario_is_refused_naming_the_field(edit: dict[str, object], message: str) -> None:
     obj = {**Scenario(seed=1).to_json(), **edit}
     with pytest.raises(ScenarioError) as exc:
         Scenario.from_json(obj)
     assert message in str(exc.value)
+
+
+def test_faults_of_timing_round_trip_through_a_scenario_file() -> None:
+    faults = (Fault(S, "slow_apply", node=2, duration_us=S, value=20_000, name=LEADER),
+              Fault(S, "hold", duration_us=3 * S, value=1, name="isolate_leader"),
+              Fault(S, "clog", node=1, peer=2, duration_us=S, value=1),
+              Fault(S, "delay_spike", node=3, duration_us=S, value=2 * S),
+              Fault(S, "clock_skew", node=1, duration_us=S, value=-400_000, name=LEADER),
+              Fault(S, "clock_leap", node=1, duration_us=S, value=-3 * S),
+              Fault(S, "long_pause", node=2, duration_us=4 * S, name=LEADER),
+              Fault(S, "crash_loop", node=3, duration_us=2_000, value=4))
+    scenario = replace(Scenario(seed=1), faults=faults)
+    assert Scenario.loads(scenario.dumps()) == scenario
+
+
+def test_swarm_seeds_draw_every_cluster_size_from_one_to_seven() -> None:
+    drawn = [Scenario.from_seed(s) for s in range(60)]
+    assert {sc.members for sc in drawn} == set(range(1, 8))
+    assert {sc.members for sc in (Scenario.from_seed(s, swarm=False) for s in range(5))} == {3}
+    for sc in drawn:
+        assert all(f.node <= sc.members and f.peer <= sc.members for f in sc.faults)
+        assert Scenario.loads(sc.dumps()) == sc  # every drawn fault validates for its size
 
 
 def failing_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
@@ -101,7 +140,7 @@ def test_replay_confirms_the_same_digest_and_the_same_failure(
 
 
 def test_shrink_removes_the_faults_that_do_not_matter() -> None:
-    noisy = Scenario.from_seed(9, duration_us=20 * S, swarm=False,
+    noisy = Scenario.from_seed(7, duration_us=20 * S, swarm=False,
                                bugs=frozenset({bugs.LINEARIZABLE_READ_LOCAL}))
     found = shrink(noisy, "linearizable", max_runs=12)
     assert found.faults_before == len(noisy.faults) == 5

@@ -121,6 +121,8 @@ class EtcdServer:
         self.r = RaftNode(env, list(cfg.peers), cfg.timing, monitor=monitor, hooks=self,
                           bootstrap_term=1, bugs=cfg.bugs, knobs=cfg.knobs)
         self.apply_below_consistent_index = bugs.APPLY_BELOW_CONSISTENT_INDEX in cfg.bugs
+        self.apply_entry_us = cfg.knobs.apply_entry_us
+        self.apply_batch_us = cfg.knobs.apply_batch_us
         self.grpc: Callable[[Call], Process] | None = None  # serve_grpc sets it
         self.w = Wait(env.future)
         self.apply_wait = WaitTime(env.future)
@@ -216,13 +218,19 @@ class EtcdServer:
     # ---- the apply loop -------------------------------------------------------------------
 
     def run(self) -> Process:
-        """etcd's run(): apply what Raft hands over, in order."""
+        """etcd's run(): apply what Raft hands over, in order.
+
+        A process of its own, as etcd's applyAll runs on a FIFO scheduler apart from the Raft
+        loop: while applying takes time, Raft goes on committing, and the applied index lags.
+        """
         while True:
             entries = yield self._apply_queue.recv()
             yield from self.apply_all(entries)
 
     def apply_all(self, entries: list[Entry]) -> Process:
         """Apply a batch of committed entries and wake those waiting for the applied index."""
+        if self.apply_batch_us:
+            yield self.env.sleep(self.apply_batch_us)
         yield from self.apply_entries(entries)
         self.apply_wait.trigger(self.applied_index)
 
@@ -234,12 +242,19 @@ class EtcdServer:
                           f"applied index is {self.applied_index}")
             return
         reapply = self.apply_below_consistent_index
+        env = self.env
+        entry_us = self.apply_entry_us
         for e in entries:
             # After a restart applied_index starts at the backend's consistent index: this
             # skips what the store already holds (the planted bug applies it again).
             if e.index <= self.applied_index and not reapply:
                 self.env.probes.hit("server.replayed_entry_skipped")
                 continue
+            cost = entry_us + env.apply_delay_us()
+            if cost:
+                # The entry takes effect once its work is done; reads meanwhile see the store
+                # as the entries before it left it.
+                yield env.sleep(cost)
             yield from self.apply_entry_normal(e)
             self.applied_index, self.applied_term = e.index, e.term
 

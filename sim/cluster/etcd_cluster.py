@@ -69,7 +69,12 @@ class EtcdCluster:
         return server
 
     def _boot_client(self, env: NodeEnv) -> Client:
-        client = Client(env, self.world.node_ids, self.client_cfg,  # type: ignore[arg-type]
+        # The prober asks whether the healed cluster makes progress within the bound, so it
+        # keeps clientv3's usual deadline whatever the workload's clients were given: two
+        # patient tries at members that cannot answer (one failed for good, one whose
+        # forwarded proposal a deposed leader dropped) would use up the bound by themselves.
+        cfg = ClientConfig() if env.node_id == self.prober_id else self.client_cfg
+        client = Client(env, self.world.node_ids, cfg,  # type: ignore[arg-type]
                         pinned=env.node_id, bugs=self.config.bugs)
         self.clients[env.node_id] = client
         if env.node_id != self.prober_id:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from etcdcore.server.failpoints import REACHABLE
-from sim.world.faults import FAULT_KINDS, PARTITION_KINDS, Fault
+from sim.world.faults import FAULT_KINDS, LEADER, PARTITION_KINDS, TIMING_KINDS, Fault
 
 __all__ = ["generate_faults"]
 
@@ -39,9 +39,13 @@ def generate_faults(
             if corrupted or len(node_ids) < 3:
                 kind = "crash"
             corrupted = corrupted or kind == "disk_corrupt"
+        if kind in ("cut", "clog") and len(node_ids) < 2:
+            kind = "delay"  # one member: no link between members to cut or clog
         peer = rng.choice([i for i in node_ids if i != node] or [node])
         fault: Fault
-        if kind == "partition":
+        if kind in TIMING_KINDS:
+            fault = _timing_fault(rng, t, kind, node)
+        elif kind == "partition":
             fault = Fault(t, kind, duration_us=_duration(rng, 500, 8_000),
                           name=rng.choice(PARTITION_KINDS))
         elif kind in ("cut", "clog"):
@@ -72,3 +76,33 @@ def generate_faults(
             fault = Fault(t, kind, node, value=rng.choice((-1, 1)) * rng.randint(100, 50_000))
         faults.append(fault)
     return faults
+
+
+def _timing_fault(rng: random.Random, t: int, kind: str, node: int) -> Fault:
+    """One of TIMING_KINDS. Half of those aimed at a member aim at whoever leads at `t`.
+
+    Holds, pauses and clock faults often outlast the election timeout (1 s by default), so
+    a new leader is elected while the old one's messages wait, or while it is stopped.
+    """
+    if kind == "hold":
+        # 0: the backlog is released shuffled (each message with its own latency); 1: in order.
+        return Fault(t, kind, duration_us=_duration(rng, 500, 8_000),
+                     value=int(rng.random() < 0.5), name=rng.choice(PARTITION_KINDS))
+    name = LEADER if rng.random() < 0.5 else ""
+    if kind == "slow_apply":  # each entry costs 2..50 ms more to apply: applied lags committed
+        return Fault(t, kind, node, duration_us=_duration(rng, 500, 8_000),
+                     value=rng.randint(2, 50) * _MS, name=name)
+    if kind == "delay_spike":  # seconds of latency on every link from and to the member
+        return Fault(t, kind, node, duration_us=_duration(rng, 500, 5_000),
+                     value=rng.randint(1_000, 4_000) * _MS, name=name)
+    if kind == "clock_skew":  # 10% to 60% fast or slow
+        return Fault(t, kind, node, duration_us=_duration(rng, 1_000, 10_000),
+                     value=rng.choice((-1, 1)) * rng.randint(100_000, 600_000), name=name)
+    if kind == "clock_leap":  # a step of 1..10 s either way, corrected at the fault's end
+        return Fault(t, kind, node, duration_us=_duration(rng, 500, 10_000),
+                     value=rng.choice((-1, 1)) * rng.randint(1_000, 10_000) * _MS, name=name)
+    if kind == "long_pause":  # stopped for longer than an election takes
+        return Fault(t, kind, node, duration_us=_duration(rng, 1_500, 10_000), name=name)
+    # crash_loop: 2..6 crashes, each down 0..50 ms, up 1..100 ms between them
+    return Fault(t, kind, node, duration_us=rng.randint(0, 50_000), value=rng.randint(2, 6),
+                 name=name)

@@ -24,12 +24,20 @@ from sim.cluster.result import RunResult
 from sim.cluster.workload import WorkloadConfig
 from sim.harness.fault_mix import generate_faults
 from sim.harness.runner import run
-from sim.world.faults import ALL_KINDS, FAULT_KINDS, PARTITION_KINDS, Fault
+from sim.world.faults import (
+    ALL_KINDS,
+    FAULT_KINDS,
+    LEADER,
+    PARTITION_KINDS,
+    TARGETED_KINDS,
+    Fault,
+)
 from sim.world.rng import Streams
 
-__all__ = ["FORMAT", "Scenario", "ScenarioError", "run_scenario"]
+__all__ = ["FORMAT", "SWARM_SIZES", "Scenario", "ScenarioError", "run_scenario"]
 
 FORMAT = "etcdsim-scenario"
+SWARM_SIZES = (1, 2, 3, 3, 4, 5, 5, 6, 7)  # cluster sizes a swarm seed draws from (3, 5 twice)
 VERSION = 1
 _S = 1_000_000
 
@@ -84,12 +92,17 @@ class Scenario:
         kinds: tuple[str, ...] = FAULT_KINDS
         mix = WorkloadConfig()
         knobs = Knobs()
+        members = 3
         if swarm:
             chosen = tuple(k for k in FAULT_KINDS if rng.random() < 0.5)
             kinds = chosen or (rng.choice(FAULT_KINDS),)
             mix = _swarm_mix(rng)
             knobs = buggify(rng)
-        base = cls(seed=seed, duration_us=duration_us, mix=mix, bugs=bugs, knobs=knobs)
+            # Every size from a lone member to seven, even sizes included (two members need
+            # both for a quorum; four tolerate no more than three do).
+            members = rng.choice(SWARM_SIZES)
+        base = cls(seed=seed, members=members, duration_us=duration_us, mix=mix, bugs=bugs,
+                   knobs=knobs)
         if swarm and Streams(seed).get("scenario/liveness").random() < 0.3:
             base = replace(base, liveness="quorum")
         schedule = generate_faults(Streams(seed).get("faults"), list(range(1, base.members + 1)),
@@ -285,4 +298,41 @@ def _fault(obj: Any, i: int, members: int) -> Fault:
     if kind == "failpoint" and name_value not in REACHABLE:
         raise ScenarioError(f"{where}.name must be one of {', '.join(REACHABLE)}")
     values["name"] = name_value
+    _check_fault_targets(where, kind, values, members)
     return Fault(**values)
+
+
+# Kinds that hit one member (`node`), and those that act on the link node -> peer.
+_MEMBER_KINDS = ("crash", "failpoint", "pause", "disk_latency", "disk_stall", "disk_error",
+                 "disk_corrupt", "disk_full", "clock_jump", "clock_drift", "disk_replace",
+                 *TARGETED_KINDS)
+_LINK_KINDS = ("cut", "clog")
+
+
+def _check_fault_targets(where: str, kind: str, values: dict[str, Any], members: int) -> None:
+    """What a fault hits must exist, and its value must be one the world can take."""
+    name, value = values["name"], values["value"]
+    if kind in _MEMBER_KINDS and not values["node"]:
+        raise ScenarioError(f"{where}.node must be a member (1..{members}), got 0")
+    if kind in _LINK_KINDS:
+        if members < 2:
+            raise ScenarioError(f"{where}: a {kind} needs two members, the cluster has one")
+        if not values["node"] or not values["peer"] or values["node"] == values["peer"]:
+            raise ScenarioError(f"{where}: a {kind} needs two different members as node and "
+                                f"peer, got {values['node']} and {values['peer']}")
+    if kind in TARGETED_KINDS and name not in ("", LEADER):
+        raise ScenarioError(f'{where}.name must be "" or "{LEADER}", got {name!r}')
+    if kind == "hold" and name not in PARTITION_KINDS:
+        raise ScenarioError(f"{where}.name must be one of {', '.join(PARTITION_KINDS)}")
+    if kind in ("clog", "hold") and value not in (0, 1):
+        raise ScenarioError(f"{where}.value must be 0 (release shuffled) or 1 (in order), "
+                            f"got {value}")
+    if kind in ("clock_drift", "clock_skew") and value <= -1_000_000:
+        raise ScenarioError(f"{where}.value (drift in ppm) must be above -1000000, got {value}")
+    if kind in ("loss", "duplicate") and not 0 <= value <= 1_000:
+        raise ScenarioError(f"{where}.value (per mille) must be between 0 and 1000, got {value}")
+    if kind in ("slow_apply", "delay_spike", "delay") and value < 0:
+        raise ScenarioError(f"{where}.value (microseconds) must be >= 0, got {value}")
+    if kind == "crash_loop" and not 1 <= value <= 1_000:
+        raise ScenarioError(f"{where}.value (number of crashes) must be between 1 and 1000, "
+                            f"got {value}")

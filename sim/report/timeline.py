@@ -54,8 +54,16 @@ FAULT_CATEGORY = {
     "disk_full": "disk",
     "clock_jump": "clock",
     "clock_drift": "clock",
+    "slow_apply": "disk",
+    "hold": "partition",
+    "delay_spike": "network",
+    "clock_skew": "clock",
+    "clock_leap": "clock",
+    "long_pause": "pause",
+    "crash_loop": "crash",
 }
-_NETWORK_WIDE = frozenset({"partition", "loss", "duplicate", "delay"})
+_NETWORK_WIDE = frozenset({"partition", "hold", "loss", "duplicate", "delay"})
+_PARTITIONS = ("partition", "hold")  # each replaces the one before
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +113,20 @@ class FaultBand:
             return f"delay +{self.value / 1000:g}ms"
         if self.kind == "failpoint":
             return f"failpoint {self.name} n{self.node}"
-        return f"{self.kind} n{self.node}"
+        if self.kind == "hold":
+            return f"hold {self.name}" + (" in order" if self.value else "")
+        node = f"n{self.targets[0] if self.targets else self.node}"
+        if self.kind == "slow_apply":
+            return f"slow apply +{self.value / 1000:g}ms {node}"
+        if self.kind == "delay_spike":
+            return f"delay spike +{self.value / 1_000_000:g}s {node}"
+        if self.kind == "clock_skew":
+            return f"clock skew {self.value / 10_000:+g}% {node}"
+        if self.kind == "clock_leap":
+            return f"clock leap {self.value / 1_000_000:+g}s {node}"
+        if self.kind == "crash_loop":
+            return f"crash loop x{self.value} {node}"
+        return f"{self.kind} {node}"
 
     def fields(self) -> dict[str, object]:
         """The fault as the trace recorded it, for the tooltip."""
@@ -220,6 +241,13 @@ def fault_bands(
                 and len(following) > 3
             ):
                 detail = f"cuts {following[3]}"
+            if following is not None and following[1] == "fault.target" and len(following) > 3:
+                # Aimed at the leader: the member it hit is the one the injector resolved.
+                detail = f"aimed at the leader: n{following[3]}"
+                fields = list(event[2:])
+                fields[1] = following[3]
+                raw.append((_time(event), fields, detail))
+                continue
             raw.append((_time(event), list(event[2:]), detail))
         elif kind == "failpoint" and len(event) >= 5:
             key = (_int(event[2], -1), str(event[3]))
@@ -233,9 +261,11 @@ def fault_bands(
         )
         name = str(fields[5]) if len(fields) > 5 and fields[5] is not None else ""
         start, stop, hit, armed = t, min(t + duration, heal), True, t
-        if kind == "partition":
-            later = [u for u, f, _ in raw[index + 1 :] if f and f[0] == "partition"]
+        if kind in _PARTITIONS:
+            later = [u for u, f, _ in raw[index + 1 :] if f and f[0] in _PARTITIONS]
             stop = min([stop, *later[:1]])
+        elif kind == "crash_loop":
+            stop = _crash_loop_end(trace, t, node, value, heal)
         elif kind == "clock_jump":
             stop = t
         elif kind == "clock_drift":
@@ -261,6 +291,23 @@ def fault_bands(
             )
         )
     return bands
+
+
+def _crash_loop_end(trace: Sequence[Event], start: int, node: int, crashes: int,
+                    heal: int) -> int:
+    """When a crash loop's last restart came: after its `crashes` crashes, or at the heal."""
+    seen = 0
+    for event in trace:
+        t = _time(event)
+        if t < start or len(event) < 3 or event[2] != node:
+            continue
+        if t >= heal:
+            break
+        if event[1] == "node.crash":
+            seen += 1
+        elif event[1] == "node.start" and seen >= crashes:
+            return t
+    return heal
 
 
 @dataclass

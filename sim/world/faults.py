@@ -21,7 +21,10 @@ __all__ = [
     "ALL_KINDS",
     "EXTRA_KINDS",
     "FAULT_KINDS",
+    "LEADER",
     "PARTITION_KINDS",
+    "TARGETED_KINDS",
+    "TIMING_KINDS",
     "Fault",
     "FaultInjector",
 ]
@@ -45,11 +48,30 @@ FAULT_KINDS = (
     "disk_full",
     "clock_jump",
     "clock_drift",
+    # Faults of timing: work that lags, messages held or late by seconds, clocks far off,
+    # members that stop for longer than an election or flap (TIMING_KINDS below).
+    "slow_apply",
+    "hold",
+    "delay_spike",
+    "clock_skew",
+    "long_pause",
+    "crash_loop",
 )
 
-# Faults a schedule may name but the default mix never draws: etcd does not survive them
-# without an operator's help (a member whose disk is replaced must be removed and added back).
-EXTRA_KINDS = ("disk_replace",)
+TIMING_KINDS = ("slow_apply", "hold", "delay_spike", "clock_skew", "clock_leap", "long_pause",
+                "crash_loop")
+# Kinds that may aim at whoever leads when they start (name LEADER); `node` is then the member
+# hit when no member leads.
+TARGETED_KINDS = ("slow_apply", "delay_spike", "clock_skew", "clock_leap", "long_pause",
+                  "crash_loop")
+LEADER = "leader"
+
+# Faults a schedule may name but the default mix never draws. disk_replace: etcd does not
+# survive it without an operator's help (a member whose disk is replaced must be removed and
+# added back). clock_leap: timers here follow the stepped clock, where Go's relative timers
+# (etcd's ticker, its deadlines) run on the monotonic clock; a leap undone moves a member's
+# ticks by seconds, past the heal, which etcd never sees.
+EXTRA_KINDS = ("disk_replace", "clock_leap")
 ALL_KINDS = FAULT_KINDS + EXTRA_KINDS
 
 
@@ -63,8 +85,11 @@ class Fault:
     node: int = 0
     peer: int = 0
     duration_us: int = 0
-    value: int = 0  # loss/duplicate: per mille; delay: µs; disk_latency: factor; clock: µs/ppm
-    name: str = ""  # partition kind, or disk_error's operation
+    # loss/duplicate: per mille; delay, delay_spike: µs; disk_latency: factor; clock_jump,
+    # clock_leap: µs; clock_drift, clock_skew: ppm; slow_apply: µs per entry; clog, hold: 1 to
+    # release in send order (0: shuffled); crash_loop: how many crashes (each `duration_us` long)
+    value: int = 0
+    name: str = ""  # partition kind (partition, hold), disk_error's operation, or LEADER
 
     def to_json(self) -> dict[str, object]:
         """A plain dict (for --json output and reports)."""
@@ -81,9 +106,14 @@ class FaultInjector:
         self._rng = world.streams.get("faults/apply")
         self._partition_gen = 0
         self._failpoint_us: dict[tuple[int, str], int] = {}  # armed -> how long its effect lasts
+        self._heal_at = 2**62  # no fault starts again after it (a crash loop's next round)
+        self._timing_gen: dict[tuple[str, int], int] = {}  # (kind, node) -> its latest fault
+        self._leaps: dict[int, tuple[Node, int]] = {}  # clock leaps not yet corrected
+        self._leap_seq = 0
 
     def schedule(self, faults: list[Fault], heal_at: int) -> None:
         """Arrange every fault, and the final heal at `heal_at`."""
+        self._heal_at = heal_at
         for fault in faults:
             if fault.at_us < heal_at:
                 self.world.at(fault.at_us, lambda f=fault: self.apply(f))  # type: ignore[misc]
@@ -101,7 +131,9 @@ class FaultInjector:
         w.trace.emit("fault", fault.kind, fault.node, fault.peer, fault.duration_us,
                      fault.value, fault.name)
         kind = fault.kind
-        if kind == "partition":
+        if kind in TIMING_KINDS:
+            self._apply_timing(fault)
+        elif kind == "partition":
             self._partition_gen += 1
             gen = self._partition_gen
             net.apply_partition(fault.name, self._cuts(fault.name))
@@ -116,7 +148,7 @@ class FaultInjector:
             net.cut(fault.node, fault.peer)
             self._later(fault, lambda: net.uncut(fault.node, fault.peer))
         elif kind == "clog":
-            net.clog(fault.node, fault.peer)
+            net.clog(fault.node, fault.peer, in_order=bool(fault.value))
             self._later(fault, lambda: net.unclog(fault.node, fault.peer))
         elif kind == "loss":
             net.set_loss(fault.value / 1000)
@@ -179,6 +211,111 @@ class FaultInjector:
         else:
             raise ValueError(f"unknown fault kind {kind!r}")
 
+    # ---- faults of timing ------------------------------------------------------------------
+
+    def _apply_timing(self, fault: Fault) -> None:
+        """Start one of TIMING_KINDS now and schedule its end."""
+        w = self.world
+        kind = fault.kind
+        if kind == "hold":
+            # A partition whose links hold what is sent instead of dropping it; its end (or a
+            # later partition, or the heal) releases the backlog, shuffled or in order.
+            self._partition_gen += 1
+            gen = self._partition_gen
+            w.network.apply_partition(fault.name, self._cuts(fault.name), hold=True,
+                                      in_order=bool(fault.value))
+
+            def end_hold() -> None:
+                if gen == self._partition_gen:
+                    w.network.apply_partition("none", [])
+
+            self._later(fault, end_hold)
+            return
+        node = self._target(fault)
+        key = (kind, node.id)
+        gen = self._timing_gen[key] = self._timing_gen.get(key, 0) + 1
+
+        def current() -> bool:
+            return self._timing_gen.get(key) == gen
+
+        if kind == "slow_apply":
+            node.apply_delay_us = fault.value
+            w.trace.emit("node.slow_apply", node.id, fault.value)
+
+            def end_slow() -> None:
+                if current():
+                    node.apply_delay_us = 0
+                    w.trace.emit("node.slow_apply", node.id, 0)
+
+            self._later(fault, end_slow)
+        elif kind == "delay_spike":
+            w.network.set_spike(node.id, fault.value)
+
+            def end_spike() -> None:
+                if current():
+                    w.network.set_spike(node.id, 0)
+
+            self._later(fault, end_spike)
+        elif kind == "clock_skew":
+            node.clock_drift(fault.value)
+
+            def end_skew() -> None:
+                if current():
+                    node.clock_drift(node.base_drift_ppm)
+
+            self._later(fault, end_skew)
+        elif kind == "clock_leap":
+            # A step of seconds, corrected (as NTP would) when the fault ends or at the heal.
+            node.clock_jump(fault.value)
+            self._leap_seq += 1
+            leap = self._leap_seq
+            self._leaps[leap] = (node, fault.value)
+
+            def correct() -> None:
+                if self._leaps.pop(leap, None) is not None:
+                    node.clock_jump(-fault.value)
+
+            self._later(fault, correct)
+        elif kind == "long_pause":
+            node.pause()
+            self._later(fault, node.resume)
+        elif kind == "crash_loop":
+            self._crash_round(node, fault.duration_us, max(1, fault.value), gen, key)
+        else:
+            raise ValueError(f"unknown fault kind {kind!r}")
+
+    def _target(self, fault: Fault) -> Node:
+        # Aimed at the leader: whoever leads now, else the fault's own member.
+        target = fault.node
+        if fault.name == LEADER:
+            leader = self.leader()
+            if leader is not None:
+                target = leader
+            self.world.trace.emit("fault.target", fault.kind, target)
+        node = self.world.nodes.get(target)
+        if node is None or target not in self.world.node_ids:
+            raise ValueError(f"fault {fault.kind} needs a member, got {target}")
+        return node
+
+    def _crash_round(self, node: Node, down_us: int, left: int, gen: int,
+                     key: tuple[str, int]) -> None:
+        # Crash, restart after `down_us`, and, while crashes are left, crash again after a few
+        # milliseconds up: mid-boot, mid-replay, with proposals and reads in flight.
+        if self.world.now >= self._heal_at or self._timing_gen.get(key) != gen:
+            return
+        node.crash()
+
+        def back() -> None:
+            if self.world.now >= self._heal_at:
+                return  # the heal has started it
+            node.start()
+            if left > 1:
+                up_us = self._rng.randint(1_000, 100_000)
+                self.world.at(self.world.now + up_us,
+                              lambda: self._crash_round(node, down_us, left - 1, gen, key))
+
+        self.world.at(self.world.now + down_us, back)
+
     def _failpoint_hit(self, node: Node, name: str, action: str) -> None:
         # The node crashed or paused at the point; it comes back after the fault's duration.
         self.counts[f"failpoint_{action}"] += 1
@@ -214,8 +351,13 @@ class FaultInjector:
         w.trace.emit("heal")
         self._partition_gen += 1
         w.network.heal()
+        self._timing_gen.clear()  # the ends still scheduled find nothing left to undo
+        for leap in sorted(self._leaps):
+            leaped, delta = self._leaps.pop(leap)
+            leaped.clock_jump(-delta)
         for i in w.node_ids:
             node = w.nodes[i]
+            node.apply_delay_us = 0
             node.failpoints.clear()
             node.disk.clear_faults()
             if node.clock.drift_ppm != node.base_drift_ppm:

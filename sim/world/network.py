@@ -10,6 +10,12 @@ Every message gets a sequence id, and the trace records its fate:
     then ("net.drop", id, "cut" | "loss"), or ("net.deliver", id) at delivery,
     or ("net.hold", id) on a clogged link, later ("net.release", id) and one of the above;
     ("net.dup", id) adds a second, separately traced ("net.deliver", id).
+
+A link holds what is sent on it while it is clogged (by hand, `clog`) or held by a partition that
+holds instead of cutting (`apply_partition(..., hold=True)`, TCP buffers filling across a broken
+path). Held messages are released when the hold ends: shuffled (from the link's own named
+stream, `net/S->D/release`), each with a fresh latency, or in order, all at once after one
+latency draw, as a stream's buffer is flushed.
 """
 
 from __future__ import annotations
@@ -62,14 +68,19 @@ class _Link:
     __slots__ = (
         "clogged",
         "cut",
+        "delay_us",
         "dst",
         "duplicate",
         "extra_us",
         "held",
+        "hold_partitioned",
+        "holding",
+        "in_order",
         "loss",
         "partitioned",
         "random",
         "rng",
+        "spike_us",
         "src",
         "stream",
     )
@@ -81,11 +92,16 @@ class _Link:
         self.random = rng.random  # bound once: drawn for every message
         self.cut = False  # manual one-way cut
         self.partitioned = False  # cut by the current partition
-        self.clogged = False
+        self.clogged = False  # held by hand (clog)
+        self.hold_partitioned = False  # held by the current partition (a holding one)
+        self.holding = False  # either: what the hot path checks
+        self.in_order = False  # release what is held in send order (else shuffled)
         self.held: list[tuple[int, object]] = []
         self.loss = config.loss
         self.duplicate = config.duplicate
-        self.extra_us = 0
+        self.delay_us = 0  # a delay fault on this link
+        self.spike_us = 0  # a delay spike on this link's node
+        self.extra_us = 0  # delay_us + spike_us: what every latency draw adds
         self.stream = False  # a TCP-like stream (client RPCs): never duplicated
 
 
@@ -133,6 +149,7 @@ class Network:
             for d in self.nodes
             if s != d
         }
+        self._streams = streams
         self.partition: str | None = None  # name of the partition in force
         self._next_id = 0
         self.sent = 0
@@ -163,7 +180,7 @@ class Network:
             self.dropped += 1
             trace.emit("net.drop", mid, "cut")
             return
-        if link.clogged:
+        if link.holding:
             link.held.append((mid, msg))
             self.held += 1
             trace.emit("net.hold", mid)
@@ -222,17 +239,25 @@ class Network:
         self._link(src, dst).cut = False
         self._trace.emit("net.uncut", src, dst)
 
-    def clog(self, src: int, dst: int) -> None:
-        """Hold every message sent src->dst until `unclog` or `heal`."""
-        self._link(src, dst).clogged = True
-        self._trace.emit("net.clog", src, dst)
+    def clog(self, src: int, dst: int, in_order: bool = False) -> None:
+        """Hold every message sent src->dst until `unclog` or `heal`; then release them in
+        send order (`in_order`) or shuffled."""
+        link = self._link(src, dst)
+        link.clogged = link.holding = True
+        link.in_order = in_order
+        if in_order:
+            self._trace.emit("net.clog", src, dst, "in_order")
+        else:
+            self._trace.emit("net.clog", src, dst)
 
     def unclog(self, src: int, dst: int) -> None:
-        """Release held messages in a shuffled order, each with a fresh latency."""
+        """Lift a clog: release what the link held, unless a holding partition still holds it."""
         link = self._link(src, dst)
         link.clogged = False
         self._trace.emit("net.unclog", src, dst)
-        self._release(link)
+        if not link.hold_partitioned:
+            link.holding = False
+            self._release(link)
 
     def set_loss(self, p: float, link: Link | None = None) -> None:
         """Drop each message with probability `p`, on one link or (None) on all."""
@@ -262,20 +287,56 @@ class Network:
         """Add `us` to every latency draw (a delay spike), on one link or (None) on all."""
         _check_us("extra latency", us)
         for state in self._select(link):
-            state.extra_us = us
+            state.delay_us = us
+            state.extra_us = us + state.spike_us
         self._trace.emit("net.latency", us, *self._fields(link))
 
-    def apply_partition(self, name: str, cuts: Iterable[Link]) -> None:
-        """Replace the current partition by `cuts`; manual one-way cuts are kept."""
+    def set_spike(self, node: int, us: int) -> None:
+        """Add `us` to every latency draw on the links from and to `node` (a delay spike of
+        seconds: a congested or rerouted path), on top of any delay fault; 0 lifts it."""
+        _check_us("spike", us)
+        if node not in self.nodes:
+            raise ValueError(f"no node {node}: nodes are {list(self.nodes)}")
+        for (src, dst), state in self._links.items():
+            if node in (src, dst):
+                state.spike_us = us
+                state.extra_us = state.delay_us + us
+        self._trace.emit("net.spike", node, us)
+
+    def apply_partition(self, name: str, cuts: Iterable[Link], hold: bool = False,
+                        in_order: bool = False) -> None:
+        """Replace the current partition by `cuts`; manual one-way cuts are kept.
+
+        With `hold`, the partition's links hold what is sent on them instead of dropping it,
+        and release it (in send order or shuffled) when a later partition or `heal` frees them.
+        """
         wanted = sorted(set(cuts))
         for src, dst in wanted:
             self._link(src, dst)  # validate before changing anything
+        freed: list[_Link] = []
         for state in self._links.values():
-            state.partitioned = False
+            was_held = state.hold_partitioned
+            state.partitioned = state.hold_partitioned = False
+            if was_held and not state.clogged:
+                state.holding = False
+                freed.append(state)
         for src, dst in wanted:
-            self._links[(src, dst)].partitioned = True
+            state = self._links[(src, dst)]
+            if hold:
+                state.hold_partitioned = state.holding = True
+                if not state.clogged:
+                    state.in_order = in_order
+            else:
+                state.partitioned = True
         self.partition = name
-        self._trace.emit("net.partition", name, " ".join(f"{s}->{d}" for s, d in wanted))
+        links = " ".join(f"{s}->{d}" for s, d in wanted)
+        if hold:
+            self._trace.emit("net.partition", name, links, "hold in_order" if in_order else "hold")
+        else:
+            self._trace.emit("net.partition", name, links)
+        for state in freed:
+            if not state.holding:  # held again by the new partition: it keeps what it has
+                self._release(state)
 
     def heal(self) -> None:
         """No cuts, no clogs (held messages released); loss, duplication, latency as configured."""
@@ -286,9 +347,9 @@ class Network:
             state.cut = state.partitioned = False
             state.loss = self.config.loss
             state.duplicate = self.config.duplicate
-            state.extra_us = 0
-            if state.clogged:
-                state.clogged = False
+            state.extra_us = state.delay_us = state.spike_us = 0
+            if state.holding:
+                state.clogged = state.hold_partitioned = state.holding = False
                 clogged.append(state)
         for state in clogged:
             self._release(state)
@@ -305,7 +366,7 @@ class Network:
         if src == dst:
             return src in self.nodes
         link = self._link(src, dst)
-        return not (link.cut or link.partitioned or link.clogged or link.loss >= 1.0)
+        return not (link.cut or link.partitioned or link.holding or link.loss >= 1.0)
 
     def counters(self) -> dict[str, int]:
         """Message counts for summaries."""
@@ -334,8 +395,28 @@ class Network:
 
     def _release(self, link: _Link) -> None:
         held, link.held = link.held, []
-        self._trace.probes.sometimes(len(held) > 1, "net.held_released_shuffled")
-        link.rng.shuffle(held)
+        if not held:
+            return
+        if not link.in_order:
+            # Each message then draws its own latency: the burst arrives reordered.
+            self._trace.probes.sometimes(len(held) > 1, "net.held_released_shuffled")
+            self._streams.get(f"net/{link.src}->{link.dst}/release").shuffle(held)
+            for mid, msg in held:
+                self._trace.emit("net.release", mid)
+                self._transmit(link, mid, msg)
+            return
+        # A stream's buffer, flushed: one latency for the burst, delivered in send order (the
+        # kernel runs events of the same time in the order they were scheduled).
+        delay = self._min_us + link.extra_us
+        if self._jitter_rate:
+            delay += int(-math.log(1.0 - link.random()) / self._jitter_rate + 0.5)
         for mid, msg in held:
             self._trace.emit("net.release", mid)
-            self._transmit(link, mid, msg)
+            if link.cut or link.partitioned:
+                self.dropped += 1
+                self._trace.emit("net.drop", mid, "cut")
+            elif link.loss and link.rng.random() < link.loss:
+                self.dropped += 1
+                self._trace.emit("net.drop", mid, "loss")
+            else:
+                self._kernel.call_after(delay, _Arrival(self, mid, link.src, link.dst, msg))

@@ -162,6 +162,9 @@ class Node:
         # until hit; `on_failpoint(node, name, action)` is told after the action is taken.
         self.failpoints: dict[str, str] = {}
         self.on_failpoint: Callable[[Node, str, str], None] | None = None
+        # A slow-apply fault: what applying one entry costs this machine beyond the usual
+        # (a busy CPU, a throttled disk under the backend); kept across restarts until lifted.
+        self.apply_delay_us = 0
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -246,9 +249,15 @@ class Node:
         return self.clock.local(self.kernel.now)
 
     def clock_jump(self, delta_us: int) -> None:
-        """Step the local clock; pending timers move with it."""
+        """Step the local clock; pending timers keep their local deadlines, so a jump forward
+        brings them nearer (due at once if passed) and a jump back puts them off."""
         self.clock.jump(self.gnow(), delta_us)
         self.trace.emit("clock.jump", self.id, delta_us)
+        if self.status is _PAUSED:
+            # Frozen timers hold what is left until their deadline: it moves the same way, or
+            # a paused node would wake with a leap already undone still in its timers.
+            for timer in self._timers.values():
+                timer.remaining = max(0, timer.remaining - delta_us)
         self._rearm_all()
 
     def clock_drift(self, drift_ppm: int) -> None:
@@ -507,6 +516,9 @@ class NodeEnv:
         if self.alive:
             self._node.call_later(us, fut.succeed)
         return fut
+
+    def apply_delay_us(self) -> int:
+        return self._node.apply_delay_us
 
     def call_later(self, us: int, fn: Callable[[], None]) -> _Timer:
         if not self.alive:
