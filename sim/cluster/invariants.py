@@ -273,17 +273,14 @@ class RaftInvariants:
             )
 
     def stepped(self, node: int, msg: Message, term_before: int, term_after: int) -> None:
+        kind = msg.type
+        if term_after < term_before:
+            self._fail("term_adopted", node, f"term went back {term_before} -> "
+                                             f"{term_after} on a {kind.name}")
         if msg.term <= term_before:
-            if term_after < term_before:
-                self._fail("term_adopted", node, f"term went back {term_before} -> "
-                                                 f"{term_after} on a {msg.type.name}")
             return
         self.checked["term_adopted"] += 1
-        kind = msg.type
         if kind in _TERM_EXEMPT or (kind == _MSG_PRE_VOTE_RESP and not msg.reject):
-            if term_after < term_before:
-                self._fail("term_adopted", node, f"term went back {term_before} -> "
-                                                 f"{term_after} on a {kind.name}")
             return
         if term_after != msg.term:
             self._fail(
