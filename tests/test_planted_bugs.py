@@ -50,20 +50,22 @@ CASES = {
         # Found at seed 0: a follower acknowledges entries a later append then truncates.
         Case(bugs.TRUNCATE_ON_STALE_APPEND, "raft", "none", 10, range(1),
              ("durable_before_reply", "raft_panic", *_SAFETY)),
-        # Found at seed 0 (and 7) of 0..11.
-        Case(bugs.VOTE_WITHOUT_UP_TO_DATE_CHECK, "raft", "default", 30, range(1), _SAFETY),
-        # Found at seed 3 (and 4, 7, 9) of 0..11.
-        Case(bugs.KEEP_CONFLICTING_ENTRIES, "raft", "default", 30, range(4), _SAFETY),
-        # Found at seed 3 of 0..11: a deposed leader commits its stale tail on a heartbeat.
-        Case(bugs.FOLLOWER_COMMIT_UNCLAMPED, "raft", "default", 30, range(4), _SAFETY),
-        # Found at seed 7 (and 11) of 0..11: a new leader counts a follower that has caught up
-        # on the old term's tail, but not yet on its own first entry.
-        Case(bugs.COMMIT_EARLIER_TERM, "raft", "default", 20, range(7, 8),
+        # Found at seed 6 (and 11, 27) of 0..29.
+        Case(bugs.VOTE_WITHOUT_UP_TO_DATE_CHECK, "raft", "default", 30, range(7), _SAFETY),
+        # Found at seed 0 (and 13, 23) of 0..29.
+        Case(bugs.KEEP_CONFLICTING_ENTRIES, "raft", "default", 30, range(1), _SAFETY),
+        # Found at seed 13 (and 24) of 0..29: a deposed leader commits its stale tail on a
+        # heartbeat.
+        Case(bugs.FOLLOWER_COMMIT_UNCLAMPED, "raft", "default", 30, range(14), _SAFETY),
+        # Found at seed 11 (and 20, 29) of 0..29: a new leader counts a follower that has caught
+        # up on the old term's tail, but not yet on its own first entry.
+        Case(bugs.COMMIT_EARLIER_TERM, "raft", "default", 20, range(11, 12),
              ("leader_commit_term", *_SAFETY)),
-        # Found at seed 9 (and 10) of 0..11.
-        Case(bugs.LINEARIZABLE_READ_LOCAL, "etcd", "default", 20, range(10), ("linearizable",)),
-        # Found at seed 0: a member restarted after a crash applies its WAL's entries again.
-        Case(bugs.APPLY_BELOW_CONSISTENT_INDEX, "etcd", "default", 20, range(1),
+        # Found at seed 10 (and 11, 16) of 0..29.
+        Case(bugs.LINEARIZABLE_READ_LOCAL, "etcd", "default", 20, range(11), ("linearizable",)),
+        # Found at seed 1 (and 2, 4): a member restarted after a crash applies its WAL's entries
+        # again.
+        Case(bugs.APPLY_BELOW_CONSISTENT_INDEX, "etcd", "default", 20, range(2),
              ("converged", "linearizable")),
         # Found at seed 0: the first delete of a missing key skips a revision.
         Case(bugs.DELETE_NOTHING_BUMPS_REVISION, "etcd", "none", 10, range(1), ("linearizable",)),

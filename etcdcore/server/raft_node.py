@@ -144,7 +144,7 @@ class RaftNode:
             if WAL.exists(self.env.disk):
                 wal, hard_state, entries, info = WAL.open(self.env.disk)
                 if info.torn_bytes:
-                    self.env.trace("wal.repair", info.torn_bytes)
+                    self.env.trace("wal.repair", info.torn_bytes, info.torn)
                     self._repaired = True
             else:
                 wal, hard_state, entries = WAL.create(self.env.disk), HardState(), []

@@ -270,5 +270,27 @@ def _fault(obj: Any, i: int, members: int) -> Fault:
         raise ScenarioError(f"{where}.name must be one of {', '.join(PARTITION_KINDS)}")
     if kind == "failpoint" and name_value not in REACHABLE:
         raise ScenarioError(f"{where}.name must be one of {', '.join(REACHABLE)}")
+    if kind in _DISK_FAULTS:
+        _check_disk_fault(where, kind, values, name_value)
     values["name"] = name_value
     return Fault(**values)
+
+
+_DISK_FAULTS = frozenset(
+    {"disk_lost_writes", "disk_misdirect", "disk_bad_sector", "disk_truncate_wal",
+     "disk_bitflip"})
+
+
+def _check_disk_fault(where: str, kind: str, values: dict[str, Any], name: str) -> None:
+    """The fields of the disk faults that lose, misplace, cut or flip bytes."""
+    if not values["node"]:
+        raise ScenarioError(f"{where}.node must name the member whose disk it strikes")
+    if kind == "disk_misdirect" and not 1 <= values["value"] <= 1000:
+        raise ScenarioError(f"{where}.value must be the appends misdirected per mille "
+                            f"(1..1000), got {values['value']}")
+    if kind == "disk_truncate_wal":
+        if values["value"] < 1:
+            raise ScenarioError(f"{where}.value must be the synced bytes to cut (>= 1), "
+                                f"got {values['value']}")
+        if not name:
+            raise ScenarioError(f'{where}.name must be the WAL file to cut, e.g. "wal/0.log"')

@@ -18,6 +18,7 @@ from sim.world.world import World
 
 __all__ = [
     "ALL_KINDS",
+    "DISK_DAMAGE_KINDS",
     "EXTRA_KINDS",
     "FAULT_KINDS",
     "PARTITION_KINDS",
@@ -44,12 +45,28 @@ FAULT_KINDS = (
     "disk_full",
     "clock_jump",
     "clock_drift",
+    # Disk: writes lost out of order, misplaced or unreadable, synced bytes lost or flipped.
+    "disk_lost_writes",
+    "disk_misdirect",
+    "disk_bad_sector",
+    "disk_truncate_wal",
+    "disk_bitflip",
+)
+
+# Faults that damage a member's disk for good (its restarts fail, or it is retired): a run's
+# default mix puts them all on one member, so that a quorum of sound disks always remains.
+DISK_DAMAGE_KINDS = (
+    "disk_corrupt", "disk_misdirect", "disk_bad_sector", "disk_truncate_wal", "disk_bitflip",
 )
 
 # Faults a schedule may name but the default mix never draws: etcd does not survive them
 # without an operator's help (a member whose disk is replaced must be removed and added back).
 EXTRA_KINDS = ("disk_replace",)
 ALL_KINDS = FAULT_KINDS + EXTRA_KINDS
+
+_DISK_KINDS = frozenset(
+    {"disk_lost_writes", "disk_misdirect", "disk_bad_sector", "disk_truncate_wal",
+     "disk_bitflip"})
 
 
 
@@ -64,6 +81,8 @@ class Fault:
     duration_us: int = 0
     value: int = 0  # loss/duplicate: per mille; delay: µs; disk_latency: factor; clock: µs/ppm
     name: str = ""  # partition kind, or disk_error's operation
+    # disk_misdirect: value is per mille of appends; disk_truncate_wal: value is the bytes cut
+    # and name the WAL's path; disk_bitflip / disk_bad_sector: name is the file ("" any).
 
     def to_json(self) -> dict[str, object]:
         """A plain dict (for --json output and reports)."""
@@ -169,12 +188,50 @@ class FaultInjector:
                 self._restart_failed(fault.node)
 
             self._later(fault, end_full)
+        elif kind in _DISK_KINDS:
+            self._disk_fault(fault, node)
         elif kind == "clock_jump":
             node.clock_jump(fault.value)
         elif kind == "clock_drift":
             node.clock_drift(fault.value)
         else:
             raise ValueError(f"unknown fault kind {kind!r}")
+
+    def _disk_fault(self, fault: Fault, node: Node) -> None:
+        # Each of these strikes with a disk.* trace event naming the file and the bytes.
+        kind = fault.kind
+        if kind == "disk_lost_writes":
+            # The machine goes down with writes in its page cache: any of them may have
+            # reached the disk, in any order, and none that was fsynced is lost.
+            if node.is_up:
+                node.disk.lose_unsynced_out_of_order()
+                node.crash()
+            self._later(fault, node.start)
+        elif kind == "disk_misdirect":
+            node.disk.set_misdirect_rate(fault.value / 1000)
+            self._later(fault, lambda: node.disk.set_misdirect_rate(0.0))
+        elif kind == "disk_bad_sector":
+            # Found when the restart reads the file (etcd reads its files only at start).
+            node.crash()
+            node.disk.add_bad_sector(fault.name or None)
+            self._later(fault, node.start)
+        elif kind == "disk_bitflip":
+            node.disk.flip_bit(fault.name or None)
+            node.crash()
+            self._later(fault, node.start)
+        else:  # disk_truncate_wal
+            # A WAL cut short between records is a valid shorter WAL: nothing in it can tell
+            # the member lost entries and votes it acknowledged (etcd cannot either), and
+            # Raft is not safe if it comes back so. An operator must replace it: the harness
+            # takes it out for good, as that operator would.
+            node.crash()
+            if node.disk.exists(fault.name):
+                kept = node.disk.truncate_synced(fault.name, fault.value)
+                node.retire(f"disk: {fault.name} lost its last {fault.value} synced bytes "
+                            f"(now {kept}): the member lost entries it acknowledged; "
+                            "remove it and add it back")
+            else:
+                self._later(fault, node.start)
 
     def _failpoint_hit(self, node: Node, name: str, action: str) -> None:
         # The node crashed or paused at the point; it comes back after the fault's duration.
