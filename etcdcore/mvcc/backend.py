@@ -206,9 +206,9 @@ def decode_records(data: bytes) -> Restored:
     for body, off in zip(scanned.bodies, scanned.offsets, strict=True):
         try:
             records.append(_decode_payload(body))
-        except (struct.error, ValueError, IndexError) as exc:
+        except (struct.error, ValueError, IndexError) as err:
             raise BackendCorruptError(
-                f"invalid database (record at offset {off}: {exc})") from None
+                f"invalid database (record at offset {off}: {err})") from None
     return Restored(records, scanned.valid_length, scanned.crc, scanned.torn)
 
 
