@@ -49,9 +49,8 @@ def generate_faults(
             # with fewer than 3 members; and misdirected writes, bad sectors, bit flips and a
             # cut WAL only once, in the second half of the faults, so that a run first works
             # its whole cluster.
-            if len(node_ids) < 3:
-                kind = "crash"
-            elif kind != "disk_corrupt" and (damaged is not None or t < halfway):
+            allowed = kind == "disk_corrupt" or (damaged is None and t >= halfway)
+            if len(node_ids) < 3 or not allowed:
                 kind = "crash"
             elif damaged is None:
                 damaged = node
