@@ -12,10 +12,19 @@ from dataclasses import replace
 
 from hypothesis import strategies as st
 
+from etcdcore.server.backend import DB_PATH
 from etcdcore.server.failpoints import REACHABLE
+from etcdcore.wal import wal_path
 from sim.cluster.workload import WorkloadConfig
 from sim.harness.scenario import Scenario
-from sim.world.faults import FAULT_KINDS, LEADER, PARTITION_KINDS, TARGETED_KINDS, Fault
+from sim.world.faults import (
+    DISK_DAMAGE_KINDS,
+    FAULT_KINDS,
+    LEADER,
+    PARTITION_KINDS,
+    TARGETED_KINDS,
+    Fault,
+)
 
 __all__ = ["fault_schedules", "faults", "scenarios"]
 
@@ -65,6 +74,13 @@ def faults(draw: st.DrawFn, node_ids: list[int], start_us: int, end_us: int) -> 
     elif kind == "crash_loop":
         value = draw(st.integers(1, 6))
         duration = draw(st.integers(0, 50)) * _MS  # each crash's down time
+    elif kind == "disk_misdirect":
+        value = draw(st.integers(1, 1000))
+    elif kind == "disk_truncate_wal":
+        value = draw(st.integers(1, 8_192))
+        name = wal_path()
+    elif kind == "disk_bitflip":
+        name = DB_PATH
     if kind in TARGETED_KINDS and draw(st.booleans()):
         name = LEADER
     return Fault(at, kind, node, peer, duration, value, name)
@@ -74,15 +90,22 @@ def faults(draw: st.DrawFn, node_ids: list[int], start_us: int, end_us: int) -> 
 def fault_schedules(
     draw: st.DrawFn, node_ids: list[int], start_us: int, end_us: int, max_faults: int = 12
 ) -> tuple[Fault, ...]:
-    """A time-ordered schedule; at most one corrupted disk, so a quorum can always come back."""
+    """A time-ordered schedule; at most one corrupted disk, and lasting disk damage on one
+    member only (none with fewer than 3), so a quorum can always come back."""
     drawn = draw(st.lists(faults(node_ids, start_us, end_us), max_size=max_faults))
     schedule: list[Fault] = []
     corrupted = False
+    damaged: int | None = None
     for fault in sorted(drawn, key=lambda f: (f.at_us, FAULT_KINDS.index(f.kind), f.node)):
         if fault.kind == "disk_corrupt":
             if corrupted:
                 continue
             corrupted = True
+        if fault.kind in DISK_DAMAGE_KINDS:
+            if len(node_ids) < 3:
+                continue
+            damaged = fault.node if damaged is None else damaged
+            fault = replace(fault, node=damaged)
         schedule.append(fault)
     return tuple(schedule)
 

@@ -1,4 +1,5 @@
-"""Test fakes for etcdcore's environment: an in-memory Disk with crashes, tears and corruption."""
+"""Test fakes for etcdcore's environment: an in-memory Disk with crashes, tears, writes lost
+out of order, and corruption."""
 
 from __future__ import annotations
 
@@ -92,6 +93,27 @@ class MemDisk:
             cur = self.files[path]
             if torn is not None and cur.startswith(dur):
                 dur += cur[len(dur) : len(dur) + torn]
+            self.files[path] = dur
+            self.durable[path] = dur
+
+    def crash_out_of_order(self, kept: set[int], sector: int = 512) -> None:
+        """Lose unsynced data as a page cache written back in any order: of each file's
+        unsynced sectors (numbered from 0, the one holding the first unsynced byte), those in
+        `kept` were written, the others read as zeros; the file ends with the last one kept.
+        Synced bytes are never touched (sim.world.disk's model)."""
+        for path, dur in self.durable.items():
+            cur = self.files[path]
+            if len(cur) > len(dur) and cur.startswith(dur):
+                out = bytearray(cur)
+                end = len(dur)
+                first = len(dur) // sector
+                for i, k in enumerate(range(first, (len(cur) - 1) // sector + 1)):
+                    lo, hi = max(len(dur), k * sector), min(len(cur), (k + 1) * sector)
+                    if i in kept:
+                        end = hi
+                    else:
+                        out[lo:hi] = bytes(hi - lo)
+                dur = bytes(out[:end])
             self.files[path] = dur
             self.durable[path] = dur
 

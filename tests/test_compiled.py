@@ -108,11 +108,11 @@ def test_every_command_works_the_same_from_the_full_compiled_copy(tmp_path: Path
         assert all(v.startswith("pass") for v in compiled["checks"].values())
     # Default faults, including a disk error as a member reopens its WAL: compiled code once
     # raised TypeError there, where the sources failed the member cleanly.
-    out = _sim(fast, "run", "--seed", "45", "--json")
+    out = _sim(fast, "run", "--seed", "88", "--json")
     compiled = json.loads(out.stdout)
-    assert compiled["digest"] == run(RunConfig(seed=45)).digest
+    assert compiled["digest"] == run(RunConfig(seed=88)).digest
     assert out.returncode == 0 and not compiled["violations"], out.stdout
-    failing = _sim(fast, "run", "--seed", "1", "--duration", "20", "--bug",
+    failing = _sim(fast, "run", "--seed", "0", "--duration", "20", "--bug",
                    "linearizable-read-local", "--out", str(tmp_path / "fail"))
     assert failing.returncode == 1, failing.stderr
     replayed = _sim(fast, "replay", str(tmp_path / "fail"))

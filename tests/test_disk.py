@@ -306,6 +306,145 @@ def test_corruption_flips_one_synced_byte() -> None:
     assert ("disk.corrupt", 1, "a", offset) in [event[1:] for event in trace]
 
 
+def synced_and_unsynced(seed: int, synced: int, unsynced: int) -> tuple[SimDisk, Trace]:
+    """A disk whose file "w" has `synced` fsynced bytes and `unsynced` more appended after."""
+    env, disk, trace = make_disk(seed)
+    disk.append("w", bytes(range(1, 256)) * (synced // 255) + b"s" * (synced % 255))
+    fsync(env, disk, "w", [])
+    env.run()
+    disk.append("w", b"u" * unsynced)
+    return disk, trace
+
+
+def test_unsynced_writes_lost_out_of_order_never_touch_synced_data() -> None:
+    seen: set[tuple[bool, ...]] = set()
+    for seed in range(40):
+        disk, trace = synced_and_unsynced(seed, 700, 1500)
+        before = disk.read("w")
+        disk.lose_unsynced_out_of_order()
+        disk.crash()
+        after = disk.read("w")
+        assert after[:700] == before[:700], "synced bytes touched"
+        assert disk.durable("w") == after, "what survived a crash is durable"
+        # Each unsynced sector was written back whole, or reads as zeros; the file ends with
+        # the last one written back.
+        sectors = [(max(700, k * 512), min(2200, (k + 1) * 512)) for k in range(1, 5)]
+        kept = tuple(after[lo:hi] == before[lo:hi] for lo, hi in sectors if lo < len(after))
+        for (lo, hi), was_kept in zip(sectors, kept, strict=False):
+            assert was_kept or after[lo:hi] == bytes(hi - lo)
+        assert len(after) == 700 or after[-1:] == b"u"
+        seen.add(kept)
+        event = [e for e in trace if e[1] == "disk.lost_writes"]
+        assert event and event[0][2:5] == (1, "w", 700) and event[0][5] == len(after)
+    # Any subset: a later sector survives an earlier lost one.
+    assert any(not k[0] and any(k[1:]) for k in seen if k)
+
+
+def test_only_the_next_crash_loses_writes_out_of_order() -> None:
+    disk, trace = synced_and_unsynced(1, 100, 2000)
+    disk.lose_unsynced_out_of_order()
+    disk.crash()
+    disk.append("w", b"x" * 1000)
+    disk.crash()
+    assert [e[1] for e in trace if e[1].startswith("disk.")][-2:] == ["disk.lost_writes",
+                                                                     "disk.crash"]
+
+
+def test_a_misdirected_append_lands_over_synced_bytes_and_leaves_zeros_in_its_place() -> None:
+    env, disk, trace = make_disk(3)
+    disk.append("a", b"A" * 600)
+    disk.append("b", b"B" * 600)
+    fsync(env, disk, "a", [])
+    fsync(env, disk, "b", [])
+    env.run()
+    disk.set_misdirect_rate(1.0)
+    disk.append("a", b"0123456789")
+    disk.set_misdirect_rate(0.0)
+    (event,) = [e[2:] for e in trace if e[1] == "disk.misdirect"]
+    node, path, intended, target, offset, length = event
+    assert (node, path, intended, length) == (1, "a", 600, 10)
+    assert disk.read("a")[600:] == bytes(10)  # nothing reached the write's own place
+    landed = disk.durable(str(target))[int(offset):int(offset) + 10]
+    assert landed == b"0123456789"[: len(landed)]  # on the platter at once
+    assert disk.read(str(target))[int(offset):int(offset) + len(landed)] == landed
+    disk.crash()
+    assert disk.read(str(target))[int(offset):int(offset) + len(landed)] == landed
+
+
+def test_a_misdirected_write_survives_an_fsync_that_was_in_flight() -> None:
+    env, disk, trace = make_disk(5)
+    disk.append("a", b"A" * 600)
+    fsync(env, disk, "a", [])
+    env.run()
+    disk.append("a", b"more")
+    fsync(env, disk, "a", [])  # in flight: its snapshot was taken before the misdirect
+    disk.set_misdirect_rate(1.0)
+    disk.append("a", b"misplaced")
+    env.run()
+    (event,) = [e[2:] for e in trace if e[1] == "disk.misdirect"]
+    offset = int(event[4])
+    assert disk.durable("a")[offset:offset + 9] == b"misplaced"[: 604 - offset]
+
+
+def test_an_append_goes_where_it_should_when_no_file_has_synced_bytes_to_land_on() -> None:
+    _, disk, trace = make_disk()
+    disk.set_misdirect_rate(1.0)
+    disk.append("a", b"first")
+    assert disk.read("a") == b"first"
+    assert not [e for e in trace if e[1] == "disk.misdirect"]
+
+
+def test_an_unreadable_sector_fails_every_read_until_it_is_rewritten() -> None:
+    env, disk, trace = make_disk()
+    disk.write("a", b"x" * 1500)
+    fsync(env, disk, "a", [])
+    env.run()
+    path, start, end = disk.add_bad_sector("a") or ("", 0, 0)
+    assert path == "a" and start % 512 == 0 and end == min(1500, start + 512)
+    for _ in range(3):  # persistently
+        with pytest.raises(DiskError, match="input/output error"):
+            disk.read("a")
+    assert [e[1] for e in trace].count("disk.bad_sector_read") == 3
+    disk.crash()
+    with pytest.raises(DiskError):
+        disk.read("a")
+    disk.write("a", b"rewritten")
+    assert disk.read("a") == b"rewritten"
+
+
+def test_an_unreadable_sector_cut_off_by_a_truncate_is_gone() -> None:
+    _, disk, _ = make_disk()
+    disk.write("a", b"x" * 1024)
+    disk.add_bad_sector("a")
+    disk.truncate("a", 0)
+    disk.append("a", b"y" * 1024)
+    assert disk.read("a") == b"y" * 1024
+
+
+def test_truncating_the_synced_tail_loses_synced_bytes() -> None:
+    disk, trace = synced_and_unsynced(1, 800, 100)
+    assert disk.truncate_synced("w", 300) == 500
+    assert disk.read("w") == disk.durable("w") and len(disk.read("w")) == 500
+    disk.crash()
+    assert len(disk.read("w")) == 500
+    assert ("disk.truncate_synced", 1, "w", 800, 500) in [e[1:] for e in trace]
+
+
+def test_a_bit_flip_changes_one_bit_of_the_named_files_synced_content() -> None:
+    disk, trace = synced_and_unsynced(2, 400, 50)
+    disk.append("other", b"o" * 10)
+    before = disk.durable("w")
+    hit = disk.flip_bit("w")
+    assert hit is not None
+    path, offset, bit = hit
+    after = disk.durable("w")
+    assert path == "w" and after[offset] == before[offset] ^ (1 << bit)
+    assert after[:offset] + after[offset + 1:] == before[:offset] + before[offset + 1:]
+    assert disk.read("w")[offset] == after[offset]
+    assert ("disk.bitflip", 1, "w", offset, bit) in [e[1:] for e in trace]
+    assert disk.flip_bit("missing") is None
+
+
 def test_a_stall_holds_fsync_until_it_ends() -> None:
     env, disk, _ = make_disk()
     disk.write("a", b"x")
@@ -396,10 +535,20 @@ def run_scenario(seed: int) -> tuple[str, dict[str, bytes]]:
         if disk.exists(path) and i % 3 == 0:
             disk.fsync(path, lambda err: None)
         env.run(until=env.now + 300)
+        if i == 20:
+            disk.set_misdirect_rate(0.3)
     disk.corrupt()
+    disk.flip_bit()
+    disk.lose_unsynced_out_of_order()
     disk.crash()
+    disk.add_bad_sector()
+    disk.truncate_synced("f1", 3)
     env.run()
-    return trace.digest(), {path: disk.read(path) for path in disk.list()}
+    contents = {}
+    for path in disk.list():
+        with contextlib.suppress(DiskError):
+            contents[path] = disk.read(path)
+    return trace.digest(), contents
 
 
 def test_same_seed_same_outcomes() -> None:

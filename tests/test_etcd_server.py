@@ -215,7 +215,7 @@ def test_a_member_that_cannot_read_its_backend_stops_itself_with_the_reason() ->
     c.world.run_until(c.world.now + 100_000)
     assert node.status is NodeStatus.FAILED
     assert node.fail_reason is not None
-    assert node.fail_reason.startswith("backend: cannot open member/snap/db")
+    assert node.fail_reason.startswith("backend: failed to open database member/snap/db")
 
 
 @pytest.mark.parametrize(("status", "known"), [

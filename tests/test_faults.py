@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -13,7 +14,15 @@ from pathlib import Path
 import pytest
 
 from sim.harness.fault_mix import generate_faults
-from sim.world.faults import FAULT_KINDS, LEADER, TARGETED_KINDS, TIMING_KINDS, Fault, FaultInjector
+from sim.world.faults import (
+    DISK_DAMAGE_KINDS,
+    FAULT_KINDS,
+    LEADER,
+    TARGETED_KINDS,
+    TIMING_KINDS,
+    Fault,
+    FaultInjector,
+)
 from sim.world.node import NodeEnv, NodeStatus
 from sim.world.world import World
 
@@ -35,7 +44,7 @@ def test_a_seed_draws_the_same_schedule_every_time() -> None:
 
 def test_the_default_mix_draws_every_kind_over_enough_seeds() -> None:
     kinds = set()
-    for seed in range(20):
+    for seed in range(60):
         kinds |= {f.kind for f in generate_faults(random.Random(seed), [1, 2, 3], S, 60 * S)}
     assert kinds == set(FAULT_KINDS)
 
@@ -70,6 +79,97 @@ def test_at_most_one_disk_is_corrupted_per_run() -> None:
     for seed in range(50):
         schedule = generate_faults(random.Random(seed), [1, 2, 3], S, 120 * S)
         assert sum(f.kind == "disk_corrupt" for f in schedule) <= 1
+
+
+def test_all_lasting_disk_damage_of_a_run_strikes_one_member() -> None:
+    # A member whose disk is damaged for good is down from its next restart: two such would
+    # leave three members without a quorum.
+    for seed in range(50):
+        schedule = generate_faults(random.Random(seed), [1, 2, 3], S, 120 * S)
+        assert len({f.node for f in schedule if f.kind in DISK_DAMAGE_KINDS}) <= 1
+        two = generate_faults(random.Random(seed), [1, 2], S, 120 * S)
+        assert not [f for f in two if f.kind in DISK_DAMAGE_KINDS]
+
+
+def wal_world() -> World:
+    """Nodes that append a WAL-like file and fsync it every 10 ms, failing on a read error."""
+    def boot(env: NodeEnv) -> None:
+        try:
+            env.disk.read("wal") if env.disk.exists("wal") else env.disk.write("wal", b"")
+        except OSError as exc:
+            env.fail(str(exc))
+            return
+
+        def write() -> None:
+            # What the last tick appended is made durable; this tick's stays unsynced a while.
+            env.disk.fsync("wal")
+            env.disk.append("wal", b"r" * 700)
+            env.call_later(10_000, write)
+
+        write()
+
+    world = World(7, [1, 2, 3], boot)
+    world.start_all()
+    return world
+
+
+def test_a_truncated_synced_wal_tail_takes_the_member_out_for_good() -> None:
+    world = wal_world()
+    injector = FaultInjector(world, lambda: None)
+    injector.schedule([Fault(S, "disk_truncate_wal", node=2, value=250, name="wal"),
+                       Fault(2 * S, "crash", node=2, duration_us=S)], heal_at=5 * S)
+    world.run_until(S + 1)
+    node = world.nodes[2]
+    assert node.status is NodeStatus.FAILED and node.retired
+    (cut,) = [e[2:] for e in world.trace if e[1] == "disk.truncate_synced"]
+    assert cut[:2] == (2, "wal") and cut[3] == cut[2] - 250 == len(node.disk.read("wal"))
+    assert "lost entries it acknowledged" in (node.fail_reason or "")
+    world.run_until(6 * S)  # neither the crash's restart nor the heal brings it back
+    assert node.status is NodeStatus.FAILED
+    kinds = [e[1] for e in world.trace]
+    assert kinds.index("disk.truncate_synced") < kinds.index("node.retire")
+
+
+def test_lost_writes_crash_the_node_and_it_restarts_after_the_fault() -> None:
+    world = wal_world()
+    FaultInjector(world, lambda: None).schedule(
+        [Fault(S + 5_000, "disk_lost_writes", node=1, duration_us=S)], heal_at=9 * S)
+    world.run_until(S + 6_000)
+    assert world.nodes[1].status is NodeStatus.DOWN
+    assert any(e[1] == "disk.lost_writes" and e[2] == 1 for e in world.trace)
+    world.run_until(2 * S + 6_000)
+    assert world.nodes[1].status is NodeStatus.UP
+
+
+def test_an_unreadable_sector_stops_the_restart_that_reads_it() -> None:
+    world = wal_world()
+    FaultInjector(world, lambda: None).schedule(
+        [Fault(S, "disk_bad_sector", node=3, duration_us=S, name="wal")], heal_at=9 * S)
+    world.run_until(2 * S + 1)
+    node = world.nodes[3]
+    assert node.status is NodeStatus.FAILED
+    assert "input/output error" in (node.fail_reason or "")
+
+
+def test_a_misdirect_fault_misplaces_appends_only_while_it_lasts() -> None:
+    world = wal_world()
+    FaultInjector(world, lambda: None).schedule(
+        [Fault(S, "disk_misdirect", node=1, duration_us=S, value=500)], heal_at=9 * S)
+    world.run_until(4 * S)
+    times = [e[0] for e in world.trace if e[1] == "disk.misdirect"]
+    assert times and all(S <= t <= 2 * S for t in times)
+    assert world.nodes[1].status is NodeStatus.UP
+
+
+def test_a_bit_flip_fault_flips_a_bit_of_the_named_file_and_restarts_the_node() -> None:
+    world = wal_world()
+    FaultInjector(world, lambda: None).schedule(
+        [Fault(S, "disk_bitflip", node=2, duration_us=S, name="wal")], heal_at=9 * S)
+    world.run_until(S + 1)
+    assert [e[3] for e in world.trace if e[1] == "disk.bitflip"] == ["wal"]
+    assert world.nodes[2].status is NodeStatus.DOWN
+    world.run_until(2 * S + 1)
+    assert world.nodes[2].status is NodeStatus.UP
 
 
 def test_a_crash_fault_takes_the_node_down_and_restarts_it_after_its_duration() -> None:
@@ -334,16 +434,21 @@ def test_every_kind_of_fault_works_on_every_cluster_size(members: int) -> None:
     # One fault of every kind, drawn as the mix draws it for this size, every 1.5 s (they
     # overlap); the etcd workload for odd sizes, the raft workload for even ones.
     rng = random.Random(members)
+    missing = {"cut", "clog"} if members == 1 else set()
+    missing |= set(DISK_DAMAGE_KINDS) if members < 3 else set()
     schedule: list[Fault] = []
+    damaged = 0  # lasting damage on one member only, as the mix keeps it within one run
     for i, kind in enumerate(FAULT_KINDS):
         start = S + i * 1_500_000
         drawn: list[Fault] = []
-        while not drawn:
+        while not drawn or (kind not in missing and drawn[0].kind != kind):
             drawn = generate_faults(rng, ids, start, start + 1_500_000, kinds=(kind,))
-        schedule.append(drawn[0])
+        fault = drawn[0]
+        if fault.kind in DISK_DAMAGE_KINDS:
+            damaged = damaged or fault.node
+            fault = dataclasses.replace(fault, node=damaged)
+        schedule.append(fault)
     kinds = {f.kind for f in schedule}
-    missing = {"cut", "clog"} if members == 1 else set()
-    missing |= {"disk_corrupt"} if members < 3 else set()
     assert kinds == set(FAULT_KINDS) - missing  # what a size cannot take is drawn as another
     workload = "etcd" if members % 2 else "raft"
     result = run(RunConfig(seed=members, nodes=members, duration_us=60 * S, workload=workload,

@@ -111,7 +111,7 @@ def test_a_corrupted_wal_record_stops_the_node_with_a_clear_error() -> None:
     world.nodes[node].start()
     assert world.nodes[node].status is NodeStatus.FAILED
     reason = world.nodes[node].fail_reason or ""
-    assert reason.startswith("wal: corrupted record at offset")
+    assert reason.startswith("wal: crc mismatch (record at offset 0 in wal/0.log)")
 
 
 def test_a_disk_error_on_fsync_makes_the_node_stop() -> None:

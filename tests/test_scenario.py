@@ -73,6 +73,14 @@ def test_a_run_config_and_its_scenario_give_the_same_digest() -> None:
     ({"faults": [{"kind": "delay_spike", "node": 2, "value": -5}]},
      "(microseconds) must be >= 0"),
     ({"faults": [{"kind": "loss", "value": 1001}]}, "(per mille) must be between 0 and 1000"),
+    ({"faults": [{"kind": "disk_misdirect", "node": 1, "value": 0}]},
+     '"faults"[0].value must be the appends misdirected per mille (1..1000), got 0'),
+    ({"faults": [{"kind": "disk_truncate_wal", "node": 2, "value": 10}]},
+     '"faults"[0].name must be the WAL file to cut'),
+    ({"faults": [{"kind": "disk_truncate_wal", "node": 2, "name": "wal/0.log"}]},
+     '"faults"[0].value must be the synced bytes to cut (>= 1), got 0'),
+    ({"faults": [{"kind": "disk_bitflip", "name": "member/snap/db"}]},
+     '"faults"[0].node must name the member whose disk it strikes'),
 ])
 def test_a_bad_scenario_is_refused_naming_the_field(edit: dict[str, object], message: str) -> None:
     obj = {**Scenario(seed=1).to_json(), **edit}
@@ -143,7 +151,7 @@ def test_shrink_removes_the_faults_that_do_not_matter() -> None:
     noisy = Scenario.from_seed(7, duration_us=20 * S, swarm=False,
                                bugs=frozenset({bugs.LINEARIZABLE_READ_LOCAL}))
     found = shrink(noisy, "linearizable", max_runs=12)
-    assert found.faults_before == len(noisy.faults) == 5
+    assert found.faults_before == len(noisy.faults) == 4
     assert len(found.scenario.faults) <= 2
     assert any(v["check"] == "linearizable" for v in found.result.violations)
     assert run_scenario(found.scenario).digest == found.result.digest  # replayable as it is

@@ -42,7 +42,7 @@ HOT = (
     "etcdcore/raft/raft.py", "etcdcore/raft/log.py", "etcdcore/raft/log_unstable.py",
     "etcdcore/raft/rawnode.py", "etcdcore/raft/types.py", "etcdcore/raft/storage.py",
     "etcdcore/raft/quorum.py", "etcdcore/raft/progress.py", "etcdcore/raft/read_only.py",
-    "etcdcore/wal/wal.py", "etcdcore/wal/record.py",
+    "etcdcore/wal/wal.py", "etcdcore/wal/record.py", "etcdcore/framing.py",
     "etcdcore/server/raft_node.py", "etcdcore/server/etcdserver.py", "etcdcore/server/txn.py",
     "etcdcore/server/v3rpc.py", "etcdcore/server/backend.py", "etcdcore/server/wait.py",
     "etcdcore/server/idutil.py", "etcdcore/probes.py",

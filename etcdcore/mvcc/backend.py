@@ -5,9 +5,10 @@ batches; after a crash the store is rebuilt from what was committed. Here the bu
 memory, and each commit turns the changes since the last one into one record that the server
 appends to the backend file and fsyncs. Restoring replays the records.
 
-A record is a 12-byte frame and a payload:
-
-    [u32 payload length][u32 crc32 of the length field][u32 crc32 of the payload]  [payload]
+Records are framed by etcdcore.framing (length, crc32 chained from record to record, 8-byte
+alignment), which also tells a torn tail (an unsynced commit cut short by a crash: ignored, and
+the valid length lets the server truncate it) from corruption (BackendCorruptError, in bbolt's
+words: "checksum error", "invalid database"). A record's body:
 
     payload = [i64 current revision][u64 consistent index][u64 term]  op*
     op      = b"P" [i64 main][i64 sub][i64 create][i64 version][i64 lease]
@@ -15,20 +16,19 @@ A record is a 12-byte frame and a payload:
             | b"T" [i64 main][i64 sub][u32 len(key)] key               a tombstone
             | b"C" [i64 revision]                                      a compaction
 
-Integers are little-endian; ops are in the order they happened. Only the unsynced tail of a file
-can tear, and a tear keeps a prefix of what was written: so an incomplete record at the end is a
-tear (ignored; the valid length lets the server truncate it) and anything else is corruption.
-The length field has its own checksum so that a flipped length reads as corruption, not as a
-record running past the end of the file.
+Integers are little-endian; ops are in the order they happened. Every byte of the file is read
+and checked when the store is restored, before anything is served from it (bbolt checks only
+its meta pages; a flipped bit in a data page could reach a reader).
 """
 
 from __future__ import annotations
 
 import bisect
 import struct
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+from etcdcore.framing import FrameError, frame_into, scan
 
 from .kv import KeyValue, Revision
 
@@ -38,14 +38,13 @@ __all__ = [
     "CompactOp",
     "PutOp",
     "Record",
+    "Restored",
     "TombstoneOp",
     "decode_records",
     "encode_kv",
     "rev_bytes",
 ]
 
-_FRAME = struct.Struct("<III")
-_LENGTH = struct.Struct("<I")
 _HEADER = struct.Struct("<qQQ")
 _PUT = struct.Struct("<qqqqqII")
 _TOMBSTONE = struct.Struct("<qqI")
@@ -58,7 +57,8 @@ _OP_COMPACT = b"C"[0]
 
 
 class BackendCorruptError(Exception):
-    """The backend file holds a complete record that fails its checksum or does not parse."""
+    """The backend file holds a record that fails its checksum or does not parse, and is not a
+    torn tail: the database cannot be opened."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +111,13 @@ def encode_kv(kv: KeyValue) -> bytes:
 class Backend:
     """The key bucket in memory, in revision order, and the batch of changes not yet committed."""
 
-    __slots__ = ("_batch", "_order", "_values")
+    __slots__ = ("_batch", "_order", "_values", "crc")
 
     def __init__(self) -> None:
         self._values: dict[Revision, tuple[bool, KeyValue]] = {}  # rev -> (tombstone, kv)
         self._order: list[Revision] = []  # the bucket's keys, ascending
         self._batch: list[bytes] = []  # encoded ops since the last commit
+        self.crc = 0  # the checksum of the file's last record: the next one chains to it
 
     # Writes, each also appended to the batch.
 
@@ -171,40 +172,44 @@ class Backend:
         self._batch.clear()
 
     def commit(self, rev: int, consistent_index: int, term: int) -> bytes:
-        """The batch as one framed record, and an empty batch."""
+        """The batch as one framed record (chained to the last one), and an empty batch."""
         payload = b"".join([_HEADER.pack(rev, consistent_index, term), *self._batch])
         self._batch.clear()
-        length = _LENGTH.pack(len(payload))
-        return _FRAME.pack(len(payload), zlib.crc32(length), zlib.crc32(payload)) + payload
+        parts: list[bytes] = []
+        self.crc = frame_into(parts, payload, self.crc)
+        return b"".join(parts)
 
 
-def decode_records(data: bytes) -> tuple[list[Record], int]:
-    """The complete records of a backend file, and how many bytes they take.
+@dataclass(frozen=True, slots=True)
+class Restored:
+    """A backend file read back: its records, the bytes they take, the checksum to chain the
+    next record to, and why the bytes after them were cut ("" if none were)."""
 
-    An incomplete record at the end is a torn write and is left out; a complete one that fails
-    its checksum raises BackendCorruptError naming its offset.
+    records: list[Record]
+    valid_length: int
+    crc: int
+    torn: str
+
+
+def decode_records(data: bytes) -> Restored:
+    """The records of a backend file, up to a torn tail.
+
+    A record that fails its checksum or does not parse, and is not torn, raises
+    BackendCorruptError naming its offset.
     """
+    try:
+        scanned = scan(data)
+    except FrameError as exc:
+        reason = "checksum error" if exc.reason.startswith("crc mismatch") else exc.reason
+        raise BackendCorruptError(f"{reason} (record at offset {exc.offset})") from None
     records: list[Record] = []
-    off = 0
-    view = memoryview(data)
-    while off < len(data):
-        if len(data) - off < _FRAME.size:
-            break  # a torn frame
-        length, length_crc, crc = _FRAME.unpack_from(data, off)
-        if zlib.crc32(data[off:off + _LENGTH.size]) != length_crc:
-            raise BackendCorruptError(f"backend record at offset {off}: length checksum mismatch")
-        start = off + _FRAME.size
-        if len(data) - start < length:
-            break  # a torn payload
-        payload = bytes(view[start:start + length])
-        if zlib.crc32(payload) != crc:
-            raise BackendCorruptError(f"backend record at offset {off}: checksum mismatch")
+    for body, off in zip(scanned.bodies, scanned.offsets, strict=True):
         try:
-            records.append(_decode_payload(payload))
-        except (struct.error, ValueError) as exc:
-            raise BackendCorruptError(f"backend record at offset {off}: {exc}") from None
-        off = start + length
-    return records, off
+            records.append(_decode_payload(body))
+        except (struct.error, ValueError, IndexError) as err:
+            raise BackendCorruptError(
+                f"invalid database (record at offset {off}: {err})") from None
+    return Restored(records, scanned.valid_length, scanned.crc, scanned.torn)
 
 
 def _decode_payload(payload: bytes) -> Record:

@@ -49,6 +49,7 @@ class Store:
         self._meta_dirty = False  # the consistent index changed since the last commit
         self._writing: WriteTxn | None = None
         self.probes = Probes()  # where sometimes points are counted (the server hands its own)
+        self.torn = ""  # why restore() cut the file's tail ("" if it did not)
 
     # Revisions and the consistent index.
 
@@ -169,14 +170,14 @@ class Store:
 
     @classmethod
     def restore(cls, data: bytes, bugs: frozenset[str] = frozenset()) -> tuple[Store, int]:
-        """The store as of the last complete record in `data`, and the bytes those records take.
+        """The store as of the last valid record in `data`, and the bytes those records take.
 
-        A torn last record is ignored (truncate the file to the returned length); a complete
-        record that fails its checksum raises BackendCorruptError.
+        A torn tail is ignored (truncate the file to the returned length; `torn` says why it was
+        cut); a record that fails its checksum and is not torn raises BackendCorruptError.
         """
-        records, valid = decode_records(data)
+        restored = decode_records(data)
         s = cls(bugs)
-        for record in records:
+        for record in restored.records:
             for op in record.ops:
                 if isinstance(op, PutOp):
                     s._backend.seq_put(op.rev, op.kv)
@@ -190,7 +191,9 @@ class Store:
             s._current_rev = record.rev
             s._consistent_index, s._term = record.consistent_index, record.term
         s._backend.discard_batch()  # what was replayed is committed already
-        return s, valid
+        s._backend.crc = restored.crc
+        s.torn = restored.torn
+        return s, restored.valid_length
 
     def _check_idle(self, what: str) -> None:
         if self._writing is not None:

@@ -34,8 +34,9 @@ class Backend:
 
     def open(self) -> Process:
         """Restore the store from the file (cutting a torn tail), or create the file; True if
-        that worked. A disk error or a corrupt record stops the member (False), as etcd panics
-        when it cannot open its backend.
+        that worked. A disk error (an unreadable sector included) or a corrupt record stops the
+        member (False), as etcd panics when it cannot open its backend: every record is checked
+        before the store serves anything.
         """
         disk = self.env.disk
         try:
@@ -43,7 +44,7 @@ class Backend:
                 data = disk.read(DB_PATH)
                 self.store, valid = Store.restore(data, bugs=self.bugs)
                 if valid < len(data):
-                    self.env.trace("backend.repair", len(data) - valid)
+                    self.env.trace("backend.repair", len(data) - valid, self.store.torn)
                     self.env.probes.hit("backend.torn_tail_repaired")
                     disk.truncate(DB_PATH, valid)
                     yield disk.fsync(DB_PATH)
@@ -51,10 +52,10 @@ class Backend:
                 disk.write(DB_PATH, b"")
                 yield disk.fsync(DB_PATH)
         except BackendCorruptError as corrupt:
-            self.env.fail(f"backend: {corrupt}")
+            self.env.fail(f"backend: failed to open database {DB_PATH}: {corrupt}")
             return False
         except DiskError as exc:
-            self.env.fail(f"backend: cannot open {DB_PATH}: {exc}")
+            self.env.fail(f"backend: failed to open database {DB_PATH}: {exc}")
             return False
         return True
 

@@ -148,7 +148,7 @@ class RaftNode:
             if WAL.exists(self.env.disk):
                 wal, hard_state, entries, info = WAL.open(self.env.disk)
                 if info.torn_bytes:
-                    self.env.trace("wal.repair", info.torn_bytes)
+                    self.env.trace("wal.repair", info.torn_bytes, info.torn)
                     self.env.probes.hit("wal.torn_tail_repaired")
                     self._repaired = True
                 self.env.probes.sometimes(len(entries) > hard_state.commit,

@@ -7,6 +7,7 @@ from etcdcore.wal.record import (
     decode_all,
     encode_entry,
     encode_hard_state,
+    encode_records,
 )
 from etcdcore.wal.wal import WAL, ReplayInfo, wal_path
 
@@ -19,5 +20,6 @@ __all__ = [
     "decode_all",
     "encode_entry",
     "encode_hard_state",
+    "encode_records",
     "wal_path",
 ]

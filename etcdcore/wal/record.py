@@ -1,28 +1,21 @@
-"""WAL records: encoding, decoding, and telling a torn tail from corruption.
+"""WAL records: what their bodies hold, and reading a WAL file back.
 
-A record is a 12-byte header and a body:
+Records are framed by etcdcore.framing (length, chained crc32, 8-byte alignment), which also tells
+a torn tail from corruption. A body is a type byte and a payload: HARD_STATE's payload is term,
+vote, commit as u64s; ENTRY's is term and index as u64s followed by the entry's data. Integers
+are little-endian.
 
-    [u32 payload length][u32 crc32 of the length field][u32 crc32 of body]  [u8 type][payload]
-
-The body is the type byte and the payload, so a record takes HEADER_SIZE + 1 + length bytes.
-Integers are little-endian. HARD_STATE's payload is term, vote, commit as u64s; ENTRY's is term
-and index as u64s followed by the entry's data.
-
-Invariants the decoder relies on:
-- Only the last, unsynced appends of a file can tear, and a tear keeps a prefix of the bytes
-  written. So an incomplete record at the end of the file is a tear; anything else is corruption.
-- The length field has its own checksum, so a flipped length is reported as corruption rather than
-  read as "the payload runs past the end of file" (which would look like a tear and silently
-  drop every record after it).
+Errors use etcd's words: a record that fails its checksum is "wal: crc mismatch", a tail cut
+short is repaired as etcd repairs an "unexpected EOF".
 """
 
 from __future__ import annotations
 
 import enum
 import struct
-import zlib
 from dataclasses import dataclass
 
+from etcdcore.framing import HEADER_SIZE, FrameError, frame_into, scan
 from etcdcore.raft.types import Entry, HardState
 
 __all__ = [
@@ -34,14 +27,11 @@ __all__ = [
     "decode_all",
     "encode_entry",
     "encode_hard_state",
+    "encode_records",
 ]
 
-_HEADER = struct.Struct("<III")
-_LENGTH = struct.Struct("<I")
 _U64X2 = struct.Struct("<QQ")
 _U64X3 = struct.Struct("<QQQ")
-
-HEADER_SIZE = _HEADER.size
 
 
 class RecordType(enum.IntEnum):
@@ -62,47 +52,56 @@ class WALCorruptError(Exception):
     """A WAL file holds bytes that cannot be a record that was written: the log is unusable."""
 
     def __init__(self, path: str, offset: int, reason: str) -> None:
-        super().__init__(f"wal: corrupted record at offset {offset} in {path}: {reason}")
+        super().__init__(f"wal: {reason} (record at offset {offset} in {path})")
         self.path = path
         self.offset = offset
         self.reason = reason
 
 
-# crc32 of each length field seen: records of a run come in few sizes (a hard state is always
-# 24 bytes), so the checksum of the length is looked up rather than recomputed per record.
-_LENGTH_CRCS: dict[int, int] = {}
+def entry_body(entry: Entry) -> bytes:
+    """The body of an ENTRY record."""
+    return _ENTRY_TYPE + _U64X2.pack(entry.term, entry.index) + entry.data
 
 
-def _frame(body: bytes) -> bytes:
-    length = len(body) - 1
-    length_crc = _LENGTH_CRCS.get(length)
-    if length_crc is None:
-        length_crc = zlib.crc32(_LENGTH.pack(length))
-        if len(_LENGTH_CRCS) < 4096:
-            _LENGTH_CRCS[length] = length_crc
-    return _HEADER.pack(length, length_crc, zlib.crc32(body)) + body
+def hard_state_body(hs: HardState) -> bytes:
+    """The body of a HARD_STATE record."""
+    return _HARD_STATE_TYPE + _U64X3.pack(hs.term, hs.vote, hs.commit)
 
 
-def encode_entry(entry: Entry) -> bytes:
-    """The bytes of an ENTRY record for `entry`."""
-    return _frame(_ENTRY_TYPE + _U64X2.pack(entry.term, entry.index) + entry.data)
+def encode_records(records: list[Record], crc: int = 0) -> tuple[bytes, int]:
+    """The bytes of `records` following a record whose checksum is `crc`, and their last one."""
+    parts: list[bytes] = []
+    for r in records:
+        body = entry_body(r) if isinstance(r, Entry) else hard_state_body(r)
+        crc = frame_into(parts, body, crc)
+    return b"".join(parts), crc
 
 
-def encode_hard_state(hs: HardState) -> bytes:
-    """The bytes of a HARD_STATE record for `hs`."""
-    return _frame(_HARD_STATE_TYPE + _U64X3.pack(hs.term, hs.vote, hs.commit))
+def encode_entry(entry: Entry, crc: int = 0) -> bytes:
+    """The bytes of an ENTRY record for `entry` (after a record whose checksum is `crc`)."""
+    return encode_records([entry], crc)[0]
+
+
+def encode_hard_state(hs: HardState, crc: int = 0) -> bytes:
+    """The bytes of a HARD_STATE record for `hs` (after a record whose checksum is `crc`)."""
+    return encode_records([hs], crc)[0]
 
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
-    """A file's records in order, with where each starts and where the valid bytes end."""
+    """A file's records in order, where each starts, where the valid bytes end, the checksum
+    to chain the next record to, and why the bytes after the valid ones were cut ("" if none)."""
 
     records: list[Record]
     offsets: list[int]
     valid_length: int
+    crc: int = 0
+    torn: str = ""
 
 
-def _decode_body(rtype: int, payload: bytes, path: str, offset: int) -> Record:
+def _decode_body(body: bytes, path: str, offset: int) -> Record:
+    rtype = body[0] if body else 0
+    payload = body[1:]
     if rtype == RecordType.ENTRY:
         if len(payload) < _U64X2.size:
             raise WALCorruptError(path, offset, f"entry payload too short ({len(payload)} bytes)")
@@ -118,25 +117,12 @@ def _decode_body(rtype: int, payload: bytes, path: str, offset: int) -> Record:
 
 def decode_all(data: bytes, path: str) -> Decoded:
     """Walk every record of a file; stop at a torn tail, raise WALCorruptError on corruption."""
-    records: list[Record] = []
-    offsets: list[int] = []
-    view = memoryview(data)
-    pos = 0
-    end = len(data)
-    while pos < end:
-        if end - pos < HEADER_SIZE:
-            break  # torn inside the header
-        length, length_crc, body_crc = _HEADER.unpack_from(view, pos)
-        if zlib.crc32(view[pos : pos + 4]) != length_crc:
-            raise WALCorruptError(path, pos, "length checksum mismatch")
-        body_start = pos + HEADER_SIZE
-        body_end = body_start + 1 + length
-        if body_end > end:
-            break  # a valid header whose body was cut short: torn
-        body = view[body_start:body_end]
-        if zlib.crc32(body) != body_crc:
-            raise WALCorruptError(path, pos, "checksum mismatch")
-        records.append(_decode_body(body[0], bytes(body[1:]), path, pos))
-        offsets.append(pos)
-        pos = body_end
-    return Decoded(records=records, offsets=offsets, valid_length=pos)
+    try:
+        scanned = scan(data)
+    except FrameError as exc:
+        raise WALCorruptError(path, exc.offset, exc.reason) from None
+    records = [
+        _decode_body(body, path, offset)
+        for body, offset in zip(scanned.bodies, scanned.offsets, strict=True)
+    ]
+    return Decoded(records, scanned.offsets, scanned.valid_length, scanned.crc, scanned.torn)

@@ -12,12 +12,13 @@ import itertools
 from dataclasses import dataclass
 
 from etcdcore.env import Disk, Waitable
+from etcdcore.framing import frame_into
 from etcdcore.raft.types import Entry, HardState
 from etcdcore.wal.record import (
     WALCorruptError,
     decode_all,
-    encode_entry,
-    encode_hard_state,
+    entry_body,
+    hard_state_body,
 )
 
 __all__ = ["WAL", "ReplayInfo", "wal_path"]
@@ -32,12 +33,13 @@ def wal_path(dir: str = "wal") -> str:
 
 @dataclass(frozen=True, slots=True)
 class ReplayInfo:
-    """What replay found: records read, valid bytes kept, and torn bytes cut off."""
+    """What replay found: records read, valid bytes kept, torn bytes cut off and why."""
 
     path: str
     records: int
     valid_bytes: int
     torn_bytes: int
+    torn: str = ""  # "unexpected EOF" or "zeroed sectors" (etcdcore.framing) if any were cut
 
     @property
     def repaired(self) -> bool:
@@ -48,10 +50,11 @@ class ReplayInfo:
 class WAL:
     """An open write-ahead log; obtain one with `WAL.create` or `WAL.open`."""
 
-    def __init__(self, disk: Disk, path: str, last_index: int) -> None:
+    def __init__(self, disk: Disk, path: str, last_index: int, crc: int = 0) -> None:
         self.disk = disk
         self.path = path
         self.last_index = last_index
+        self._crc = crc  # the last record's checksum: the next one chains to it
 
     @staticmethod
     def exists(disk: Disk, dir: str = "wal") -> bool:
@@ -71,8 +74,10 @@ class WAL:
     def open(cls, disk: Disk, dir: str = "wal") -> tuple[WAL, HardState, list[Entry], ReplayInfo]:
         """Replay the WAL in `dir`: its hard state, its log, and what replay repaired.
 
-        A torn tail is truncated away (not yet synced: see ReplayInfo.repaired); corruption or an
-        index gap raises WALCorruptError.
+        A torn tail is truncated away (not yet synced: see ReplayInfo.repaired), as etcd repairs
+        an unexpected EOF; corruption or an index gap raises WALCorruptError. A tail cut off
+        cleanly between records cannot be told from a shorter log: nothing in a WAL says how
+        long it was (etcd is no different).
         """
         path = wal_path(dir)
         data = disk.read(path)
@@ -98,8 +103,9 @@ class WAL:
             records=len(decoded.records),
             valid_bytes=decoded.valid_length,
             torn_bytes=torn,
+            torn=decoded.torn,
         )
-        return cls(disk, path, last_index=len(log)), hard_state, log, info
+        return cls(disk, path, last_index=len(log), crc=decoded.crc), hard_state, log, info
 
     def save(self, hard_state: HardState | None, entries: list[Entry]) -> None:
         """Append `entries`, then `hard_state` if given, as one write; not durable until `sync`.
@@ -115,13 +121,20 @@ class WAL:
                 for prev, nxt in itertools.pairwise(entries):
                     if nxt.index != prev.index + 1:
                         raise ValueError(f"wal: entries not contiguous at index {nxt.index}")
-            chunks = [encode_entry(e) for e in entries]
+            parts: list[bytes] = []
+            crc = self._crc
+            for e in entries:
+                crc = frame_into(parts, entry_body(e), crc)
             if hard_state is not None:
-                chunks.append(encode_hard_state(hard_state))
-            self.disk.append(self.path, b"".join(chunks))
+                crc = frame_into(parts, hard_state_body(hard_state), crc)
+            self.disk.append(self.path, b"".join(parts))
+            self._crc = crc
             self.last_index = entries[-1].index
         elif hard_state is not None:
-            self.disk.append(self.path, encode_hard_state(hard_state))
+            parts = []
+            crc = frame_into(parts, hard_state_body(hard_state), self._crc)
+            self.disk.append(self.path, b"".join(parts))
+            self._crc = crc
 
     def sync(self) -> Waitable:
         """Make everything saved so far durable; resolves when the fsync completes."""

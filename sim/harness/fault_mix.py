@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import random
 
+from etcdcore.server.backend import DB_PATH
 from etcdcore.server.failpoints import REACHABLE
-from sim.world.faults import FAULT_KINDS, LEADER, PARTITION_KINDS, TIMING_KINDS, Fault
+from etcdcore.wal import wal_path
+from sim.world.faults import (
+    DISK_DAMAGE_KINDS,
+    FAULT_KINDS,
+    LEADER,
+    PARTITION_KINDS,
+    TIMING_KINDS,
+    Fault,
+)
 
 __all__ = ["generate_faults"]
 
@@ -28,6 +37,8 @@ def generate_faults(
     """A schedule mixing the fault `kinds` (all by default), in [start_us, end_us), from `rng`."""
     faults: list[Fault] = []
     corrupted = False  # one corrupted disk at most: a second could leave no quorum for good
+    damaged: int | None = None  # the one member whose disk may be damaged for good
+    halfway = start_us + (end_us - start_us) // 2
     t = start_us
     while True:
         t += max(1, int(rng.expovariate(1.0) * mean_gap_us))
@@ -41,6 +52,19 @@ def generate_faults(
             corrupted = corrupted or kind == "disk_corrupt"
         if kind in ("cut", "clog") and len(node_ids) < 2:
             kind = "delay"  # one member: no link between members to cut or clog
+        if kind in DISK_DAMAGE_KINDS:
+            # Damage a member's disk does not recover from: on one member only (a quorum of
+            # sound disks always remains; a member whose disk is damaged counts as down), none
+            # with fewer than 3 members; and misdirected writes, bad sectors, bit flips and a
+            # cut WAL only once, in the second half of the faults, so that a run first works
+            # its whole cluster.
+            allowed = kind == "disk_corrupt" or (damaged is None and t >= halfway)
+            if len(node_ids) < 3 or not allowed:
+                kind = "crash"
+            elif damaged is None:
+                damaged = node
+            else:
+                node = damaged
         peer = rng.choice([i for i in node_ids if i != node] or [node])
         fault: Fault
         if kind in TIMING_KINDS:
@@ -70,6 +94,8 @@ def generate_faults(
                           value=rng.randint(50, 500), name=rng.choice(("read", "write", "fsync")))
         elif kind in ("disk_corrupt", "disk_full"):
             fault = Fault(t, kind, node, duration_us=_duration(rng, 200, 3_000))
+        elif kind in _DISK_FAULTS:
+            fault = _disk_fault(rng, t, kind, node)
         elif kind == "clock_jump":
             fault = Fault(t, kind, node, value=rng.choice((-1, 1)) * rng.randint(1, 1_000) * _MS)
         else:  # clock_drift
@@ -106,3 +132,23 @@ def _timing_fault(rng: random.Random, t: int, kind: str, node: int) -> Fault:
     # crash_loop: 2..6 crashes, each down 0..50 ms, up 1..100 ms between them
     return Fault(t, kind, node, duration_us=rng.randint(0, 50_000), value=rng.randint(2, 6),
                  name=name)
+
+
+_DISK_FAULTS = frozenset(
+    {"disk_lost_writes", "disk_misdirect", "disk_bad_sector", "disk_truncate_wal",
+     "disk_bitflip"})
+
+
+def _disk_fault(rng: random.Random, t: int, kind: str, node: int) -> Fault:
+    """One of the disk faults beyond the first ones (lost, misplaced, unreadable, cut, flipped)."""
+    if kind == "disk_lost_writes":
+        return Fault(t, kind, node, duration_us=_duration(rng, 100, 5_000))
+    if kind == "disk_misdirect":
+        return Fault(t, kind, node, duration_us=_duration(rng, 200, 3_000),
+                     value=rng.randint(20, 300))
+    if kind == "disk_bad_sector":
+        return Fault(t, kind, node, duration_us=_duration(rng, 200, 3_000))
+    if kind == "disk_truncate_wal":
+        return Fault(t, kind, node, value=rng.randint(1, 4_096), name=wal_path())
+    # disk_bitflip: in the backend's file (the raft workload has none: only the crash then)
+    return Fault(t, kind, node, duration_us=_duration(rng, 200, 3_000), name=DB_PATH)

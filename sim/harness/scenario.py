@@ -297,6 +297,8 @@ def _fault(obj: Any, i: int, members: int) -> Fault:
         raise ScenarioError(f"{where}.name must be one of {', '.join(PARTITION_KINDS)}")
     if kind == "failpoint" and name_value not in REACHABLE:
         raise ScenarioError(f"{where}.name must be one of {', '.join(REACHABLE)}")
+    if kind in _DISK_FAULTS:
+        _check_disk_fault(where, kind, values, name_value)
     values["name"] = name_value
     _check_fault_targets(where, kind, values, members)
     return Fault(**values)
@@ -305,7 +307,8 @@ def _fault(obj: Any, i: int, members: int) -> Fault:
 # Kinds that hit one member (`node`), and those that act on the link node -> peer.
 _MEMBER_KINDS = ("crash", "failpoint", "pause", "disk_latency", "disk_stall", "disk_error",
                  "disk_corrupt", "disk_full", "clock_jump", "clock_drift", "disk_replace",
-                 *TARGETED_KINDS)
+                 "disk_lost_writes", "disk_misdirect", "disk_bad_sector", "disk_truncate_wal",
+                 "disk_bitflip", *TARGETED_KINDS)
 _LINK_KINDS = ("cut", "clog")
 
 
@@ -336,3 +339,23 @@ def _check_fault_targets(where: str, kind: str, values: dict[str, Any], members:
     if kind == "crash_loop" and not 1 <= value <= 1_000:
         raise ScenarioError(f"{where}.value (number of crashes) must be between 1 and 1000, "
                             f"got {value}")
+
+
+_DISK_FAULTS = frozenset(
+    {"disk_lost_writes", "disk_misdirect", "disk_bad_sector", "disk_truncate_wal",
+     "disk_bitflip"})
+
+
+def _check_disk_fault(where: str, kind: str, values: dict[str, Any], name: str) -> None:
+    """The fields of the disk faults that lose, misplace, cut or flip bytes."""
+    if not values["node"]:
+        raise ScenarioError(f"{where}.node must name the member whose disk it strikes")
+    if kind == "disk_misdirect" and not 1 <= values["value"] <= 1000:
+        raise ScenarioError(f"{where}.value must be the appends misdirected per mille "
+                            f"(1..1000), got {values['value']}")
+    if kind == "disk_truncate_wal":
+        if values["value"] < 1:
+            raise ScenarioError(f"{where}.value must be the synced bytes to cut (>= 1), "
+                                f"got {values['value']}")
+        if not name:
+            raise ScenarioError(f'{where}.name must be the WAL file to cut, e.g. "wal/0.log"')

@@ -61,6 +61,12 @@ FAULT_CATEGORY = {
     "clock_leap": "clock",
     "long_pause": "pause",
     "crash_loop": "crash",
+    # disk damage and lost writes (they crash the member, or retire it)
+    "disk_lost_writes": "crash",
+    "disk_misdirect": "disk",
+    "disk_bad_sector": "crash",
+    "disk_truncate_wal": "crash",
+    "disk_bitflip": "crash",
 }
 _NETWORK_WIDE = frozenset({"partition", "hold", "loss", "duplicate", "delay"})
 _PARTITIONS = ("partition", "hold")  # each replaces the one before
@@ -175,6 +181,8 @@ def node_spans(trace: Sequence[Event], members: Sequence[int], end: int) -> dict
             move(node, t, "down", "crashed")
         elif kind == "node.fail":
             move(node, t, "failed", f"failed: {event[3] if len(event) > 3 else ''}")
+        elif kind == "node.retire":
+            move(node, t, "failed", f"retired: {event[3] if len(event) > 3 else ''}")
         elif kind == "node.pause":
             move(node, t, "paused", "paused")
         elif kind == "node.resume":
@@ -208,7 +216,7 @@ def leader_spans(
                 close(_time(event))
                 current = (node, _int(event[3]), _time(event))
         elif (
-            kind in ("node.crash", "node.fail")
+            kind in ("node.crash", "node.fail", "node.retire")
             and len(event) >= 3
             and current is not None
             and current[0] == _int(event[2], -1)

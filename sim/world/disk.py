@@ -8,6 +8,9 @@ Invariants:
   already durable changes nothing (fsyncs may complete out of order under jitter).
 - Every random draw comes from the disk's own stream, in an order fixed by the calls made, and
   files are visited in sorted order wherever a draw or the trace depends on it.
+- Faults that lose or damage data never touch synced bytes, except those that are about synced
+  bytes (corruption, bit flips, misdirected writes, truncation of a synced tail); each strikes
+  with a trace event naming the file and the bytes.
 """
 
 from __future__ import annotations
@@ -34,12 +37,16 @@ class DiskConfig:
     fsync_base_us: int = 1000
     fsync_jitter_us: int = 500  # latency is base ± jitter, drawn uniformly as an integer
     torn_probability: float = 0.5  # chance that an unsynced append leaves a torn prefix on crash
+    # The unit a disk writes whole: written back (or lost) out of order, unreadable when bad.
+    sector_size: int = 512
 
     def __post_init__(self) -> None:
         if self.fsync_base_us < 0 or self.fsync_jitter_us < 0:
             raise ValueError("fsync_base_us and fsync_jitter_us must be >= 0")
         if not 0.0 <= self.torn_probability <= 1.0:
             raise ValueError("torn_probability must be in [0, 1]")
+        if self.sector_size < 1:
+            raise ValueError("sector_size must be >= 1")
 
 
 @dataclass(slots=True, eq=False)
@@ -63,6 +70,8 @@ class _Inode:
     version: int = 0
     durable_version: int = 0
     pending: list[_Snapshot] = field(default_factory=list)
+    # Latent sector errors: [start, end) ranges a read fails on until they are rewritten.
+    bad: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def durable_size(self) -> int:
@@ -144,6 +153,10 @@ class SimDisk:
         self._p_write = 0.0
         self._p_fsync = 0.0
         self._capacity: int | None = None
+        self._p_misdirect = 0.0
+        # One flag for every fault an append may meet, so an unarmed append checks one thing.
+        self._append_faults = False
+        self._reorder_next_crash = False
 
     # -- file operations ----------------------------------------------------------------------
 
@@ -158,14 +171,19 @@ class SimDisk:
         inode.detach()
         inode.content[:] = data
         inode.version += 1
+        inode.bad.clear()  # every sector rewritten
         self._used += len(data) - old
 
     def append(self, path: str, data: bytes) -> None:
         """Append `data` to `path` (created if missing); not durable until fsync."""
-        if self._p_write:
-            self._maybe_fail_write("append", path)
-        if self._capacity is not None:
-            self._check_space("append", path, len(data))
+        if self._append_faults:
+            if self._p_write:
+                self._maybe_fail_write("append", path)
+            if self._capacity is not None:
+                self._check_space("append", path, len(data))
+            if (self._p_misdirect and self._rng.random() < self._p_misdirect
+                    and self._misdirect(path, data)):
+                return
         inode = self._files.get(path)
         if inode is None:
             inode = self._files[path] = _Inode(bytearray())
@@ -178,7 +196,13 @@ class SimDisk:
         if self._p_read and self._rng.random() < self._p_read:
             self._trace.emit("disk.error", self.node, "read", path)
             raise DiskError(f"node {self.node}: injected read error on {path!r}")
-        return bytes(self._inode(path).content)
+        inode = self._inode(path)
+        if inode.bad:
+            start = inode.bad[0][0]
+            self._trace.emit("disk.bad_sector_read", self.node, path, start)
+            raise DiskError(f"node {self.node}: read {path!r}: input/output error "
+                            f"(unreadable sector at offset {start})")
+        return bytes(inode.content)
 
     def rename(self, src: str, dst: str) -> None:
         """Atomically rename `src` to `dst`, replacing `dst`; the inode keeps its durable state."""
@@ -205,6 +229,8 @@ class SimDisk:
             inode.content += bytes(delta)
         else:
             del inode.content[size:]
+            if inode.bad:
+                _clip_bad(inode, size)
         inode.version += 1
         self._used += delta
 
@@ -288,14 +314,21 @@ class SimDisk:
     # -- crash and replacement ----------------------------------------------------------------
 
     def crash(self) -> None:
-        """Lose everything not fsynced, maybe leaving a torn prefix of an unsynced append."""
+        """Lose everything not fsynced, maybe leaving a torn prefix of an unsynced append (or,
+        once armed by lose_unsynced_out_of_order, any subset of its sectors)."""
         self._generation += 1
+        reorder = self._reorder_next_crash
+        self._reorder_next_crash = False
         for path in sorted(self._files):
             inode = self._files[path]
             durable = inode.durable
             content = inode.content
+            extends = len(content) > len(durable) and content.startswith(durable)
+            if reorder and extends:
+                self._write_back_out_of_order(path, inode, len(durable))
+                continue
             torn = 0
-            if len(content) > len(durable) and content.startswith(durable):
+            if extends:
                 tail = len(content) - len(durable)
                 if self._rng.random() < self.config.torn_probability and tail > 1:
                     torn = self._rng.randint(1, tail - 1)
@@ -303,14 +336,44 @@ class SimDisk:
             self._used += kept - len(content)
             del content[kept:]
             content[: len(durable)] = durable
-            # What survived is on the platter now, so a second crash keeps it.
-            inode.version += 1
-            self._trace.probes.sometimes(bool(inode.pending), "disk.crash_during_fsync")
-            inode.pending.clear()
-            inode.durable_bytes = None
-            inode.durable_len = kept
-            inode.durable_version = inode.version
+            self._settle(inode, kept)
             self._trace.emit("disk.crash", self.node, path, len(durable), torn)
+
+    def _write_back_out_of_order(self, path: str, inode: _Inode, synced: int) -> None:
+        # Each sector holding unsynced bytes was written back, or not, whatever the order of
+        # the writes: a lost one reads as zeros from where the synced bytes end. The file ends
+        # with its last sector written back; synced bytes are never touched.
+        content = inode.content
+        size = self.config.sector_size
+        end = len(content)
+        first = synced // size
+        last = (end - 1) // size
+        kept_sectors = 0
+        new_end = synced
+        for k in range(first, last + 1):
+            lo = max(synced, k * size)
+            hi = min(end, (k + 1) * size)
+            if self._rng.random() < 0.5:
+                kept_sectors += 1
+                new_end = hi
+            else:
+                content[lo:hi] = bytes(hi - lo)
+        self._used += new_end - end
+        del content[new_end:]
+        self._settle(inode, new_end)
+        self._trace.emit("disk.lost_writes", self.node, path, synced, new_end, kept_sectors,
+                         last - first + 1)
+
+    def _settle(self, inode: _Inode, kept: int) -> None:
+        # What survived a crash is on the platter now, so a second crash keeps it.
+        inode.version += 1
+        self._trace.probes.sometimes(bool(inode.pending), "disk.crash_during_fsync")
+        inode.pending.clear()
+        inode.durable_bytes = None
+        inode.durable_len = kept
+        inode.durable_version = inode.version
+        if inode.bad:
+            _clip_bad(inode, kept)
 
     def wipe(self) -> None:
         """Replace the disk with an empty one: every file gone, durable content too."""
@@ -348,11 +411,13 @@ class SimDisk:
             self._p_write = p
         else:
             self._p_fsync = p
+        self._arm_appends()
         self._trace.emit("disk.error_rate", self.node, op, _ppm(p))
 
     def set_capacity(self, limit: int | None) -> None:
         """Refuse growth past `limit` total bytes of current content (None: unlimited)."""
         self._capacity = limit
+        self._arm_appends()
         self._trace.emit("disk.capacity", self.node, limit)
 
     def corrupt(self) -> tuple[str, int] | None:
@@ -362,26 +427,146 @@ class SimDisk:
             return None
         path = candidates[self._rng.randrange(len(candidates))]
         inode = self._files[path]
-        inode.detach()
-        durable = inode.durable
-        offset = self._rng.randrange(len(durable))
+        offset = self._rng.randrange(inode.durable_size)
         mask = self._rng.randint(1, 255)
-        # The page cache holds the same block while the file still starts with it.
-        if inode.content.startswith(durable):
-            inode.content[offset] ^= mask
-        flipped = bytearray(durable)
-        flipped[offset] ^= mask
-        inode.durable_bytes = bytes(flipped)
+        self._damage(inode, offset, bytes([inode.durable[offset] ^ mask]))
         self._trace.emit("disk.corrupt", self.node, path, offset)
         return path, offset
 
+    def flip_bit(self, path: str | None = None) -> tuple[str, int, int] | None:
+        """Flip one bit of the durable content of `path` (None: of any file with some); the
+        (path, offset, bit) flipped, or None if there was nothing to flip."""
+        if path is None:
+            candidates = [p for p in sorted(self._files) if self._files[p].durable_size]
+        else:
+            inode = self._files.get(path)
+            candidates = [path] if inode is not None and inode.durable_size else []
+        if not candidates:
+            self._trace.emit("disk.bitflip", self.node, path, None, None)
+            return None
+        target = candidates[self._rng.randrange(len(candidates))]
+        inode = self._files[target]
+        offset = self._rng.randrange(inode.durable_size)
+        bit = self._rng.randrange(8)
+        self._damage(inode, offset, bytes([inode.durable[offset] ^ (1 << bit)]))
+        self._trace.emit("disk.bitflip", self.node, target, offset, bit)
+        return target, offset, bit
+
+    def lose_unsynced_out_of_order(self) -> None:
+        """Arm the next crash to keep any subset of each file's unsynced sectors (pages written
+        back in any order), rather than a prefix; synced bytes are never touched."""
+        self._reorder_next_crash = True
+
+    def set_misdirect_rate(self, p: float) -> None:
+        """Misdirect each append with probability `p`: its bytes land at a wrong offset of the
+        same file or of another (over synced bytes), and its own place reads as zeros."""
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"misdirect rate must be in [0, 1], got {p}")
+        self._p_misdirect = p
+        self._arm_appends()
+        self._trace.emit("disk.misdirect_rate", self.node, _ppm(p))
+
+    def add_bad_sector(self, path: str | None = None) -> tuple[str, int, int] | None:
+        """Make one sector of `path` (None: of any file with content) fail every read (EIO)
+        until it is rewritten; (path, start, end), or None if there is no such file."""
+        if path is None:
+            candidates = [p for p in sorted(self._files) if self._files[p].content]
+        else:
+            inode = self._files.get(path)
+            candidates = [path] if inode is not None and inode.content else []
+        if not candidates:
+            self._trace.emit("disk.bad_sector", self.node, path, None, None)
+            return None
+        target = candidates[self._rng.randrange(len(candidates))]
+        inode = self._files[target]
+        size = self.config.sector_size
+        length = len(inode.content)
+        start = self._rng.randrange((length + size - 1) // size) * size
+        end = min(length, start + size)
+        inode.bad.append((start, end))
+        inode.bad.sort()
+        self._trace.emit("disk.bad_sector", self.node, target, start, end)
+        return target, start, end
+
+    def truncate_synced(self, path: str, nbytes: int) -> int:
+        """Lose the last `nbytes` of `path`'s synced content (and anything after it), as a disk
+        or a file system that loses acknowledged writes does; the new length.
+
+        FileNotFoundError if `path` is missing.
+        """
+        if nbytes < 0:
+            raise ValueError(f"bytes to cut must be >= 0, got {nbytes}")
+        inode = self._inode(path)
+        durable = inode.durable
+        kept = max(0, len(durable) - nbytes)
+        content = inode.content
+        self._used += kept - len(content)
+        content[:] = durable[:kept]
+        self._settle(inode, kept)
+        self._trace.emit("disk.truncate_synced", self.node, path, len(durable), kept)
+        return kept
+
     def clear_faults(self) -> None:
-        """Back to a healthy disk: factor 1, no stall, no error rates, no capacity limit."""
+        """Back to a healthy disk: factor 1, no stall, no error or misdirect rates, no capacity
+        limit. Damage already done (corruption, unreadable sectors) stays."""
         self._latency_factor = 1
         self._stall_until = 0
         self._p_read = self._p_write = self._p_fsync = 0.0
         self._capacity = None
+        self._p_misdirect = 0.0
+        self._reorder_next_crash = False
+        self._arm_appends()
         self._trace.emit("disk.clear_faults", self.node)
+
+    def _arm_appends(self) -> None:
+        self._append_faults = bool(
+            self._p_write or self._capacity is not None or self._p_misdirect)
+
+    def _misdirect(self, path: str, data: bytes) -> bool:
+        """Land `data` somewhere over synced bytes instead of at the end of `path`; False if no
+        file has synced bytes to land on (the append then goes where it should)."""
+        candidates: list[str] = []
+        for name in sorted(self._files):
+            inode = self._files[name]
+            # Only over a file whose page cache still holds its synced bytes: the damage is
+            # then in both, and no fsync in flight can write the old bytes back over it.
+            if inode.durable_size and (
+                    inode.durable_bytes is None or inode.content.startswith(inode.durable_bytes)):
+                candidates.append(name)
+        if not candidates or not data:
+            return False
+        target = candidates[self._rng.randrange(len(candidates))]
+        target_inode = self._files[target]
+        offset = self._rng.randrange(target_inode.durable_size)
+        own = self._files.get(path)
+        if own is None:
+            own = self._files[path] = _Inode(bytearray())
+        intended = len(own.content)
+        # The file grows, but nothing was written where the data should be.
+        own.content += bytes(len(data))
+        own.version += 1
+        self._used += len(data)
+        self._damage(target_inode, offset, data)
+        self._trace.emit("disk.misdirect", self.node, path, intended, target, offset, len(data))
+        return True
+
+    def _damage(self, inode: _Inode, offset: int, data: bytes) -> None:
+        """Bytes land on the platter at `offset`, within the file's synced content: the durable
+        content, the page cache where it holds the same blocks, and the fsyncs in flight all
+        hold them from now on (they never grow the file)."""
+        shared = inode.durable_bytes is None or inode.content.startswith(inode.durable_bytes)
+        inode.detach()
+        durable = inode.durable_bytes
+        assert durable is not None
+        for snap in inode.pending:
+            assert snap.data is not None
+            snap.data = _overwrite(snap.data, offset, data)
+        inode.durable_bytes = _overwrite(durable, offset, data)
+        if shared:
+            end = min(len(inode.content), offset + len(data))
+            if end > offset:
+                inode.content[offset:end] = data[: end - offset]
+                inode.version += 1
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -400,3 +585,16 @@ class SimDisk:
         if self._capacity is not None and growth > 0 and self._used + growth > self._capacity:
             self._trace.emit("disk.full", self.node, op, path)
             raise DiskFullError(f"node {self.node}: no space left for {op} on {path!r}")
+
+
+def _overwrite(buf: bytes, offset: int, data: bytes) -> bytes:
+    """`buf` with `data` written at `offset`, never longer than it was."""
+    end = min(len(buf), offset + len(data))
+    if end <= offset:
+        return buf
+    return buf[:offset] + data[: end - offset] + buf[end:]
+
+
+def _clip_bad(inode: _Inode, size: int) -> None:
+    """Forget the unreadable sectors past `size` (cut off): a sector written again reads."""
+    inode.bad = [(lo, min(hi, size)) for lo, hi in inode.bad if lo < size]

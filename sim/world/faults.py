@@ -19,6 +19,7 @@ from sim.world.world import World
 
 __all__ = [
     "ALL_KINDS",
+    "DISK_DAMAGE_KINDS",
     "EXTRA_KINDS",
     "FAULT_KINDS",
     "LEADER",
@@ -56,6 +57,18 @@ FAULT_KINDS = (
     "clock_skew",
     "long_pause",
     "crash_loop",
+    # Disk: writes lost out of order, misplaced or unreadable, synced bytes lost or flipped.
+    "disk_lost_writes",
+    "disk_misdirect",
+    "disk_bad_sector",
+    "disk_truncate_wal",
+    "disk_bitflip",
+)
+
+# Faults that damage a member's disk for good (its restarts fail, or it is retired): a run's
+# default mix puts them all on one member, so that a quorum of sound disks always remains.
+DISK_DAMAGE_KINDS = (
+    "disk_corrupt", "disk_misdirect", "disk_bad_sector", "disk_truncate_wal", "disk_bitflip",
 )
 
 TIMING_KINDS = ("slow_apply", "hold", "delay_spike", "clock_skew", "clock_leap", "long_pause",
@@ -74,6 +87,9 @@ LEADER = "leader"
 EXTRA_KINDS = ("disk_replace", "clock_leap")
 ALL_KINDS = FAULT_KINDS + EXTRA_KINDS
 
+_DISK_KINDS = frozenset(
+    {"disk_lost_writes", "disk_misdirect", "disk_bad_sector", "disk_truncate_wal",
+     "disk_bitflip"})
 
 
 @dataclass(frozen=True)
@@ -90,6 +106,8 @@ class Fault:
     # release in send order (0: shuffled); crash_loop: how many crashes (each `duration_us` long)
     value: int = 0
     name: str = ""  # partition kind (partition, hold), disk_error's operation, or LEADER
+    # disk_misdirect: value is per mille of appends; disk_truncate_wal: value is the bytes cut
+    # and name the WAL's path; disk_bitflip / disk_bad_sector: name is the file ("" any).
 
     def to_json(self) -> dict[str, object]:
         """A plain dict (for --json output and reports)."""
@@ -204,6 +222,8 @@ class FaultInjector:
                 self._restart_failed(fault.node)
 
             self._later(fault, end_full)
+        elif kind in _DISK_KINDS:
+            self._disk_fault(fault, node)
         elif kind == "clock_jump":
             node.clock_jump(fault.value)
         elif kind == "clock_drift":
@@ -315,6 +335,44 @@ class FaultInjector:
                               lambda: self._crash_round(node, down_us, left - 1, gen, key))
 
         self.world.at(self.world.now + down_us, back)
+
+    # ---- disk damage ------------------------------------------------------------------------
+
+    def _disk_fault(self, fault: Fault, node: Node) -> None:
+        # Each of these strikes with a disk.* trace event naming the file and the bytes.
+        kind = fault.kind
+        if kind == "disk_lost_writes":
+            # The machine goes down with writes in its page cache: any of them may have
+            # reached the disk, in any order, and none that was fsynced is lost.
+            if node.is_up:
+                node.disk.lose_unsynced_out_of_order()
+                node.crash()
+            self._later(fault, node.start)
+        elif kind == "disk_misdirect":
+            node.disk.set_misdirect_rate(fault.value / 1000)
+            self._later(fault, lambda: node.disk.set_misdirect_rate(0.0))
+        elif kind == "disk_bad_sector":
+            # Found when the restart reads the file (etcd reads its files only at start).
+            node.crash()
+            node.disk.add_bad_sector(fault.name or None)
+            self._later(fault, node.start)
+        elif kind == "disk_bitflip":
+            node.disk.flip_bit(fault.name or None)
+            node.crash()
+            self._later(fault, node.start)
+        else:  # disk_truncate_wal
+            # A WAL cut short between records is a valid shorter WAL: nothing in it can tell
+            # the member lost entries and votes it acknowledged (etcd cannot either), and
+            # Raft is not safe if it comes back so. An operator must replace it: the harness
+            # takes it out for good, as that operator would.
+            node.crash()
+            if node.disk.exists(fault.name):
+                kept = node.disk.truncate_synced(fault.name, fault.value)
+                node.retire(f"disk: {fault.name} lost its last {fault.value} synced bytes "
+                            f"(now {kept}): the member lost entries it acknowledged; "
+                            "remove it and add it back")
+            else:
+                self._later(fault, node.start)
 
     def _failpoint_hit(self, node: Node, name: str, action: str) -> None:
         # The node crashed or paused at the point; it comes back after the fault's duration.

@@ -147,6 +147,7 @@ class Node:
         self.incarnation = 0
         self.service: object | None = None
         self.fail_reason: str | None = None
+        self.retired = False  # taken out for good (retire): never starts again
         self._transmit = transmit
         self._boot = boot
         self._timers: dict[int, _Timer] = {}
@@ -174,8 +175,8 @@ class Node:
         return self.status in (_UP, _PAUSED)
 
     def start(self) -> None:
-        """Boot a new incarnation from whatever is on the disk."""
-        if self.is_up:
+        """Boot a new incarnation from whatever is on the disk (a retired node stays down)."""
+        if self.is_up or self.retired:
             return
         self.incarnation += 1
         self.status = _UP
@@ -201,6 +202,17 @@ class Node:
         # The process exits: the OS page cache survives a process exit, but we model the
         # harsher case of a machine that goes down with it.
         self.disk.crash()
+
+    def retire(self, reason: str) -> None:
+        """Take the node out for good, as an operator takes out a member whose disk lost data
+        it had acknowledged: it stops (if running) as a failed node and never starts again."""
+        if self.is_up:
+            self._end_incarnation(_FAILED)
+            self.disk.crash()
+        self.status = _FAILED
+        self.retired = True
+        self.fail_reason = reason
+        self.trace.emit("node.retire", self.id, reason)
 
     def pause(self) -> None:
         """Freeze the node: timers keep their remaining time, deliveries wait."""
