@@ -11,7 +11,7 @@ from hypothesis import find, given, settings
 
 from etcdcore import bugs
 from sim.cluster.config import RunConfig
-from sim.cluster.workload import WorkloadConfig
+from sim.cluster.workload import KINDS, WorkloadConfig
 from sim.commands.cli import main
 from sim.harness.runner import run
 from sim.harness.scenario import Scenario, ScenarioError, run_scenario
@@ -22,7 +22,7 @@ from sim.world.faults import FAULT_KINDS
 S = 1_000_000
 
 # A failure found by a sweep: linearizable reads served locally, shrunk to no faults at all.
-STALE_READS = Scenario(seed=9, duration_us=20 * S, mix=WorkloadConfig(clients=2, rate=50.0),
+STALE_READS = Scenario(seed=3, duration_us=20 * S, mix=WorkloadConfig(clients=2, rate=50.0),
                        bugs=frozenset({bugs.LINEARIZABLE_READ_LOCAL}))
 
 
@@ -56,6 +56,9 @@ def test_a_run_config_and_its_scenario_give_the_same_digest() -> None:
     ({"bugs": ["no-such-bug"]}, "unknown bug 'no-such-bug'"),
     ({"mix": {"keys": 1}}, '"mix.keys" must be >= 2'),
     ({"mix": {"clients": "4"}}, '"mix.clients" must be a number'),
+    ({"mix": {"pinned": 2}}, '"mix.pinned" must be in [0, 1]'),
+    ({"mix": {"read_heavy": 1.5}}, '"mix.read_heavy" must be in [0, 1]'),
+    ({"mix": {key: 0 for key in KINDS}}, '"mix": at least one operation kind needs a weight'),
 ])
 def test_a_bad_scenario_is_refused_naming_the_field(edit: dict[str, object], message: str) -> None:
     obj = {**Scenario(seed=1).to_json(), **edit}

@@ -30,6 +30,8 @@ class Observer(Protocol):
     @property
     def unchecked(self) -> bool: ...
     @property
+    def read_only(self) -> bool: ...
+    @property
     def observed(self) -> Any: ...
 
 
@@ -45,10 +47,10 @@ class Horizon:
     An ok request observes the keys its result depends on (read, compared, deleted, or put with
     prev_kv) at a revision no later than its result's. An unknown-outcome request that compares
     or deletes a key makes the key observable for good: whether it writes (and so the revision)
-    depends on the key. At revision R, key k's observable part is then nothing if no ok request
-    observes k at R or later; otherwise its current version (value, create, mod, version, or
-    absent), and its version at each old revision X < R that a request observing k at P >= R
-    reads.
+    depends on the key (unless it only reads: then it changes nothing either way). At revision
+    R, key k's observable part is then nothing if no ok request observes k at R or later;
+    otherwise its current version (value, create, mod, version, or absent), and its version at
+    each old revision X < R that a request observing k at P >= R reads.
     """
 
     def __init__(self, compiled: Sequence[Observer], keys: list[str]) -> None:
@@ -57,6 +59,8 @@ class Horizon:
         for c in compiled:
             op = c.op
             if op.status is Status.UNKNOWN:
+                if c.read_only:
+                    continue  # it changes nothing, whatever it compares
                 for first, stop in observed_ranges(c.req, compares_and_deletes_only=True):
                     for k in keys_in(keys, first, stop):
                         self.last[k] = INF
