@@ -4,9 +4,13 @@ and a checker that reads every request it draws as etcd's server answers it."""
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -354,3 +358,23 @@ def test_pinned_clients_start_on_distinct_members_and_an_isolation_hits_them() -
             if model_read_only(req) and not model_serializable(req):
                 answers[e["kind"]] += 1
     assert answers["fail"] > 0 and answers["ok"] == 0, answers
+
+
+def test_phases_and_pinned_clients_give_the_same_digest_in_processes_with_other_hash_seeds(
+        tmp_path: Path) -> None:
+    from sim.harness.scenario import Scenario
+
+    isolate = Fault(at_us=3 * S, kind="partition", name="isolate_leader", duration_us=4 * S)
+    scenario = Scenario(seed=12, duration_us=15 * S, faults=(isolate,),
+                        mix=WorkloadConfig(clients=5, pinned=0.6, read_heavy=0.5))
+    path = tmp_path / "scenario.json"
+    path.write_text(scenario.dumps())
+    code = ("import sys; from sim.harness.scenario import Scenario, run_scenario; "
+            "print(run_scenario(Scenario.loads(open(sys.argv[1]).read())).digest)")
+    digests = set()
+    for hash_seed in ("3", "4242"):
+        env = dict(os.environ, PYTHONHASHSEED=hash_seed, ETCDSIM_BUILD="source")
+        proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                              text=True, env=env, check=True)
+        digests.add(proc.stdout.strip())
+    assert len(digests) == 1

@@ -145,7 +145,7 @@ class EtcdModel(Model):
         facts.horizon = self._horizon = Horizon(compiled, sorted(facts.keys))
         for c in compiled:
             c.facts = facts
-        self._classes = classes(compiled)
+        self._classes = classes(compiled, facts.horizon)
         return [list(ops)]
 
     def interchangeable(self, op: Operation) -> Hashable | None:
