@@ -2,6 +2,7 @@
 
     c = ScriptedCluster(seed=1)                 # 3 members, elected and ready
     c.put(b"k", b"v")                           # through a client, like clientv3
+    c.race((req_a, 1), (req_b, 2))              # clients=2: both at once, to members 1, 2
     c.partition([c.leader()], others)           # or c.isolate(n), c.crash(n), c.pause(n)
     c.run_for(2_000_000)
     c.heal()
