@@ -121,7 +121,7 @@ def each_new_disk_fault() -> Scenario:
         Fault(9 * S, "disk_truncate_wal", node=3, value=900, name=WAL),
     ]
     # The faults stop at 10 s: the last 30% of the run, and at least 10 s, are fault-free.
-    return Scenario(seed=21, duration_us=20 * S, mix=WorkloadConfig(clients=4, rate=150.0),
+    return Scenario(seed=23, duration_us=20 * S, mix=WorkloadConfig(clients=4, rate=150.0),
                     faults=tuple(sorted(faults, key=lambda f: f.at_us)))
 
 

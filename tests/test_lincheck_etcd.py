@@ -553,9 +553,14 @@ def test_unknown_writes_that_differ_only_in_values_nobody_sees_share_a_class() -
     assert model.interchangeable(ops[6]) is None  # an ok operation: in no class
 
 
-def test_an_ordering_compare_on_values_makes_every_unknown_put_its_own_class() -> None:
-    ops, model = _with_value_compare(_gap_history(4, observed=0), "k9", "LESS", "m")
+def test_an_ordering_compare_on_values_tells_apart_the_values_on_either_side_of_it() -> None:
+    # k1's unknown puts write u1 and u3 (and u5, u7); "u2" falls between u1 and u3 only.
+    ops, model = _with_value_compare(_gap_history(8, observed=0), "k9", "LESS", "u2")
     assert model.interchangeable(ops[1]) != model.interchangeable(ops[3])
+    assert model.interchangeable(ops[3]) == model.interchangeable(ops[5])
+    ops, model = _with_value_compare(_gap_history(8, observed=0), "k9", "GREATER", "u4")
+    assert model.interchangeable(ops[3]) != model.interchangeable(ops[5])
+    assert model.interchangeable(ops[1]) == model.interchangeable(ops[3])
 
 
 def test_revisions_filled_by_unknown_writes_are_searched_once_per_class_not_per_write() -> None:
@@ -660,3 +665,154 @@ def test_a_delete_called_at_the_instant_the_read_returns_may_still_go_first() ->
     model, at_2 = _after_first(ops)
     assert len(list(model.step(at_2, ops[1]))) == 1  # j at 3, k's delete at 4
     assert check(ops, EtcdModel()).verdict is Verdict.LINEARIZABLE
+
+
+# --- the idioms clients write, and the shapes of the etcdsim workload ------------------------
+
+# The generator's mix with every txn shape the workload draws (see sim/lincheck/generate.py).
+IDIOMS = {"get": 10, "scan": 4, "put": 20, "delete": 8, "cas": 8, "create": 10, "cas_value": 10,
+          "guard": 10, "multi": 10, "ser": 5, "compact": 2}
+
+
+def test_the_checker_agrees_with_brute_force_on_every_compare_and_txn_shape() -> None:
+    rng = random.Random(2025)
+    verdicts = {True: 0, False: 0}
+    for _ in range(250):
+        ops = generate_etcd_history(random.Random(rng.randrange(1 << 30)), rng.randint(2, 8),
+                                    keys=rng.randint(1, 3), clients=rng.randint(1, 4),
+                                    unknown=rng.choice((0.0, 0.3, 0.6)), latency=40, think=10,
+                                    mix=IDIOMS)
+        if rng.random() < 0.6:
+            ops = _perturb(ops, rng)
+        expected = brute_linearizable(ops, EtcdModel())
+        got = check(ops, EtcdModel(), timeout=30).verdict
+        assert got is (Verdict.LINEARIZABLE if expected else Verdict.NOT_LINEARIZABLE), ops
+        assert not (EtcdModel().contradictions(ops) and expected), ops
+        verdicts[expected] += 1
+    assert min(verdicts.values()) > 40
+
+
+def test_the_search_shortcuts_never_change_a_verdict_on_every_txn_shape() -> None:
+    rng = random.Random(78)
+    verdicts: dict[Verdict, int] = {}
+    for _ in range(120):
+        ops = generate_etcd_history(random.Random(rng.randrange(1 << 30)), rng.randint(8, 24),
+                                    keys=rng.randint(1, 4), clients=rng.randint(2, 6),
+                                    unknown=rng.choice((0.1, 0.3, 0.5)), latency=40, think=10,
+                                    mix=IDIOMS)
+        for _ in range(rng.randint(0, 2)):
+            ops = _perturb(ops, rng)
+        plain = check(ops, _NoShortcuts(), timeout=2).verdict
+        if plain is Verdict.UNKNOWN:
+            continue
+        assert check(ops, EtcdModel(), timeout=20).verdict is plain, ops
+        verdicts[plain] = verdicts.get(plain, 0) + 1
+    assert min(verdicts.values()) > 15
+
+
+def verdict(*ops: Operation) -> Verdict:
+    return check(list(ops), EtcdModel(), timeout=10).verdict
+
+
+def create(key: str, value: str) -> dict[str, Any]:
+    return {"compare": [cmp(key, "VERSION", "EQUAL", version=0)],
+            "success": [{"request_put": {"key": key, "value": value}}],
+            "failure": [{"request_range": {"key": key}}]}
+
+
+def test_create_if_absent_succeeds_for_one_creator_only() -> None:
+    first = op("txn", create("lock", "a"), {"revision": 2, "succeeded": True, "responses": [
+        {"response_put": {"revision": 2}}]}, call=0, ret=10, op_id=0)
+    both = op("txn", create("lock", "b"), {"revision": 3, "succeeded": True, "responses": [
+        {"response_put": {"revision": 3}}]}, call=1, ret=11, op_id=1)
+    lost = op("txn", create("lock", "b"), {"revision": 2, "succeeded": False, "responses": [
+        {"response_range": {"revision": 2, "count": 1, "kvs": [kv("lock", "a", 2, 2, 1)]}}]},
+        call=1, ret=11, op_id=1)
+    assert verdict(first, both) is Verdict.NOT_LINEARIZABLE
+    assert verdict(first, lost) is Verdict.LINEARIZABLE
+
+
+def test_a_swap_on_the_value_holds_only_while_the_key_has_that_value() -> None:
+    def swap(old: str, new: str) -> dict[str, Any]:
+        return {"compare": [cmp("k", "VALUE", "EQUAL", value=old)],
+                "success": [{"request_put": {"key": "k", "value": new}}]}
+
+    put0 = op("put", {"key": "k", "value": "v0"}, {"revision": 2}, call=0, ret=1, op_id=0)
+    a = op("txn", swap("v0", "a"), {"revision": 3, "succeeded": True,
+                                    "responses": [{"response_put": {"revision": 3}}]},
+           call=2, ret=5, op_id=1)
+    b = op("txn", swap("v0", "b"), {"revision": 4, "succeeded": True,
+                                    "responses": [{"response_put": {"revision": 4}}]},
+           call=3, ret=6, op_id=2)
+    b_lost = op("txn", swap("v0", "b"), {"revision": 3, "succeeded": False, "responses": []},
+                call=3, ret=6, op_id=2)
+    assert verdict(put0, a, b) is Verdict.NOT_LINEARIZABLE
+    assert verdict(put0, a, b_lost) is Verdict.LINEARIZABLE
+
+
+def _stale(f: str, args: dict[str, Any], result: dict[str, Any]) -> Verdict:
+    """A put of k=2 completes, then a read that still answers from before it."""
+    return verdict(op("put", {"key": "k", "value": "1"}, {"revision": 2}, call=0, ret=1, op_id=0),
+                   op("put", {"key": "k", "value": "2"}, {"revision": 3}, call=2, ret=3, op_id=1),
+                   op(f, args, result, call=4, ret=5, op_id=2))
+
+
+def test_a_stale_read_is_a_violation_unless_it_is_serializable() -> None:
+    old = {"revision": 2, "count": 1, "kvs": [kv("k", "1", 2, 2, 1)]}
+    assert _stale("range", {"key": "k"}, old) is Verdict.NOT_LINEARIZABLE
+    assert _stale("range", {"key": "k", "serializable": True}, old) is Verdict.LINEARIZABLE
+
+
+def test_a_read_only_txn_is_linearizable_unless_every_range_in_it_is_serializable() -> None:
+    def reads(*serializable: bool) -> dict[str, Any]:
+        return {"compare": [cmp("k", "VALUE", "EQUAL", value="1")],
+                "success": [{"request_range": {"key": "k", "serializable": s}}
+                            for s in serializable],
+                "failure": []}
+
+    def answer(n: int) -> dict[str, Any]:
+        old = {"revision": 2, "count": 1, "kvs": [kv("k", "1", 2, 2, 1)]}
+        return {"revision": 2, "succeeded": True, "responses": [{"response_range": old}] * n}
+
+    # etcd serves a txn of serializable ranges from the member's store (isTxnSerializable)...
+    assert _stale("txn", reads(True, True), answer(2)) is Verdict.LINEARIZABLE
+    # ...and any other read-only txn after a linearizable read.
+    assert _stale("txn", reads(True, False), answer(2)) is Verdict.NOT_LINEARIZABLE
+    assert _stale("txn", reads(False), answer(1)) is Verdict.NOT_LINEARIZABLE
+    # A txn with no op at all is serializable too: its compares may see an old store.
+    compare_only = {"compare": [cmp("k", "VALUE", "EQUAL", value="1")]}
+    assert _stale("txn", compare_only, {"revision": 2, "succeeded": True}) is \
+        Verdict.LINEARIZABLE
+    assert _stale("txn", {**compare_only, "success": [{"request_range": {"key": "k"}}]},
+                  answer(1)) is Verdict.NOT_LINEARIZABLE
+
+
+def test_an_unknown_read_only_txn_changes_nothing() -> None:
+    store, _ = run(put("k", "1"))
+    guard = {"compare": [cmp("k", "MOD", "GREATER", mod_revision=1)],
+             "success": [{"request_range": {"key": "k"}}],
+             "failure": [{"request_range": {"key": "j", "range_end": "z", "limit": 1}}]}
+    assert accepts(store, op("txn", guard, status=Status.UNKNOWN)) == [store]
+
+
+def test_ranges_with_options_read_as_etcd_answers_them() -> None:
+    _, out = run(put("a", "1"), put("b", "2"), put("c", "3"), put("b", "4"),
+                 get("a", range_end="d", sort_order="DESCEND", limit=2),
+                 get("a", range_end="d", min_mod_revision=4),
+                 get("a", range_end="d", max_create_revision=3, keys_only=True),
+                 get("b", revision=3, count_only=True))
+    assert [k["key"] for k in out[4]["kvs"]] == ["c", "b"] and out[4]["more"]
+    assert [k["key"] for k in out[5]["kvs"]] == ["b", "c"] and out[5]["count"] == 3
+    assert out[6]["kvs"] == [kv("a", "", 2, 2, 1), kv("b", "", 3, 5, 2)]
+    assert (out[7]["kvs"], out[7]["count"]) == ([], 1)
+
+
+def test_a_txn_is_described_by_its_compares_and_branches() -> None:
+    done = op("txn", create("lock", "a"), {"revision": 2, "succeeded": True, "responses": []})
+    assert EtcdModel().describe_operation(done) == \
+        "txn(version(lock) = 0 ? put(lock, 'a') : range(lock)) -> rev 2 succeeded"
+    guard = {"compare": [cmp("a", "MOD", "LESS", mod_revision=3),
+                         cmp("a", "VALUE", "NOT_EQUAL", value="x", range_end="b")],
+             "success": [{"request_range": {"key": "a", "serializable": True}}]}
+    assert EtcdModel().describe_operation(op("txn", guard, status=Status.UNKNOWN)) == \
+        "txn(mod(a) < 3 && value([a, 'b')) != 'x' ? range(a, serializable) : ) -> unknown"

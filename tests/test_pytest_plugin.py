@@ -31,7 +31,7 @@ def test_a_failing_scenario_test_prints_both_reproduction_lines_and_leaves_artif
         from sim.cluster.workload import WorkloadConfig
 
         def test_reads_are_fresh(sim_run, sim_seed):
-            scenario = Scenario(seed=9 + sim_seed, duration_us=20_000_000,
+            scenario = Scenario(seed=14 + sim_seed, duration_us=20_000_000,
                                 mix=WorkloadConfig(clients=2, rate=50.0),
                                 bugs=frozenset({bugs.LINEARIZABLE_READ_LOCAL}))
             result = sim_run(scenario)
@@ -40,12 +40,12 @@ def test_a_failing_scenario_test_prints_both_reproduction_lines_and_leaves_artif
     result = pytester.runpytest("--sim-seed", "0", "--sim-artifacts", "failures")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
-        "*failing run: seed 9, checks failed: linearizable*",
+        "*failing run: seed 14, checks failed: linearizable*",
         "*reproduce: pytest 'test_a_failing_scenario_test_prints_both_reproduction_lines_and_"
         "leaves_artifacts.py::test_reads_are_fresh?seed0?' --sim-seed 0*",
-        "*replay:    etcdsim replay failures/test_reads_are_fresh_seed0_-seed9*",
+        "*replay:    etcdsim replay failures/test_reads_are_fresh_seed0_-seed14*",
     ])
-    assert (pytester.path / "failures" / "test_reads_are_fresh_seed0_-seed9" /
+    assert (pytester.path / "failures" / "test_reads_are_fresh_seed0_-seed14" /
             "scenario.json").exists()
 
 

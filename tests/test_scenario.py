@@ -11,7 +11,7 @@ from hypothesis import find, given, settings
 
 from etcdcore import bugs
 from sim.cluster.config import RunConfig
-from sim.cluster.workload import WorkloadConfig
+from sim.cluster.workload import KINDS, WorkloadConfig
 from sim.commands.cli import main
 from sim.harness.runner import run
 from sim.harness.scenario import Scenario, ScenarioError, run_scenario
@@ -22,7 +22,7 @@ from sim.world.faults import FAULT_KINDS, LEADER, Fault
 S = 1_000_000
 
 # A failure found by a sweep: linearizable reads served locally, shrunk to no faults at all.
-STALE_READS = Scenario(seed=9, duration_us=20 * S, mix=WorkloadConfig(clients=2, rate=50.0),
+STALE_READS = Scenario(seed=14, duration_us=20 * S, mix=WorkloadConfig(clients=2, rate=50.0),
                        bugs=frozenset({bugs.LINEARIZABLE_READ_LOCAL}))
 
 
@@ -81,6 +81,9 @@ def test_a_run_config_and_its_scenario_give_the_same_digest() -> None:
      '"faults"[0].value must be the synced bytes to cut (>= 1), got 0'),
     ({"faults": [{"kind": "disk_bitflip", "name": "member/snap/db"}]},
      '"faults"[0].node must name the member whose disk it strikes'),
+    ({"mix": {"pinned": 2}}, '"mix.pinned" must be in [0, 1]'),
+    ({"mix": {"read_heavy": 1.5}}, '"mix.read_heavy" must be in [0, 1]'),
+    ({"mix": {key: 0 for key in KINDS}}, '"mix": at least one operation kind needs a weight'),
 ])
 def test_a_bad_scenario_is_refused_naming_the_field(edit: dict[str, object], message: str) -> None:
     obj = {**Scenario(seed=1).to_json(), **edit}

@@ -5,7 +5,11 @@ the next member (the balancer leaves a member that cannot serve); a read (Range,
 then retried there with a linear backoff until its deadline, but a write (Put, DeleteRange,
 Txn, Compact: not repeatable) is never retried once it may have reached a server, since it may
 have taken effect. A call that gets no answer by its deadline fails with DeadlineExceeded and
-the client moves on too. `outcome_known` says which errors prove that nothing happened.
+the client moves on too. A client without failover (`ClientConfig.failover`) stays on its member
+whatever it answers, as a Go client given that one endpoint does: its reads are retried there.
+A client that does not require a leader (clientv3 without WithRequireLeader) is served by a
+member that has lost its leader: a serializable read, from whatever that member holds.
+`outcome_known` says which errors prove that nothing happened.
 """
 
 from __future__ import annotations
@@ -48,11 +52,15 @@ def outcome_known(err: EtcdError) -> bool:
 
 @dataclass(frozen=True)
 class ClientConfig:
-    """How long a call may take, and the retry backoff (clientv3: 25 ms, 10% jitter)."""
+    """How long a call may take, the retry backoff (clientv3: 25 ms, 10% jitter), whether the
+    client moves to the next member when its own fails it (False: it stays pinned), and whether
+    its calls require the member to know a leader (clientv3.WithRequireLeader)."""
 
     timeout_us: int = 1_000_000
     backoff_us: int = 25_000
     backoff_jitter: float = 0.10
+    failover: bool = True
+    require_leader: bool = True
 
 
 def _resolver(fut: Future) -> Callable[[], None]:
@@ -60,7 +68,8 @@ def _resolver(fut: Future) -> Callable[[], None]:
 
 
 class Client:
-    """One client, pinned to one member at a time, with the Go client's retry rules."""
+    """One client, pinned to one member at a time (for good without failover), with the Go
+    client's retry rules."""
 
     def __init__(self, env: Env, endpoints: list[int], cfg: ClientConfig | None = None,
                  pinned: int = 0, bugs: frozenset[str] = frozenset()) -> None:
@@ -88,7 +97,8 @@ class Client:
                 self.env.probes.hit("client.late_reply_dropped")
 
     def _failover(self) -> None:
-        self.pinned = (self.pinned + 1) % len(self.endpoints)
+        if self.cfg.failover:
+            self.pinned = (self.pinned + 1) % len(self.endpoints)
 
     def do(self, request: rpc.Request) -> Process:
         """Call the KV method for `request`; its response, or raise the EtcdError."""
@@ -101,7 +111,7 @@ class Client:
             call_id = self._next_call
             fut = env.future()
             self._calls[call_id] = fut
-            env.send(self.endpoint, Call(call_id, method, request))
+            env.send(self.endpoint, Call(call_id, method, request, self.cfg.require_leader))
             timer = env.call_later(max(0, deadline - env.now()), _resolver(fut))
             reply = yield fut
             timer.cancel()

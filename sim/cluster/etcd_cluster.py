@@ -20,7 +20,14 @@ from etcdcore.server.raft_node import RaftNode
 from sim.cluster.config import RunConfig
 from sim.cluster.invariants import RaftInvariants
 from sim.cluster.liveness import describe_members
-from sim.cluster.workload import History, WorkloadConfig, client_loop, request_args, response_result
+from sim.cluster.workload import (
+    History,
+    Phases,
+    WorkloadConfig,
+    client_loop,
+    request_args,
+    response_result,
+)
 from sim.lincheck.checker import check
 from sim.lincheck.formats.jsonl import parse_objects
 from sim.lincheck.models.etcd import EtcdModel
@@ -50,11 +57,21 @@ class EtcdCluster:
         self.workload = config.workload_mix or WorkloadConfig(clients=config.clients,
                                                               rate=config.ops_per_sec)
         self.client_cfg = ClientConfig(timeout_us=config.knobs.client_timeout_us)
+        # The first workload clients stay on their member, as a Go client given one endpoint
+        # (and no WithRequireLeader) does: consecutive ids start on consecutive members, so they
+        # cover as many as they can, and a partition that isolates a member leaves its clients
+        # talking to a minority (their serializable reads answered, stale as etcd allows).
+        self.pinned_cfg = ClientConfig(timeout_us=config.knobs.client_timeout_us, failover=False,
+                                       require_leader=False)
+        self.pinned_ids = frozenset(CLIENT_BASE + 1 + i
+                                    for i in range(self.workload.pinned_clients()))
         self.world = World(config.seed, members, self._boot, client_ids=clients,
                            disk=config.disk_config(),
                            client_boot=self._boot_client)
         self.invariants = RaftInvariants(lambda: self.world.now)
         self.history = History(lambda: self.world.now)
+        self.phases = Phases(self.workload.read_heavy, self.world.streams.get("workload/phases"),
+                             lambda: self.world.now)
         self.clients: dict[int, Client] = {}
         self.liveness = "pending"
         self.liveness_detail = ""
@@ -73,7 +90,12 @@ class EtcdCluster:
         # keeps clientv3's usual deadline whatever the workload's clients were given: two
         # patient tries at members that cannot answer (one failed for good, one whose
         # forwarded proposal a deposed leader dropped) would use up the bound by themselves.
-        cfg = ClientConfig() if env.node_id == self.prober_id else self.client_cfg
+        if env.node_id == self.prober_id:
+            cfg = ClientConfig()
+        elif env.node_id in self.pinned_ids:
+            cfg = self.pinned_cfg
+        else:
+            cfg = self.client_cfg
         client = Client(env, self.world.node_ids, cfg,  # type: ignore[arg-type]
                         pinned=env.node_id, bugs=self.config.bugs)
         self.clients[env.node_id] = client
@@ -82,7 +104,7 @@ class EtcdCluster:
                 return self.world.now >= self.config.duration_us
 
             env.spawn(client_loop(client, env.node_id, self.workload, self.history,
-                                  env.rand("workload"), until), "workload")
+                                  env.rand("workload"), until, self.phases), "workload")
         return client
 
     # ---- what the runner asks -----------------------------------------------------------------

@@ -2,6 +2,7 @@
 
     c = ScriptedCluster(seed=1)                 # 3 members, elected and ready
     c.put(b"k", b"v")                           # through a client, like clientv3
+    c.race((req_a, 1), (req_b, 2))              # clients=2: both at once, to members 1, 2
     c.partition([c.leader()], others)           # or c.isolate(n), c.crash(n), c.pause(n)
     c.run_for(2_000_000)
     c.heal()
@@ -23,7 +24,13 @@ from etcdcore.raft.types import StateType
 from etcdcore.server.etcdserver import EtcdServer
 from sim.cluster.config import RunConfig
 from sim.cluster.etcd_cluster import EtcdCluster
-from sim.cluster.workload import OP_NAMES, request_args, response_result
+from sim.cluster.workload import (
+    OP_NAMES,
+    WorkloadConfig,
+    is_read_only,
+    request_args,
+    response_result,
+)
 from sim.world import partitions
 from sim.world.node import NodeStatus
 
@@ -40,10 +47,13 @@ class CheckFailed(AssertionError):
 class ScriptedCluster:
     """An etcd cluster in a world with no workload of its own: the script drives it."""
 
-    def __init__(self, seed: int = 0, members: int = 3,
-                 bugs: frozenset[str] = frozenset()) -> None:
-        config = RunConfig(seed=seed, nodes=members, faults="none", clients=0,
-                           duration_us=3600 * _S, bugs=bugs)
+    def __init__(self, seed: int = 0, members: int = 3, bugs: frozenset[str] = frozenset(),
+                 clients: int = 0, pinned: bool = False) -> None:
+        # Beside the default client, `clients` more that issue nothing of their own; `pinned`:
+        # they never leave their member (no failover), as a Go client given one endpoint.
+        mix = WorkloadConfig(clients=clients, rate=0.0, pinned=1.0 if pinned else 0.0)
+        config = RunConfig(seed=seed, nodes=members, faults="none", clients=clients,
+                           duration_us=3600 * _S, bugs=bugs, workload_mix=mix)
         self.cluster = EtcdCluster(config)
         self.world = self.cluster.world
         self.world.start_all()
@@ -144,31 +154,50 @@ class ScriptedCluster:
     # ---- clients ----------------------------------------------------------------------------
 
     def call(self, request: rpc.Request, member: int | None = None,
-             within_us: int = 10 * _S) -> rpc.Response | EtcdError:
-        """One client call to `member` (the client's current one if None), run to its end."""
-        client = self._client
-        if member is not None:
-            client.pinned = client.endpoints.index(member)
+             within_us: int = 10 * _S, client: int = 0) -> rpc.Response | EtcdError:
+        """One call by `client` (0: the default one; 1.. the extra ones) to `member` (the
+        client's current one if None), run to its end: the response or the error."""
         out: list[rpc.Response | EtcdError] = []
+        self._start(request, member, client, out)
+        self.wait_for(lambda: bool(out), within_us, f"no answer to {OP_NAMES[type(request)]}")
+        return out[0]
+
+    def race(self, *calls: tuple[rpc.Request, int | None],
+             within_us: int = 10 * _S) -> list[rpc.Response | EtcdError]:
+        """Calls started at the same instant, the i-th by extra client i + 1 to its member
+        (None: the client's current one), run to their ends; their answers in order."""
+        if len(calls) > len(self.cluster.clients) - 1:
+            raise ValueError(f"{len(calls)} calls need as many extra clients: ScriptedCluster"
+                             f"(clients={len(calls)})")
+        outs: list[list[rpc.Response | EtcdError]] = [[] for _ in calls]
+        for i, (request, member) in enumerate(calls):
+            self._start(request, member, i + 1, outs[i])
+        self.wait_for(lambda: all(outs), within_us, "no answer to every call")
+        return [out[0] for out in outs]
+
+    def _start(self, request: rpc.Request, member: int | None, client: int,
+               out: list[rpc.Response | EtcdError]) -> None:
+        client_id = self.cluster.prober_id + client
+        c = self.cluster.clients[client_id]
+        if member is not None:
+            c.pinned = c.endpoints.index(member)
         op = OP_NAMES[type(request)]
         key = getattr(request, "key", None)
         history = self.cluster.history
-        history.invoke(self.cluster.prober_id, op, request_args(request),
+        history.invoke(client_id, op, request_args(request),
                        key.decode() if isinstance(key, bytes) and op != "txn" else None)
 
         def go() -> Process:
             try:
-                resp = yield from client.do(request)
+                resp = yield from c.do(request)
             except EtcdError as err:
-                history.failed(self.cluster.prober_id, op, err)
+                history.failed(client_id, op, err, is_read_only(request))
                 out.append(err)
                 return
-            history.complete(self.cluster.prober_id, op, "ok", response_result(request, resp))
+            history.complete(client_id, op, "ok", response_result(request, resp))
             out.append(resp)
 
-        client.env.spawn(go(), "script")
-        self.wait_for(lambda: bool(out), within_us, f"no answer to {op}")
-        return out[0]
+        c.env.spawn(go(), "script")
 
     def put(self, key: bytes, value: bytes, member: int | None = None) -> Any:
         """Put; the response or the error."""

@@ -165,14 +165,10 @@ class Scenario:
         duration = _int(obj, "duration_us", 1, 86_400 * _S, default=60 * _S)
         timing = _sub(obj, "timing", RaftTiming)
         mix = _sub(obj, "mix", WorkloadConfig)
-        if mix.keys < 2:
-            raise ScenarioError(f'"mix.keys" must be >= 2, got {mix.keys}')
-        weights = (mix.put, mix.range_key, mix.range_prefix, mix.delete, mix.cas,
-                   mix.multi_txn, mix.compact)
-        if mix.clients and not any(weights):
-            raise ScenarioError('"mix": at least one operation kind needs a weight above 0')
-        if not 0 <= mix.serializable <= 1:
-            raise ScenarioError(f'"mix.serializable" must be in [0, 1], got {mix.serializable}')
+        problem = mix.problem()
+        if problem is not None:
+            name, what = problem
+            raise ScenarioError(f'"mix.{name}" {what}' if name else f'"mix": {what}')
         workload = obj.get("workload", "etcd")
         if workload not in ("etcd", "raft"):
             raise ScenarioError(f'"workload" must be "etcd" or "raft", got {workload!r}')
@@ -215,15 +211,21 @@ def run_scenario(scenario: Scenario) -> RunResult:
 
 
 def _swarm_mix(rng: random.Random) -> WorkloadConfig:
-    """Workload features on or off: each operation kind, serializable reads, the rate."""
+    """Workload features on or off: each operation kind, serializable reads, read-heavy phases,
+    clients pinned to their member, the rate."""
     def weight(default: int) -> int:
         return default if rng.random() < 0.7 else 0
 
+    base = WorkloadConfig()
     mix = WorkloadConfig(
         clients=rng.choice((1, 2, 4, 4, 8)), rate=float(rng.choice((20, 50, 100, 100, 200))),
         keys=rng.choice((3, 10, 10, 50)), put=30, range_key=weight(20), range_prefix=weight(10),
         delete=weight(8), cas=weight(15), multi_txn=weight(10), compact=weight(1),
         serializable=rng.choice((0.0, 0.2, 0.5)),
+        create=weight(base.create), cas_value=weight(base.cas_value),
+        guarded_read=weight(base.guarded_read), compare_txn=weight(base.compare_txn),
+        delete_put=weight(base.delete_put), read_heavy=rng.choice((0.0, 0.0, 0.2, 0.5, 1.0)),
+        pinned=rng.choice((0.0, 0.25, 0.5, 0.75, 1.0)),
     )
     return mix
 

@@ -38,6 +38,15 @@ DEFAULT_MIX: Mapping[str, float] = {
     "compact": 1,
 }
 
+# Further kinds a mix may name (the default leaves them out, so its histories stay as they were):
+# "create" (txn: version == 0 ? put : range), "cas_value" (txn: value == what the client last
+# saw ? put : range), "guard" (txn: compares on any target with any result, then ranges only;
+# now and then every range serializable), "multi" (txn: compares on two keys, puts and deletes
+# of other keys, or a range), "ser" (a serializable range of one key).
+_TARGETS = {"VERSION": "version", "CREATE": "create_revision", "MOD": "mod_revision",
+            "VALUE": "value"}
+_RESULTS = ("EQUAL", "NOT_EQUAL", "GREATER", "LESS")
+
 _GRPC = "etcdserver: "
 
 
@@ -63,6 +72,7 @@ class _Client:
     process: int
     seen_rev: int = 1
     mod: dict[str, int] = field(default_factory=dict)
+    value: dict[str, str] = field(default_factory=dict)
 
 
 def _prefix_end(prefix: str) -> str:
@@ -107,7 +117,48 @@ def _choose(rng: random.Random, client: _Client, names: list[str], weights: list
         return "txn", {"compare": [compare],
                        "success": [{"request_put": {"key": key, "value": value}}],
                        "failure": [{"request_range": {"key": key}}]}
-    return "compact", {"revision": max(1, client.seen_rev - rng.randint(0, 30))}
+    if kind == "compact":
+        return "compact", {"revision": max(1, client.seen_rev - rng.randint(0, 30))}
+    put = {"request_put": {"key": key, "value": value}}
+    get = {"request_range": {"key": key}}
+    if kind == "create":
+        return "txn", {"compare": [{"key": key, "target": "VERSION", "result": "EQUAL",
+                                    "version": 0}], "success": [put], "failure": [get]}
+    if kind == "cas_value":
+        return "txn", {"compare": [{"key": key, "target": "VALUE", "result": "EQUAL",
+                                    "value": client.value.get(key, "")}],
+                       "success": [put], "failure": [get]}
+    if kind == "ser":
+        return "range", {"key": key, "serializable": True}
+    other = rng.choice(keys)
+    compares = [_compare(rng, client, key), _compare(rng, client, other)][:rng.randint(1, 2)]
+    if kind == "guard":
+        serializable = rng.random() < 0.3
+        reads = [{"request_range": {"key": k, **({"serializable": True} if serializable else {})}}
+                 for k in (key, other)]
+        return "txn", {"compare": compares, "success": reads[:rng.randint(1, 2)],
+                       "failure": reads[1:]}
+    # multi: puts and deletes of distinct keys on one branch, a range on the other
+    ops: list[dict[str, Any]] = [put]
+    if other != key:
+        ops.append({"request_delete_range": {"key": other}} if rng.random() < 0.5 else
+                   {"request_put": {"key": other, "value": value + "b"}})
+    return "txn", {"compare": compares, "success": ops, "failure": [get]}
+
+
+def _compare(rng: random.Random, client: _Client, key: str) -> dict[str, Any]:
+    """A compare on any target with any result, its operand near what the client saw."""
+    target = rng.choice(sorted(_TARGETS))
+    operand: str | int
+    if target == "VALUE":
+        operand = client.value.get(key, "") if rng.random() < 0.7 else f"v{rng.randrange(99)}"
+    else:
+        seen = client.mod.get(key, 0)
+        operand = max(0, seen + rng.choice((-1, 0, 0, 1)))
+        if target == "VERSION":
+            operand = min(operand, rng.randint(0, 3))
+    return {"key": key, "target": target, "result": rng.choice(_RESULTS),
+            _TARGETS[target]: operand}
 
 
 def _learn(client: _Client, f: str, args: Mapping[str, Any], result: Mapping[str, Any]) -> None:
@@ -117,6 +168,7 @@ def _learn(client: _Client, f: str, args: Mapping[str, Any], result: Mapping[str
     client.seen_rev = max(client.seen_rev, result["revision"])
     if f == "put":
         client.mod[args["key"]] = result["revision"]
+        client.value[args["key"]] = args["value"]
     elif f == "delete_range":
         client.mod[args["key"]] = 0
     elif f == "range" and not args.get("count_only") and not args.get("revision"):
@@ -124,13 +176,14 @@ def _learn(client: _Client, f: str, args: Mapping[str, Any], result: Mapping[str
             client.mod[args["key"]] = 0
         for kv in result["kvs"]:
             client.mod[kv["key"]] = kv["mod_revision"]
+            client.value[kv["key"]] = kv["value"]
     elif f == "txn":
-        (resp,) = result["responses"]
-        if result["succeeded"]:
-            client.mod[args["compare"][0]["key"]] = resp["response_put"]["revision"]
-        else:
-            kvs = resp["response_range"]["kvs"]
-            client.mod[args["compare"][0]["key"]] = kvs[0]["mod_revision"] if kvs else 0
+        branch = args["success"] if result["succeeded"] else args["failure"]
+        for item, resp in zip(branch, result["responses"], strict=True):
+            (kind, sub), = item.items()
+            (_, inner), = resp.items()
+            _learn(client, kind[len("request_"):], sub, {**inner, "revision": result["revision"]}
+                   if kind == "request_put" else inner)
 
 
 def generate_etcd_history(rng: random.Random, ops: int, keys: int = 100, clients: int = 10,

@@ -24,9 +24,14 @@ Semantics follow etcd's server (etcdserver/txn, storage/mvcc), and where they ar
   the request did not take effect (validation errors, e.g. duplicate keys in a txn).
 - Matching a result: a top-level or response field absent from the recorded result is not checked;
   fields of a key-value take proto3 defaults ("" and 0). Unknown fields are ignored.
+- Serializable reads promise no recency, so they are not checked: a serializable range, and a
+  txn whose every op on both branches is a serializable range (etcd's isTxnSerializable: the
+  member answers from its own store; a txn with no op at all is one too). Any other read-only
+  txn is linearizable, whatever flags its ranges carry. A read-only request whose outcome is
+  unknown changes nothing, whenever it takes effect.
 - Not modelled (rejected with a HistoryError): leases, ignore_value / ignore_lease, sorting on a
-  target other than the key. Serializable ranges promise no recency, so they are not checked.
-  A txn that writes one key twice is applied in order (etcd rejects it before it runs).
+  target other than the key. A txn that writes one key twice is applied in order (etcd rejects
+  it before it runs).
 
 Keeping the search small. Revisions are global, so the history is one part; but almost every ok
 result names the revision it saw, which pins writes and reads in place. What is left is the
@@ -39,8 +44,8 @@ follows it):
   too few revisions for the puts a later version read counts (`Facts.feasible`), rather than
   when the search reaches the result that contradicts it.
 - `interchangeable` (interchangeable.py): unknown writes that differ only in values no result
-  shows are one class, so a run of revisions only unknown writes filled is searched once per
-  kind of write.
+  shows (and no LESS / GREATER value compare falls between) are one class, so a run of
+  revisions only unknown writes filled is searched once per kind of write.
 - `Horizon` (horizon.py): states compare by what the rest of the history can still observe, so
   that choices that differ only in versions nobody reads again make one search node, not many.
 `contradictions` (contradictions.py) finds, without any search, the usual proofs that there is

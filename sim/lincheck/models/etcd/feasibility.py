@@ -193,37 +193,36 @@ class Facts:
         rev = res.get("revision")
         if isinstance(req, TxnReq) and res.get("succeeded") is True and isinstance(rev, int):
             # Its compares held in the store before it: at its revision, or the one before if
-            # it wrote (or may have).
-            self.held(req.compare, rev if wrote is False else rev - 1)
+            # it wrote (or may have: then only what holding at either revision implies).
+            self.held(req.compare, rev if wrote is False else rev - 1, wrote is not None)
         if not isinstance(rev, int) or wrote is False:
             return
         (self._claimed if wrote else self._unsure).add(rev)
         self._ok_deletes.extend((rev, key, end) for key, end in delete_ranges(req))
 
-    def held(self, compares: Sequence[Compare], at: int) -> None:
+    def held(self, compares: Sequence[Compare], at: int, sure: bool = True) -> None:
         """Compares that held at revision `at`: an equal mod or create revision names a put of
-        the key and that it lives from there to `at` (unwritten since the mod); zero, that it
-        is absent."""
+        the key and that it lives from there to `at` (unwritten since the mod); zero, or a zero
+        version, that it is absent. Not `sure`: they held at `at` or at `at` + 1, which tells
+        the same of a live key, but not that it was absent at `at` (it may have been deleted at
+        `at` + 1)."""
         for c in compares:
             if c.end is not None or c.result != "EQUAL" or not isinstance(c.operand, int) \
                     or isinstance(c.operand, bool) or c.operand > at:
                 continue
-            if c.target == "MOD":
-                if c.operand == 0:
+            if c.operand == 0:
+                if sure and c.target in ("VERSION", "MOD", "CREATE"):
                     self.gone(c.key, at)
-                else:
-                    self.put(c.operand, c.key, _ANY_VALUE)
-                    if at > c.operand:
-                        self._quiet.setdefault(c.key, []).append((c.operand + 1, at))
-                    self._alive.setdefault(c.key, []).append((c.operand, at))
+            elif c.target == "MOD":
+                self.put(c.operand, c.key, _ANY_VALUE)
+                if at > c.operand:
+                    self._quiet.setdefault(c.key, []).append((c.operand + 1, at))
+                self._alive.setdefault(c.key, []).append((c.operand, at))
             elif c.target == "CREATE":
-                if c.operand == 0:
-                    self.gone(c.key, at)
-                else:
-                    self.put(c.operand, c.key, _ANY_VALUE)
-                    self._alive.setdefault(c.key, []).append((c.operand, at))
-                    if c.operand > 1:
-                        self._absent.setdefault(c.key, set()).add(c.operand - 1)
+                self.put(c.operand, c.key, _ANY_VALUE)
+                self._alive.setdefault(c.key, []).append((c.operand, at))
+                if c.operand > 1:
+                    self._absent.setdefault(c.key, set()).add(c.operand - 1)
 
     def lost(self, req: Request, call: int) -> None:
         """An unknown-outcome request called at `call`: it may have deleted, at any revision no

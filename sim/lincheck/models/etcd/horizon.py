@@ -7,11 +7,12 @@ choices of which unknown write filled a revision differ only in versions nobody 
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from sim.lincheck.history import Operation, Status
-from sim.lincheck.models.etcd.footprint import keys_in, observed_ranges, old_reads
+from sim.lincheck.history import Operation, Status, is_mapping
+from sim.lincheck.models.etcd.footprint import compares_of, keys_in, observed_ranges, old_reads
 from sim.lincheck.models.etcd.requests import Request
 from sim.lincheck.models.etcd.versions import INF, MASK, Record, version_at
 
@@ -30,13 +31,40 @@ class Observer(Protocol):
     @property
     def unchecked(self) -> bool: ...
     @property
+    def read_only(self) -> bool: ...
+    @property
     def observed(self) -> Any: ...
 
 
-def _fields(rec: Record | None) -> tuple[str, int, int, int] | None:
-    if rec is None or rec.value is None:
-        return None  # absent: a tombstone's revision is not observable
-    return rec.value, rec.create, rec.mod, rec.version
+def _strings(value: Any, into: set[str]) -> None:
+    if isinstance(value, str):
+        into.add(value)
+    elif value is None or isinstance(value, int):
+        return
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _strings(item, into)
+    elif is_mapping(value):
+        for item in value.values():
+            _strings(item, into)
+
+
+def _spans(olds: list[tuple[int, int]]) -> tuple[list[int], list[tuple[int, ...]]]:
+    """Where the set of old revisions read (X read from X + 1 to P) changes, and the set from
+    there on, sorted."""
+    changes: dict[int, list[tuple[int, int]]] = {}
+    for x, at in olds:
+        changes.setdefault(x + 1, []).append((x, 1))
+        changes.setdefault(at + 1, []).append((x, -1))
+    live: dict[int, int] = {}
+    starts: list[int] = []
+    sets: list[tuple[int, ...]] = []
+    for r in sorted(changes):
+        for x, d in changes[r]:
+            live[x] = live.get(x, 0) + d
+        starts.append(r)
+        sets.append(tuple(sorted(x for x, n in live.items() if n > 0)))
+    return starts, sets
 
 
 class Horizon:
@@ -45,10 +73,10 @@ class Horizon:
     An ok request observes the keys its result depends on (read, compared, deleted, or put with
     prev_kv) at a revision no later than its result's. An unknown-outcome request that compares
     or deletes a key makes the key observable for good: whether it writes (and so the revision)
-    depends on the key. At revision R, key k's observable part is then nothing if no ok request
-    observes k at R or later; otherwise its current version (value, create, mod, version, or
-    absent), and its version at each old revision X < R that a request observing k at P >= R
-    reads.
+    depends on the key (unless it only reads: then it changes nothing either way). At revision
+    R, key k's observable part is then nothing if no ok request observes k at R or later;
+    otherwise its current version (value, create, mod, version, or absent), and its version at
+    each old revision X < R that a request observing k at P >= R reads.
     """
 
     def __init__(self, compiled: Sequence[Observer], keys: list[str]) -> None:
@@ -57,6 +85,8 @@ class Horizon:
         for c in compiled:
             op = c.op
             if op.status is Status.UNKNOWN:
+                if c.read_only:
+                    continue  # it changes nothing, whatever it compares
                 for first, stop in observed_ranges(c.req, compares_and_deletes_only=True):
                     for k in keys_in(keys, first, stop):
                         self.last[k] = INF
@@ -81,15 +111,48 @@ class Horizon:
                 if at < INF:
                     events.setdefault(at + 1, set()).add(k)
         self.events = {r: sorted(ks) for r, ks in events.items()}
+        # Per key, the old revisions read from each revision on: at R, each X with X < R <= P
+        # for some read (X, P), once. As (starts, revisions) with starts sorted: a bisection
+        # finds them, however many old reads the history holds.
+        self.spans: dict[str, tuple[list[int], list[tuple[int, ...]]]] = {
+            k: _spans(olds) for k, olds in self.olds.items()}
+        # The values the history shows (in a result, or as a compare's operand), and the
+        # operands of LESS / GREATER value compares, sorted: see `value_class`.
+        self.shown: set[str] = set()
+        ordered: set[str] = set()
+        for c in compiled:
+            _strings(c.observed, self.shown)
+            for cmp in compares_of(c.req):
+                if cmp.target == "VALUE":
+                    self.shown.add(str(cmp.operand))
+                    if cmp.result in ("LESS", "GREATER"):
+                        ordered.add(str(cmp.operand))
+        self.bounds = sorted(ordered)
+
+    def value_class(self, value: str) -> str | int:
+        """A value, as far as the history can tell it from others: itself if the history shows
+        it; else the gap between ordering compares' operands it falls in (equal to no operand,
+        such values compare alike with every one, and no result shows them)."""
+        if value in self.shown:
+            return value
+        return bisect.bisect_left(self.bounds, value)
+
+    def _fields(self, rec: Record | None) -> tuple[str | int, int, int, int] | None:
+        if rec is None or rec.value is None:
+            return None  # absent: a tombstone's revision is not observable
+        return self.value_class(rec.value), rec.create, rec.mod, rec.version
 
     def canon(self, rec: Record | None, key: str, rev: int) -> tuple[Any, ...] | None:
         """What of `key` (newest version `rec`) is observable from revision `rev` on."""
         if self.last.get(key, 0) < rev:
             return None
-        olds = self.olds.get(key)
-        old = () if olds is None else tuple(
-            _fields(version_at(rec, x)) for x, at in olds if x < rev <= at)
-        head = _fields(rec)
+        spans = self.spans.get(key)
+        old: tuple[Any, ...] = ()
+        if spans is not None:
+            i = bisect.bisect_right(spans[0], rev) - 1
+            if i >= 0:
+                old = tuple(self._fields(version_at(rec, x)) for x in spans[1][i])
+        head = self._fields(rec)
         if head is None and not old:
             return None
         return key, head, old

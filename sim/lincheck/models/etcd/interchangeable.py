@@ -3,50 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from typing import Any
 
-from sim.lincheck.history import Status, is_mapping
-from sim.lincheck.models.etcd.footprint import compares_of
+from sim.lincheck.history import Status
+from sim.lincheck.models.etcd.horizon import Horizon
 from sim.lincheck.models.etcd.operations import Compiled
-from sim.lincheck.models.etcd.requests import DeleteReq, PutReq, RangeReq, Request, TxnReq
+from sim.lincheck.models.etcd.requests import DeleteReq, PutReq, Request, TxnReq
 
 __all__ = ["classes"]
 
 
-def _strings(value: Any, into: set[str]) -> None:
-    if isinstance(value, str):
-        into.add(value)
-    elif value is None or isinstance(value, int):
-        return
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            _strings(item, into)
-    elif is_mapping(value):
-        for item in value.values():
-            _strings(item, into)
-
-
-def classes(compiled: Sequence[Compiled]) -> dict[int, Hashable]:
+def classes(compiled: Sequence[Compiled], horizon: Horizon) -> dict[int, Hashable]:
     """id(op) -> class, for the unknown-outcome writes that are interchangeable.
 
     Two such requests step alike from every state when they are the same request but for the
     values they put, and no result shows those values and no compare names them: every result
     then mismatches both or neither, and an EQUAL / NOT_EQUAL compare holds for both or neither.
-    A LESS / GREATER compare on values would tell them apart, so with one anywhere, values count.
+    A LESS / GREATER compare on values tells two values apart when it falls between them, so
+    hidden values are alike only within one gap between the operands of such compares: the
+    horizon's `value_class` (which also lets states that differ only so compare equal).
     """
-    seen: set[str] = set()
-    ordered = False
-    for c in compiled:
-        _strings(c.observed, seen)
-        for cmp in compares_of(c.req):
-            if cmp.target == "VALUE":
-                _strings(cmp.operand, seen)
-                ordered = ordered or cmp.result in ("LESS", "GREATER")
-
     def shape(req: Request) -> Hashable:
         if isinstance(req, PutReq):
-            hidden = not ordered and req.value not in seen
-            return "put", req.key, None if hidden else req.value
+            return "put", req.key, horizon.value_class(req.value)
         if isinstance(req, DeleteReq):
             return "delete", req.key, req.end
         if isinstance(req, TxnReq):
@@ -55,4 +33,4 @@ def classes(compiled: Sequence[Compiled]) -> dict[int, Hashable]:
         return req  # a range or a compaction: no values in it
 
     return {id(c.op): shape(c.req) for c in compiled
-            if c.op.status is Status.UNKNOWN and not isinstance(c.req, RangeReq)}
+            if c.op.status is Status.UNKNOWN and not c.read_only}

@@ -15,7 +15,7 @@ from sim.lincheck.models.etcd.footprint import puts_of, revisions_asked
 from sim.lincheck.models.etcd.horizon import Horizon
 from sim.lincheck.models.etcd.interchangeable import classes
 from sim.lincheck.models.etcd.operations import Compiled
-from sim.lincheck.models.etcd.requests import CompactReq, PutReq, RangeReq, parse_request
+from sim.lincheck.models.etcd.requests import CompactReq, PutReq, parse_request
 from sim.lincheck.models.etcd.responses import matches
 from sim.lincheck.models.etcd.state import INITIAL, EtcdState
 from sim.lincheck.models.etcd.store import execute, run
@@ -64,8 +64,8 @@ class EtcdModel(Model):
             raise ValueError(f"operation {op.id} is not in the history given to partition() "
                              "before init(); call partition() with the operations to check")
         if op.status is not Status.OK:
-            if op.status is Status.FAIL or isinstance(c.req, RangeReq):
-                return (state,)
+            if op.status is Status.FAIL or c.read_only:
+                return (state,)  # a read changes nothing, whenever it takes effect
             req = c.req
             if facts is not None:
                 if isinstance(req, CompactReq):
@@ -128,7 +128,7 @@ class EtcdModel(Model):
             facts.putter(c.req)
             for key, value in puts_of(c.req):
                 facts.writer(key, value)
-            if c.op.status is Status.OK and c.error is None:
+            if c.op.status is Status.OK and c.error is None and not c.unchecked:
                 facts.request(c.req, c.observed)
                 if c.op.ret is not None and c.rev_lo >= 0:
                     facts.returned(c.rev_lo, c.op.ret)
@@ -145,7 +145,7 @@ class EtcdModel(Model):
         facts.horizon = self._horizon = Horizon(compiled, sorted(facts.keys))
         for c in compiled:
             c.facts = facts
-        self._classes = classes(compiled)
+        self._classes = classes(compiled, facts.horizon)
         return [list(ops)]
 
     def interchangeable(self, op: Operation) -> Hashable | None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from sim.lincheck.history import Operation, Status, is_mapping
 from sim.lincheck.models.etcd.errors import normalize_error
 from sim.lincheck.models.etcd.feasibility import Facts
-from sim.lincheck.models.etcd.requests import CompactReq, PutReq, RangeReq, Request
+from sim.lincheck.models.etcd.requests import (
+    CompactReq,
+    PutReq,
+    Request,
+    is_read_only,
+    is_serializable,
+)
 from sim.lincheck.models.etcd.responses import plain
 
 __all__ = ["Compiled"]
@@ -16,8 +22,8 @@ _ANY = 1 << 62  # no revision recorded: any revision passes the quick filter
 class Compiled:
     """One operation, compiled once: its request, what the client saw, the revisions it allows."""
 
-    __slots__ = ("error", "facts", "fits", "observed", "op", "req", "rev_hi", "rev_lo",
-                 "unchecked")
+    __slots__ = ("error", "facts", "fits", "observed", "op", "read_only", "req", "rev_hi",
+                 "rev_lo", "unchecked")
 
     def __init__(self, op: Operation, req: Request) -> None:
         self.op = op  # holds the operation alive, so its id() is not reused while cached
@@ -25,7 +31,9 @@ class Compiled:
         self.error: str | None = None
         self.rev_lo = -_ANY
         self.rev_hi = _ANY
-        self.unchecked = isinstance(req, RangeReq) and req.serializable
+        # A serializable range or txn may answer from a stale member: etcd promises no recency.
+        self.unchecked = is_serializable(req)
+        self.read_only = is_read_only(req)  # it never changes the store
         self.facts: Facts | None = None  # set by EtcdModel.partition
         self.fits: dict[int, bool] = {}  # an unknown put: may it take this revision?
         self.observed = plain(op.result)  # plain dicts and lists: quicker to match than frozen
@@ -42,7 +50,7 @@ class Compiled:
             # The revision before the request that answers with `rev`: a quick filter.
             if isinstance(req, PutReq):
                 self.rev_lo = self.rev_hi = rev - 1
-            elif isinstance(req, (RangeReq, CompactReq)):
+            elif self.read_only or isinstance(req, CompactReq):
                 self.rev_lo = self.rev_hi = rev
             else:
                 self.rev_lo, self.rev_hi = rev - 1, rev

@@ -9,7 +9,7 @@ from typing import Any
 from sim.lincheck.history import is_mapping
 
 __all__ = ["CompactReq", "Compare", "DeleteReq", "PutReq", "RangeReq", "Request", "TxnReq",
-           "parse_request"]
+           "is_read_only", "is_serializable", "parse_request"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,3 +157,25 @@ def parse_request(f: str, args: Mapping[str, Any]) -> Request:
     if f == "compact":
         return CompactReq(_int(args, "revision"))
     raise ValueError(f"unknown operation {f!r}: etcd's are range, put, delete_range, txn, compact")
+
+
+def is_read_only(req: Request) -> bool:
+    """A range, or a txn with no put or delete on any branch, nested txns included (etcd's
+    isTxnReadonly): it cannot change the store."""
+    if isinstance(req, RangeReq):
+        return True
+    if isinstance(req, TxnReq):
+        return all(is_read_only(op) for op in (*req.success, *req.failure))
+    return False
+
+
+def is_serializable(req: Request) -> bool:
+    """A serializable range, or a txn whose every op on both branches is one (etcd's
+    isTxnSerializable; a txn with no op at all is one too): the member answers from its own
+    store, with no recency promised."""
+    if isinstance(req, RangeReq):
+        return req.serializable
+    if isinstance(req, TxnReq):
+        return all(isinstance(op, RangeReq) and op.serializable
+                   for op in (*req.success, *req.failure))
+    return False
