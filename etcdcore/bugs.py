@@ -28,6 +28,7 @@ __all__ = [
     "LOG_BUGS",
     "RAFT_BUGS",
     "RANGE_COUNT_WITHIN_LIMIT",
+    "READ_INDEX_BEFORE_TERM_COMMIT",
     "TRUNCATE_ON_STALE_APPEND",
     "TXN_HEADER_BEFORE_WRITES",
     "VOTE_NOT_PERSISTED",
@@ -64,6 +65,7 @@ RANGE_COUNT_WITHIN_LIMIT = "range-count-within-limit"
 TXN_HEADER_BEFORE_WRITES = "txn-header-before-writes"
 COMPARE_MISSING_KEY_PANICS = "compare-missing-key-panics"
 HARD_STATE_COMMIT_ONLY = "hard-state-commit-only"
+READ_INDEX_BEFORE_TERM_COMMIT = "read-index-before-term-commit"
 
 _ALL = (
     Bug(COMMIT_EARLIER_TERM,
@@ -138,6 +140,12 @@ _ALL = (
         "a range with a limit counts the keys it fetched (limit + 1), not the keys in range",
         "etcd mvcc: a range's count is every key in range at its revision, whatever the limit "
         "(etcd-io/etcd#6145, count came back as limit + 1; fixed by #6152)"),
+    Bug(READ_INDEX_BEFORE_TERM_COMMIT,
+        "a new leader answers ReadIndex at its commit index before an entry of its own term "
+        "is committed (a sole voter always did)",
+        "Raft §6.4: a leader serves reads only once it has committed an entry of its term; "
+        "until then its commit index may lag what was committed and answered before "
+        "(etcd-io/etcd#7331: ReadIndex may read a stale value; fixed by #7332)"),
 )
 
 BUGS: dict[str, Bug] = {b.name: b for b in _ALL}

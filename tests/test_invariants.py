@@ -331,3 +331,34 @@ def test_a_member_never_applies_beyond_its_commit_index() -> None:
     w.applied(1, Entry(1, 1, b"x"))
     with violated("applied_committed"):
         w.applied(1, Entry(1, 2, b"y"))
+
+
+def test_a_member_applies_only_what_a_majority_holds_durably() -> None:
+    w = RaftInvariants(lambda: 42, members=3)
+    entry = Entry(2, 1, b"a")
+    w.persisted(1, HardState(2), [entry], prev_term=0)
+    with violated("applied_durable"):
+        apply(w, 1, entry)  # one of three holds it: a crash of that one can lose it
+    w = RaftInvariants(lambda: 42, members=3)
+    for node in (1, 3):
+        w.persisted(node, HardState(2), [entry], prev_term=0)
+    apply(w, 2, entry)  # two of three hold it; the member applying it need not yet
+    assert w.checked["applied_durable"] == 1
+
+
+def test_a_sole_member_applies_only_what_its_own_fsync_made_durable() -> None:
+    w = RaftInvariants(lambda: 42, members=1)
+    entry = Entry(2, 1, b"a")
+    with violated("applied_durable"):
+        apply(w, 1, entry)
+    w = RaftInvariants(lambda: 42, members=1)
+    w.persisted(1, HardState(2), [entry], prev_term=0)
+    apply(w, 1, entry)
+
+
+def test_an_entry_held_in_another_term_does_not_count_as_durable() -> None:
+    w = RaftInvariants(lambda: 42, members=3)
+    w.persisted(1, HardState(3), [Entry(3, 1, b"a")], prev_term=0)
+    w.persisted(2, HardState(2), [Entry(2, 1, b"b")], prev_term=0)
+    with violated("applied_durable"):
+        apply(w, 1, Entry(3, 1, b"a"))

@@ -39,7 +39,7 @@ class Case:
 
 
 _SAFETY = ("election_safety", "leader_completeness", "log_matching", "state_machine_safety",
-           "committed_kept", "vote_quorum", "term_adopted", "applied_committed")
+           "committed_kept", "vote_quorum", "term_adopted", "applied_committed", "applied_durable")
 
 CASES = {
     c.bug: c
@@ -91,6 +91,10 @@ CASES = {
         # that it voted for itself.
         Case(bugs.FORGET_VOTE_SAME_TERM, "raft", "none", 5, range(1),
              ("durable_state", "election_safety", "vote_quorum")),
+        # Found at seed 18 (and 40) of 0..59: a new leader reads at a commit index that lags
+        # a write the old leader had answered.
+        Case(bugs.READ_INDEX_BEFORE_TERM_COMMIT, "etcd", "default", 30, range(18, 19),
+             ("linearizable",)),
     )
 }
 
@@ -177,6 +181,10 @@ def test_a_server_that_panics_on_a_compare_of_a_missing_key_is_caught() -> None:
 
 def test_a_wal_that_keeps_the_commit_but_not_term_and_vote_is_caught() -> None:
     found_by_one_of_its_checks(bugs.HARD_STATE_COMMIT_ONLY)
+
+
+def test_a_leader_that_reads_before_committing_in_its_term_is_caught() -> None:
+    found_by_one_of_its_checks(bugs.READ_INDEX_BEFORE_TERM_COMMIT)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

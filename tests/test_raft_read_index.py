@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from raft_net import Filter, RaftNet
@@ -55,6 +56,31 @@ def test_a_single_node_leader_answers_a_read_index_at_once_with_its_commit_index
     assert net.read_states[1] == [ReadState(leader.committed, b"r1")]
     # Handed out once: the next Ready has none.
     assert not leader.has_ready()
+
+
+def test_a_restarted_sole_voter_answers_a_read_index_only_once_its_term_has_a_commit() -> None:
+    # Its commit index reaches the WAL lazily (no fsync of its own): after a crash it may lag
+    # entries it applied and answered. Its new term's entry commits them again, but only once
+    # durable; a read answered before that would miss acknowledged writes (etcd#7331's rule).
+    net = ReadNet((1,))
+    net.elect(1)
+    for data in (b"a", b"b"):
+        net.propose(1, data)
+        net.process(1)
+    answered = net.node(1).committed
+    disk = net.disks[1]
+    disk.set_hard_state(dataclasses.replace(disk.initial_state(), commit=1))
+    leader = net.restart(1)
+    leader.campaign()
+    rd = net.ready(1)  # its empty entry of the new term, not yet durable
+    assert leader.state == StateType.LEADER and leader.committed < answered
+    leader.read_index(b"r")
+    assert rd.read_states == [] and not net.read_states[1]
+    net.persist(1, rd)
+    net.advance(1, rd)
+    net.process(1)
+    assert net.read_states[1] == [ReadState(leader.committed, b"r")]
+    assert leader.committed > answered
 
 
 def test_a_leader_answers_a_read_index_only_after_a_quorum_acks_a_heartbeat_with_its_ctx() -> None:

@@ -120,6 +120,7 @@ class Raft:
         self.commit_earlier_term = planted.COMMIT_EARLIER_TERM in config.bugs
         self.vote_without_up_to_date_check = planted.VOTE_WITHOUT_UP_TO_DATE_CHECK in config.bugs
         self.follower_commit_unclamped = planted.FOLLOWER_COMMIT_UNCLAMPED in config.bugs
+        self.read_index_before_term_commit = planted.READ_INDEX_BEFORE_TERM_COMMIT in config.bugs
         self.raft_log.planted = config.bugs & planted.LOG_BUGS
         self.probes = config.probes if config.probes is not None else Probes()
         self.raft_log.probes = self.probes
@@ -508,21 +509,27 @@ class Raft:
     # ---- leader: read index --------------------------------------------------------------
 
     def handle_read_index(self, m: Message) -> None:
-        """Answer a read index now (sole voter), after a heartbeat round, or once we commit."""
+        """Answer a read index once an entry of our term is committed: at once (sole voter),
+        else after a heartbeat round."""
         if len(m.entries) != 1:
             raise RaftError("a read index request carries exactly one entry (its ctx)")
-        if len(self.voters) == 1:
-            self.respond_to_read_index(m, self.raft_log.committed)
-        elif self.raft_log.term_at(self.raft_log.committed) != self.term:
+        if self.raft_log.term_at(self.raft_log.committed) != self.term \
+                and not self.read_index_before_term_commit:  # the planted bug reads at once
             # Our commit index may lag what an earlier leader committed until an entry of our
-            # own term commits: reading at it now could miss a completed write.
+            # own term commits: reading at it now could miss a completed write. A sole voter
+            # too: it counts its own entries only once durable, so after a restart its commit
+            # index is the WAL's, which may lag what it applied and answered before the crash.
             self.probes.hit("raft.read_index_postponed")
             self.pending_read_index_messages.append(m)
         else:
             self.start_read_index(m)
 
     def start_read_index(self, m: Message) -> None:
-        """Remember the commit index for `m`, ack it ourselves, ask a quorum to confirm."""
+        """Remember the commit index for `m`, ack it ourselves, ask a quorum to confirm (a sole
+        voter is its own quorum: it answers at once)."""
+        if len(self.voters) == 1:
+            self.respond_to_read_index(m, self.raft_log.committed)
+            return
         ctx = m.entries[0].data
         self.read_only.add_request(self.raft_log.committed, m)
         self.read_only.recv_ack(self.id, ctx)

@@ -264,6 +264,9 @@ class RaftNode:
             if hooks is not None:
                 if rd.committed_entries:
                     hooks.apply(rd.committed_entries)
+                    if monitor is not None:  # from here on, clients may see them
+                        for entry in rd.committed_entries:
+                            monitor.applied(node_id, entry)
                 if rd.read_states:
                     hooks.read_state(rd.read_states[-1])
             late = rd.messages
@@ -321,11 +324,12 @@ class RaftNode:
                 if monitor is not None:
                     monitor.sent(node_id, m)
                 send(m.to, m)
-            for entry in rd.committed_entries:
-                if apply is not None:
-                    apply(entry)
-                if monitor is not None:  # applied, or handed to the server's apply loop
-                    monitor.applied(node_id, entry)
+            if hooks is None:
+                for entry in rd.committed_entries:
+                    if apply is not None:
+                        apply(entry)
+                    if monitor is not None:
+                        monitor.applied(node_id, entry)
             node.advance(rd)
 
     def _observe(self, rd: Ready) -> None:

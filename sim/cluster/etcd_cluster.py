@@ -68,7 +68,7 @@ class EtcdCluster:
         self.world = World(config.seed, members, self._boot, client_ids=clients,
                            disk=config.disk_config(),
                            client_boot=self._boot_client)
-        self.invariants = RaftInvariants(lambda: self.world.now)
+        self.invariants = RaftInvariants(lambda: self.world.now, len(members))
         self.history = History(lambda: self.world.now)
         self.phases = Phases(self.workload.read_heavy, self.world.streams.get("workload/phases"),
                              lambda: self.world.now)

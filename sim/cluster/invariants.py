@@ -43,6 +43,7 @@ INVARIANTS = (
     "committed_kept",
     "term_adopted",
     "applied_committed",
+    "applied_durable",
 )
 
 
@@ -73,8 +74,9 @@ class _NodeView:
 class RaftInvariants:
     """Checks every report from every node; counts how often each invariant was checked."""
 
-    def __init__(self, now: Callable[[], int]) -> None:
+    def __init__(self, now: Callable[[], int], members: int = 0) -> None:
         self._now = now
+        self._majority = members // 2 + 1 if members else 0  # 0: applied_durable not checked
         self._nodes: dict[int, _NodeView] = {}
         self._leaders: dict[int, int] = {}  # term -> leader
         self._entries: dict[tuple[int, int], tuple[bytes, int]] = {}  # (index, term) -> data, prev
@@ -304,6 +306,8 @@ class RaftInvariants:
                 f"applied index {entry.index} after {view.last_applied}",
             )
         view.last_applied = entry.index
+        if self._majority:
+            self._applied_durable(node, entry)
         self.checked["state_machine_safety"] += 1
         known = self._applied.get(entry.index)
         if known is None:
@@ -315,6 +319,23 @@ class RaftInvariants:
                 "state_machine_safety", node,
                 f"applied term {entry.term} at index {entry.index}; another node applied "
                 f"term {known.term}",
+            )
+
+    def _applied_durable(self, node: int, entry: Entry) -> None:
+        # What a member applies, a client may be told: a majority must hold it on disk, or a
+        # crash of the ones that do not can lose it (for one member: its own fsync first).
+        self.checked["applied_durable"] += 1
+        position, term = entry.index - 1, entry.term
+        holders = 0
+        for view in self._nodes.values():
+            terms = view.log_terms
+            if position < len(terms) and terms[position] == term:
+                holders += 1
+        if holders < self._majority:
+            self._fail(
+                "applied_durable", node,
+                f"applied index {entry.index} of term {term} held durably by {holders} "
+                f"member(s), fewer than a majority ({self._majority})",
             )
 
     # ---- summaries -------------------------------------------------------------------------

@@ -34,7 +34,7 @@ class Cluster:
         ids = list(range(1, config.nodes + 1))
         self.world = World(config.seed, ids, self._boot,
                            disk=config.disk_config())
-        self.invariants = RaftInvariants(lambda: self.world.now)
+        self.invariants = RaftInvariants(lambda: self.world.now, len(ids))
         self.applied_by: dict[bytes, set[int]] = {}
         self.liveness_marker = b"liveness"
         self.liveness: str = "pending"
