@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -122,6 +123,30 @@ def test_a_sweep_with_a_failure_exits_1_and_prints_the_replay_command(
     assert "failures    1" in out
     assert "seed 1: election_safety: planted" in out
     assert "replay: etcdsim run --seed 1 --nodes 3 --duration 3 --faults default" in out
+
+
+def test_a_swarm_sweep_runs_each_seeds_standard_scenario_and_leaves_a_replayable_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sim.harness.scenario import Scenario, run_scenario
+
+    code = main(["sweep", "--seeds", "0:2", "--workers", "1", "--swarm", "--duration", "10",
+                 "--bug", "delete-nothing-bumps-revision", "--out", str(tmp_path), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1
+    failure = out["failures"][0]
+    assert failure["check"] == "linearizable"
+    directory = Path(failure["replay"].removeprefix("etcdsim replay "))
+    scenario = Scenario.loads((directory / "scenario.json").read_text())
+    drawn = Scenario.from_seed(failure["seed"], duration_us=10_000_000,
+                               bugs=frozenset({"delete-nothing-bumps-revision"}))
+    assert scenario == drawn  # the seed's swarm scenario, not `run`'s fixed one
+    assert main(["replay", str(directory)]) == 1
+    assert run_scenario(drawn).digest in capsys.readouterr().out
+
+
+def test_a_swarm_sweep_is_not_guided() -> None:
+    assert main(["sweep", "--seeds", "0:2", "--swarm", "--guided"]) == 2
 
 
 def test_sweep_results_do_not_depend_on_the_number_of_workers() -> None:

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from etcdcore.api import rpc
+from etcdcore.api.raft_internal import InternalRaftRequest
 from etcdcore.raft import Config, MemoryStorage, RawNode
 from etcdcore.raft.types import Entry, HardState, Message, MessageType, StateType
 from sim.cluster.config import RunConfig
@@ -362,3 +364,47 @@ def test_an_entry_held_in_another_term_does_not_count_as_durable() -> None:
     w.persisted(2, HardState(2), [Entry(2, 1, b"b")], prev_term=0)
     with violated("applied_durable"):
         apply(w, 1, Entry(3, 1, b"a"))
+
+
+def request_entry(index: int, request_id: int, key: bytes) -> Entry:
+    """An entry as the KV server proposes it: the waiter's request id and its request."""
+    return Entry(2, index, InternalRaftRequest(request_id, rpc.PutRequest(key, b"v")).marshal())
+
+
+def test_a_waiting_request_gets_the_result_of_the_entry_that_carries_it() -> None:
+    w = watcher()
+    mine = request_entry(1, 7, b"a")
+    w.proposed(1, 7, mine.data)
+    w.answered(1, 7, mine)
+    assert w.checked["answered_own_entry"] == 1
+
+
+def test_a_waiter_answered_with_another_requests_entry_is_caught() -> None:
+    w = watcher()
+    w.proposed(1, 7, request_entry(1, 7, b"a").data)
+    with violated("answered_own_entry"):
+        w.answered(1, 7, request_entry(2, 8, b"b"))
+
+
+def test_a_request_id_reused_for_another_request_is_caught() -> None:
+    # An entry from before a restart carries the same id as a new request of this incarnation:
+    # the new caller must not be told the old entry's result.
+    w = watcher()
+    w.proposed(1, 7, request_entry(5, 7, b"new").data)
+    with violated("answered_own_entry"):
+        w.answered(1, 7, request_entry(3, 7, b"old"))
+
+
+def test_a_restart_forgets_the_waiters_of_the_incarnation_before() -> None:
+    w = watcher()
+    w.proposed(1, 7, request_entry(1, 7, b"a").data)
+    w.restarted(1, HardState(2), [])
+    w.answered(1, 7, request_entry(1, 7, b"other"))  # nobody waits on 7 in this incarnation
+
+
+def test_an_etcd_run_checks_every_answer_and_every_durable_apply() -> None:
+    result = run(RunConfig(seed=2, duration_us=5_000_000))
+    assert result.ok
+    for name in ("answered_own_entry", "applied_durable"):
+        verdict = result.checks[name]
+        assert verdict.startswith("pass (") and not verdict.startswith("pass (0 "), verdict

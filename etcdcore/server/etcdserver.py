@@ -14,7 +14,7 @@ import struct
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from etcdcore import bugs
 from etcdcore.api import rpc, rpctypes
@@ -32,7 +32,7 @@ from etcdcore.server.idutil import Generator, cluster_id, member_id, peer_url
 from etcdcore.server.raft_node import RaftMonitor, RaftNode, RaftTiming
 from etcdcore.server.wait import Wait, WaitTime
 
-__all__ = ["EtcdServer", "ServerConfig"]
+__all__ = ["EtcdServer", "ServerConfig", "ServerMonitor"]
 
 MAX_GAP_BETWEEN_APPLY_AND_COMMIT_INDEX = 5000
 
@@ -107,10 +107,20 @@ class _Chan:
 _TIMED_OUT = object()
 
 
+class ServerMonitor(RaftMonitor, Protocol):
+    """What an observer is told by the server, beside what its Raft driver tells."""
+
+    def proposed(self, node: int, request_id: int, data: bytes) -> None:
+        """A request waits on `request_id` for the entry it proposed, `data`."""
+
+    def answered(self, node: int, request_id: int, entry: Entry) -> None:
+        """The waiter on `request_id` gets the result of applying `entry`."""
+
+
 class EtcdServer:
     """One etcd member: backend, Raft node, apply loop, read loop."""
 
-    def __init__(self, env: Env, cfg: ServerConfig, monitor: RaftMonitor | None = None) -> None:
+    def __init__(self, env: Env, cfg: ServerConfig, monitor: ServerMonitor | None = None) -> None:
         self.env = env
         self.cfg = cfg
         self.id = env.node_id
@@ -277,6 +287,8 @@ class EtcdServer:
             result = yield from self.apply_request(req.request)
         except EtcdError as exc:
             result = exc
+        if self.monitor is not None:
+            self.monitor.answered(self.id, req.id, e)
         self.w.trigger(req.id, result)
 
     def apply_request(self, r: rpc.Request) -> Process:
@@ -322,6 +334,8 @@ class EtcdServer:
         if len(data) > self.cfg.max_request_bytes:
             raise rpctypes.REQUEST_TOO_LARGE.err()
         ch = self.w.register(id_)
+        if self.monitor is not None:
+            self.monitor.proposed(self.id, id_, data)
         start = self.env.now()
         timer = self.env.call_later(self.cfg.req_timeout_us,
                                     lambda: self.w.trigger(id_, _TIMED_OUT))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from etcdcore.api.raft_internal import InternalRaftRequest
 from etcdcore.raft.types import Entry, HardState, Message, MessageType, StateType
 from etcdcore.server.raft_node import RaftNode
 
@@ -44,6 +45,7 @@ INVARIANTS = (
     "term_adopted",
     "applied_committed",
     "applied_durable",
+    "answered_own_entry",
 )
 
 
@@ -86,6 +88,8 @@ class RaftInvariants:
         # index i at i-1; 0 where that node's log had no term to tell).
         self._committed_terms: list[int] = []
         self._grants: dict[tuple[int, int], set[int]] = {}  # (term, candidate) -> voters
+        # node -> request id -> the entry data its waiter proposed (this incarnation)
+        self._waiting: dict[int, dict[int, bytes]] = {}
         self.elections: list[tuple[int, int, int]] = []  # (time, term, node) of each win
         self.checked: dict[str, int] = dict.fromkeys(INVARIANTS, 0)
 
@@ -126,6 +130,7 @@ class RaftInvariants:
             )
         view.commit = hard_state.commit
         view.last_applied = 0
+        self._waiting.pop(node, None)  # a crash drops the waiters with the process
         view.durable = hard_state
         view.durable_last = len(entries)
         view.log_terms = [e.term for e in entries]
@@ -336,6 +341,33 @@ class RaftInvariants:
                 "applied_durable", node,
                 f"applied index {entry.index} of term {term} held durably by {holders} "
                 f"member(s), fewer than a majority ({self._majority})",
+            )
+
+    # ---- ServerMonitor -------------------------------------------------------------------
+
+    def proposed(self, node: int, request_id: int, data: bytes) -> None:
+        waiting = self._waiting.get(node)
+        if waiting is None:
+            waiting = self._waiting[node] = {}
+        waiting[request_id] = data
+
+    def answered(self, node: int, request_id: int, entry: Entry) -> None:
+        # A request's caller is told the result of the entry that carries that very request:
+        # the entry names its waiter, and the waiter's own proposal is that entry.
+        self.checked["answered_own_entry"] += 1
+        carried = InternalRaftRequest.unmarshal(entry.data).id
+        if carried != request_id:
+            self._fail(
+                "answered_own_entry", node,
+                f"the waiter on request {request_id:#x} got the result of entry {entry.index}, "
+                f"which carries request {carried:#x}",
+            )
+        proposed = self._waiting.get(node, {}).pop(request_id, None)
+        if proposed is not None and proposed != entry.data:
+            self._fail(
+                "answered_own_entry", node,
+                f"request {request_id:#x} got the result of entry {entry.index}, another "
+                f"request under the same id",
             )
 
     # ---- summaries -------------------------------------------------------------------------

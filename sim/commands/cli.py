@@ -152,6 +152,11 @@ def _parser() -> _Parser:
     p_sweep.add_argument("--json", action="store_true",
                          help="no progress bar; one JSON object at the end (failures, the "
                               "points hit and never hit, and with --guided the corpus)")
+    p_sweep.add_argument("--swarm", action="store_true",
+                         help="the standard swarm scenario of each seed (members 1-7, fault "
+                              "kinds, workload mix and knobs drawn from it; --duration and "
+                              "--bug apply, the other cluster options do not); not with "
+                              "--guided")
     _add_cluster_options(p_sweep)
     _add_check_parser(sub)
     p = sub.add_parser("gateway", help="etcd's JSON gateway over a one-member simulated cluster")

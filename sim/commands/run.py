@@ -141,9 +141,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run many seeds; CommandError when the sweep cannot start (a Dask scheduler away)."""
+    if args.swarm and args.guided:
+        raise CommandError("--swarm and --guided cannot be combined: a guided sweep draws its "
+                           "own scenarios")
     try:
         return sweep(list(args.seeds), run_config(args, 0), args.workers, args.dask,
                      Path(args.out) if args.out else None, guided=args.guided,
-                     json_out=args.json)
+                     json_out=args.json, swarm=args.swarm)
     except SweepError as exc:
         raise CommandError(str(exc)) from None

@@ -198,6 +198,7 @@ def _worker_died(config: RunConfig, detail: str) -> dict[str, Any]:
 def sweep(
     seeds: list[int], base: RunConfig, workers: int, dask_address: str | None = None,
     out_dir: Path | None = None, *, guided: bool = False, json_out: bool = False,
+    swarm: bool = False,
 ) -> int:
     """Run `seeds` on `workers` processes or a Dask cluster; print the summary; 1 if any failed.
 
@@ -208,8 +209,9 @@ def sweep(
     Each failure is run again here (runs are pure) and leaves its artifact directory in
     `out_dir`; without it a failing seed prints the command that reruns it, and a failing
     mutation (which no command line can name) leaves its directory in etcdsim-artifacts.
-    `json_out`: no progress bar, one JSON object at the end. SweepError (the CLI prints it and
-    exits 2) if the Dask scheduler cannot be reached.
+    `json_out`: no progress bar, one JSON object at the end. `swarm`: each seed's standard
+    swarm scenario (Scenario.from_seed) with `base`'s duration and bugs. SweepError (the CLI
+    prints it and exits 2) if the Dask scheduler cannot be reached.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -241,7 +243,7 @@ def sweep(
             outcome = guided_sweep(base, seeds, lambda configs: runner.run(configs, tick))
             results = [r.result for r in outcome.runs]
         else:
-            results = runner.run([dataclasses.replace(base, seed=s) for s in seeds], tick)
+            results = runner.run([_seed_config(base, s, swarm) for s in seeds], tick)
     elapsed = time.perf_counter() - start
     coverage = Coverage()
     for result in results:
@@ -266,7 +268,7 @@ def sweep(
         if out_dir is not None:
             corpus_dir = _write_corpus(out_dir / "corpus", outcome)
             say(f"            written to {corpus_dir}")
-    failures = _failures(results, outcome, base)
+    failures = _failures(results, outcome, base, swarm)
     say(f"failures    {len(failures)}")
     reported: list[dict[str, Any]] = []
     for label, scenario, command, result in failures:
@@ -306,16 +308,33 @@ class _Say:
             self.console.print(line, markup=False)
 
 
-def _failures(results: list[dict[str, Any]], outcome: GuidedOutcome | None, base: RunConfig
-              ) -> list[tuple[str, Scenario, str | None, dict[str, Any]]]:
-    """(label, scenario, command line if one reruns it, result) of each failure, in order."""
+def _swarm_scenario(base: RunConfig, seed: int) -> Scenario:
+    return Scenario.from_seed(seed, duration_us=base.duration_us, bugs=base.bugs)
+
+
+def _seed_config(base: RunConfig, seed: int, swarm: bool) -> RunConfig:
+    """What a blind sweep runs for `seed`."""
+    if swarm:
+        return _swarm_scenario(base, seed).to_config()
+    return dataclasses.replace(base, seed=seed)
+
+
+def _failures(results: list[dict[str, Any]], outcome: GuidedOutcome | None, base: RunConfig,
+              swarm: bool = False) -> list[tuple[str, Scenario, str | None, dict[str, Any]]]:
+    """(label, scenario, command line if one reruns it, result) of each failure, in order (a
+    swarm scenario has no command line: its artifact directory replays it)."""
     out: list[tuple[str, Scenario, str | None, dict[str, Any]]] = []
     if outcome is None:
         for result in results:
-            if result["violations"]:
-                config = dataclasses.replace(base, seed=result["seed"])
-                out.append((f"seed {config.seed}", Scenario.from_config(config),
-                            config.command_line(), result))
+            if not result["violations"]:
+                continue
+            if swarm:
+                out.append((f"seed {result['seed']}", _swarm_scenario(base, result["seed"]),
+                            None, result))
+                continue
+            config = dataclasses.replace(base, seed=result["seed"])
+            out.append((f"seed {config.seed}", Scenario.from_config(config),
+                        config.command_line(), result))
         return out
     for run_ in outcome.failures:
         if run_.fresh:
