@@ -434,7 +434,8 @@ def test_a_tiny_time_limit_gives_unknown_never_a_guess() -> None:
 
 def test_a_search_cut_short_by_the_time_limit_is_unknown() -> None:
     history = hard_history()
-    result = check(history, KV(), timeout=0.05)
+    # Long enough to get deep even on a loaded machine, far too short for 14! orders.
+    result = check(history, KV(), timeout=0.5)
     assert result.verdict is Verdict.UNKNOWN
     part = result.parts[0]
     assert part.explored > 0
