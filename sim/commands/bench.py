@@ -202,7 +202,8 @@ def main() -> None:
     check_command_figures()
     harness_figures()
     planted_bug_figures()
-    guided_figures()
+    # ETCDSIM_BENCH_POINT_RUNS=1000 for the points per 1,000 runs (minutes a mode here).
+    guided_figures(coverage_runs=int(os.environ.get("ETCDSIM_BENCH_POINT_RUNS", "100")))
     installed_figures()
 
 
@@ -456,8 +457,8 @@ def guided_figures(standard_budget: int = 200, fault_free_budget: int = 60,
         outcome = guided_sweep(base, range(n), runner.run)
     guided_wall = time.perf_counter() - start
     print(f"  sometimes points per {n} runs (standard etcd scenario, default faults, 60 sim s, "
-          f"{workers} workers; per 1,000 would take about {blind_wall * 1000 / n / 60:.0f} min "
-          "a mode here):")
+          f"{workers} workers; per 1,000 (ETCDSIM_BENCH_POINT_RUNS=1000) would take about "
+          f"{blind_wall * 1000 / n / 60:.0f} min a mode here):")
     for label, results, wall in (("blind", blind, blind_wall),
                                  ("guided", [r.result for r in outcome.runs], guided_wall)):
         coverage = Coverage()
@@ -493,24 +494,48 @@ def shrink_ratio(seed: int, workload: str, bug: str, check: str) -> tuple[int, i
     return len(scenario.faults), len(result.scenario.faults)
 
 
-def harness_figures() -> None:
-    """Seeds per second per core for the standard scenario; a 4-worker sweep against 1."""
+def standard_scenario_figures(seeds: range = range(10)) -> str:
+    """Seeds per second per core of the standard swarm scenario in this process, with the
+    median seed and the slowest (and its history check)."""
     from statistics import median
 
     from sim.harness.scenario import Scenario, run_scenario
-    from sim.harness.sweep import run_seeds
 
     walls: list[float] = []
     checks: list[float] = []
-    for seed in range(10):
+    for seed in seeds:
         start = time.perf_counter()
         result = run_scenario(Scenario.from_seed(seed))
         walls.append(time.perf_counter() - start)
         checks.append(result.check_seconds)
-    print(f"standard scenario (Scenario.from_seed, swarm, 60 sim s), seeds 0-9: "
-          f"{len(walls) / sum(walls):.2f} seeds/s per core   (target >= 1); median seed "
-          f"{median(walls):.2f} s, slowest {max(walls):.1f} s of which the history check "
-          f"{checks[walls.index(max(walls))]:.1f} s")
+    slowest = max(walls)
+    return (f"{len(walls) / sum(walls):.2f} seeds/s per core; median seed {median(walls):.2f} s, "
+            f"slowest {slowest:.1f} s of which the history check "
+            f"{checks[walls.index(slowest)]:.1f} s")
+
+
+def harness_figures() -> None:
+    """Seeds per second per core for the standard scenario, compiled and interpreted; a
+    4-worker sweep against 1."""
+    import subprocess
+    import sys
+
+    from sim.build_select import which_build
+    from sim.harness.sweep import run_seeds
+
+    build = which_build()
+    target = 3 if build == "compiled" else 1
+    print(f"standard scenario (Scenario.from_seed, swarm, 60 sim s), seeds 0-9, {build}: "
+          f"{standard_scenario_figures()}   (target >= {target})")
+    root = _source_root()
+    if root is not None and build == "compiled":
+        code = ("from sim.commands.bench import standard_scenario_figures\n"
+                "print(standard_scenario_figures())\n")
+        proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                              text=True, check=False)
+        line = proc.stdout.strip() or (proc.stderr.strip().splitlines() or ["?"])[-1]
+        print(f"standard scenario (Scenario.from_seed, swarm, 60 sim s), seeds 0-9, interpreted: "
+              f"{line}   (target >= 1)")
     configs = [RunConfig(seed=s, duration_us=30 * _S) for s in range(8)]
     sweep_walls: list[float] = []
     for workers in (1, 4):
@@ -520,6 +545,26 @@ def harness_figures() -> None:
     one, four = sweep_walls
     print(f"sweep of 8 seeds (etcd, 30 sim s): 1 worker {one:.1f} s, 4 workers {four:.1f} s: "
           f"{one / four:.2f}x on {os.cpu_count()} cores")
+    false_positive_figures()
+
+
+def false_positive_figures() -> None:
+    """Violations of the unmodified code over the standard swarm scenario's seeds (a sweep of
+    ETCDSIM_BENCH_SWARM_SEEDS, 200 by default; the issue's figure is 10,000)."""
+    from sim.harness.scenario import Scenario
+    from sim.harness.sweep import run_seeds
+
+    count = int(os.environ.get("ETCDSIM_BENCH_SWARM_SEEDS", "200"))
+    workers = os.cpu_count() or 1
+    configs = [Scenario.from_seed(seed).to_config() for seed in range(count)]
+    start = time.perf_counter()
+    results = run_seeds(configs, workers)
+    wall = time.perf_counter() - start
+    failing = [r["seed"] for r in results if r["violations"]]
+    print(f"false positives: standard swarm scenario, seeds 0-{count - 1}, {workers} workers: "
+          f"{len(failing)} failing {failing[:10]} in {wall:.0f} s ({count / wall:.2f} seeds/s; "
+          f"ETCDSIM_BENCH_SWARM_SEEDS=10000 for the full figure, or "
+          f"`etcdsim sweep --swarm --seeds 0:10000`)   (target 0)")
 
 
 if __name__ == "__main__":
