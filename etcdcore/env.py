@@ -100,7 +100,8 @@ class Env(Protocol):
     probes: Probes  # the run's sometimes points (etcdcore.probes): observation, never behaviour
 
     def now(self) -> int:
-        """The node's local clock, in integer microseconds (skew and drift included)."""
+        """The node's monotonic clock, in integer microseconds: its drift included, never a
+        step of the wall clock (what Go's time.Since and timers measure)."""
         ...
 
     def rand(self, name: str) -> random.Random:
@@ -108,11 +109,11 @@ class Env(Protocol):
         ...
 
     def sleep(self, us: int) -> Waitable:
-        """Resolves after `us` microseconds of local time."""
+        """Resolves after `us` microseconds of the node's monotonic clock."""
         ...
 
     def call_later(self, us: int, fn: Callable[[], None]) -> Timer:
-        """Call `fn` after `us` microseconds of local time."""
+        """Call `fn` after `us` microseconds of the node's monotonic clock."""
         ...
 
     def apply_delay_us(self) -> int:

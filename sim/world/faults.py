@@ -81,9 +81,9 @@ LEADER = "leader"
 
 # Faults a schedule may name but the default mix never draws. disk_replace: etcd does not
 # survive it without an operator's help (a member whose disk is replaced must be removed and
-# added back). clock_leap: timers here follow the stepped clock, where Go's relative timers
-# (etcd's ticker, its deadlines) run on the monotonic clock; a leap undone moves a member's
-# ticks by seconds, past the heal, which etcd never sees.
+# added back). clock_leap: a step of seconds of the wall clock, which timers (on the monotonic
+# clock, as Go's are) do not follow and nothing in etcdcore reads yet; it waits for what does
+# (leases' checkpoints, TLS), not to waste the mix's draws.
 EXTRA_KINDS = ("disk_replace", "clock_leap")
 ALL_KINDS = FAULT_KINDS + EXTRA_KINDS
 

@@ -88,7 +88,7 @@ class SimFuture:
 
 
 class _Timer:
-    """A callback due at a local-clock deadline; `version` invalidates stale simpy wakeups."""
+    """A callback due at a monotonic-clock deadline; `version` invalidates stale wakeups."""
 
     __slots__ = ("deadline", "fn", "key", "node", "remaining", "version")
 
@@ -143,6 +143,11 @@ class Node:
         clock_rng = streams.get(f"clock/{node_id}")
         self.base_drift_ppm = clock_rng.randint(-100, 100)
         self.clock = LocalClock(clock_rng.randrange(10_000_000), self.base_drift_ppm)
+        # The monotonic clock beside the wall clock, as an OS keeps both: it runs at the same
+        # rate (drift included) but never steps. Timers, sleeps and the time a process reads
+        # (env.now) follow it, as Go's timers and time.Since do; a clock step moves only the
+        # wall clock.
+        self.mono = LocalClock(self.clock.local(0), self.base_drift_ppm)
         self.status = _DOWN
         self.incarnation = 0
         self.service: object | None = None
@@ -219,9 +224,9 @@ class Node:
         if self.status is not _UP:
             return
         self.status = _PAUSED
-        local_now = self.local_now()
+        mono_now = self.mono_now()
         for timer in self._timers.values():
-            timer.remaining = max(0, timer.deadline - local_now)
+            timer.remaining = max(0, timer.deadline - mono_now)
             timer.version += 1  # the scheduled wakeup is now stale
         self.trace.emit("node.pause", self.id)
 
@@ -231,9 +236,9 @@ class Node:
             return
         self.status = _UP
         self.trace.emit("node.resume", self.id)
-        local_now = self.local_now()
+        mono_now = self.mono_now()
         for timer in list(self._timers.values()):
-            timer.deadline = local_now + timer.remaining
+            timer.deadline = mono_now + timer.remaining
             self._arm(timer)
         deferred, self._deferred = self._deferred, []
         for fn in deferred:
@@ -257,24 +262,24 @@ class Node:
         return self.kernel.now
 
     def local_now(self) -> int:
-        """This node's clock reading now."""
+        """This node's wall clock reading now (steps included)."""
         return self.clock.local(self.kernel.now)
 
+    def mono_now(self) -> int:
+        """This node's monotonic clock reading now: drift, never a step."""
+        return self.mono.local(self.kernel.now)
+
     def clock_jump(self, delta_us: int) -> None:
-        """Step the local clock; pending timers keep their local deadlines, so a jump forward
-        brings them nearer (due at once if passed) and a jump back puts them off."""
+        """Step the wall clock. Timers run on the monotonic clock, as Go's do: a step moves
+        none of them (etcd's ticks, deadlines and sleeps are relative)."""
         self.clock.jump(self.gnow(), delta_us)
         self.trace.emit("clock.jump", self.id, delta_us)
-        if self.status is _PAUSED:
-            # Frozen timers hold what is left until their deadline: it moves the same way, or
-            # a paused node would wake with a leap already undone still in its timers.
-            for timer in self._timers.values():
-                timer.remaining = max(0, timer.remaining - delta_us)
-        self._rearm_all()
 
     def clock_drift(self, drift_ppm: int) -> None:
-        """Change the clock's rate; pending timers follow the new rate."""
-        self.clock.set_drift(self.gnow(), drift_ppm)
+        """Change the clock's rate (the crystal's: both clocks); pending timers follow it."""
+        now = self.gnow()
+        self.clock.set_drift(now, drift_ppm)
+        self.mono.set_drift(now, drift_ppm)
         self.trace.emit("clock.drift", self.id, drift_ppm)
         self._rearm_all()
 
@@ -288,7 +293,7 @@ class Node:
     def call_later(self, delay_us: int, fn: Callable[[], None]) -> _Timer:
         """Run `fn` once the local clock has advanced by `delay_us`."""
         self._timer_seq += 1
-        timer = _Timer(self, self._timer_seq, self.local_now() + max(0, delay_us), fn)
+        timer = _Timer(self, self._timer_seq, self.mono_now() + max(0, delay_us), fn)
         self._timers[timer.key] = timer
         if self.status is _PAUSED:
             timer.remaining = max(0, delay_us)
@@ -301,7 +306,7 @@ class Node:
         version = timer.version
         kernel = self.kernel
         now = kernel.now
-        kernel.call_after(self.clock.global_at(timer.deadline, now) - now,
+        kernel.call_after(self.mono.global_at(timer.deadline, now) - now,
                           _TimerWakeup(self, timer, version))
 
     def _fire(self, timer: _Timer, version: int) -> None:
@@ -518,7 +523,7 @@ class NodeEnv:
         return self._incarnation == self._node.incarnation
 
     def now(self) -> int:
-        return self._node.local_now()
+        return self._node.mono_now()
 
     def rand(self, name: str) -> random.Random:
         return self._node.streams.get(f"node/{self.node_id}/{name}")
