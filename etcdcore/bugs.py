@@ -14,6 +14,7 @@ __all__ = [
     "ACK_BEFORE_FSYNC",
     "APPLY_BELOW_CONSISTENT_INDEX",
     "BUGS",
+    "CANDIDATE_COUNTS_STALE_VOTE",
     "CLIENT_RETRIES_WRITES",
     "COMMIT_EARLIER_TERM",
     "COMMIT_WITHOUT_QUORUM",
@@ -66,6 +67,7 @@ TXN_HEADER_BEFORE_WRITES = "txn-header-before-writes"
 COMPARE_MISSING_KEY_PANICS = "compare-missing-key-panics"
 HARD_STATE_COMMIT_ONLY = "hard-state-commit-only"
 READ_INDEX_BEFORE_TERM_COMMIT = "read-index-before-term-commit"
+CANDIDATE_COUNTS_STALE_VOTE = "candidate-counts-stale-vote"
 
 _ALL = (
     Bug(COMMIT_EARLIER_TERM,
@@ -146,6 +148,11 @@ _ALL = (
         "Raft §6.4: a leader serves reads only once it has committed an entry of its term; "
         "until then its commit index may lag what was committed and answered before "
         "(etcd-io/etcd#7331: ReadIndex may read a stale value; fixed by #7332)"),
+    Bug(CANDIDATE_COUNTS_STALE_VOTE,
+        "a candidate counts a granted vote answer of an earlier term towards its election",
+        "Raft Figure 2 / §5.1: a reply of an older term is ignored; votes count only for the "
+        "term they were granted in (ktoso/akka-raft#46: candidates elected by delayed votes of a "
+        "previous term; andreev-io/little-raft#45: ignore vote with stale term)"),
 )
 
 BUGS: dict[str, Bug] = {b.name: b for b in _ALL}
@@ -154,6 +161,7 @@ BUGS: dict[str, Bug] = {b.name: b for b in _ALL}
 RAFT_BUGS = frozenset({
     COMMIT_EARLIER_TERM, VOTE_NOT_PERSISTED, VOTE_WITHOUT_UP_TO_DATE_CHECK, ACK_BEFORE_FSYNC,
     KEEP_CONFLICTING_ENTRIES, TRUNCATE_ON_STALE_APPEND, FOLLOWER_COMMIT_UNCLAMPED,
+    CANDIDATE_COUNTS_STALE_VOTE,
 })
 
 # The ones RaftLog.maybe_append carries out (a follower's handling of an append).

@@ -95,6 +95,10 @@ CASES = {
         # a write the old leader had answered.
         Case(bugs.READ_INDEX_BEFORE_TERM_COMMIT, "etcd", "default", 30, range(18, 19),
              ("linearizable",)),
+        # Found at seed 84 of 0..199: a granted vote of the candidate's earlier term arrives
+        # late and makes it leader of the next.
+        Case(bugs.CANDIDATE_COUNTS_STALE_VOTE, "raft", "default", 30, range(84, 85),
+             ("vote_quorum", *_SAFETY)),
     )
 }
 
@@ -185,6 +189,10 @@ def test_a_wal_that_keeps_the_commit_but_not_term_and_vote_is_caught() -> None:
 
 def test_a_leader_that_reads_before_committing_in_its_term_is_caught() -> None:
     found_by_one_of_its_checks(bugs.READ_INDEX_BEFORE_TERM_COMMIT)
+
+
+def test_a_candidate_that_counts_a_vote_of_an_earlier_term_is_caught() -> None:
+    found_by_one_of_its_checks(bugs.CANDIDATE_COUNTS_STALE_VOTE)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -126,6 +126,7 @@ class Raft:
         self.raft_log.probes = self.probes
         self.forget_vote_same_term = planted.FORGET_VOTE_SAME_TERM in config.bugs
         self.commit_without_quorum = planted.COMMIT_WITHOUT_QUORUM in config.bugs
+        self.candidate_counts_stale_vote = planted.CANDIDATE_COUNTS_STALE_VOTE in config.bugs
 
         self.term = 0
         self.vote = NONE
@@ -346,6 +347,10 @@ class Raft:
                 self.probes.sometimes(self.state == _LEADER, "raft.leader_deposed_by_higher_term")
                 self.become_follower(m.term, NONE)
         elif m.term < self.term:
+            if self.candidate_counts_stale_vote and m.type == _MSG_VOTE_RESP \
+                    and self.state == _CANDIDATE:
+                self._step(m)  # the planted bug: a vote of an earlier term counts for this one
+                return
             self.probes.hit("raft.stale_term_message")
             if (self.check_quorum or self.pre_vote) and m.type in (_MSG_APP, _MSG_HEARTBEAT):
                 # A stale leader, maybe cut off until now. With check-quorum or pre-vote our
