@@ -25,6 +25,7 @@ __all__ = [
     "FORGET_VOTE_SAME_TERM",
     "HARD_STATE_COMMIT_ONLY",
     "KEEP_CONFLICTING_ENTRIES",
+    "LEADER_IGNORES_HIGHER_TERM",
     "LINEARIZABLE_READ_LOCAL",
     "LOG_BUGS",
     "RAFT_BUGS",
@@ -68,6 +69,7 @@ COMPARE_MISSING_KEY_PANICS = "compare-missing-key-panics"
 HARD_STATE_COMMIT_ONLY = "hard-state-commit-only"
 READ_INDEX_BEFORE_TERM_COMMIT = "read-index-before-term-commit"
 CANDIDATE_COUNTS_STALE_VOTE = "candidate-counts-stale-vote"
+LEADER_IGNORES_HIGHER_TERM = "leader-ignores-higher-term"
 
 _ALL = (
     Bug(COMMIT_EARLIER_TERM,
@@ -153,6 +155,11 @@ _ALL = (
         "Raft Figure 2 / §5.1: a reply of an older term is ignored; votes count only for the "
         "term they were granted in (ktoso/akka-raft#46: candidates elected by delayed votes of a "
         "previous term; andreev-io/little-raft#45: ignore vote with stale term)"),
+    Bug(LEADER_IGNORES_HIGHER_TERM,
+        "a leader drops an append or heartbeat answer of a higher term instead of stepping down",
+        "Raft Figure 2: a response whose term T > currentTerm sets currentTerm = T and makes "
+        "the node a follower (uwplse/verdi-raft#29: AppendEntries replies of a higher term "
+        "ignored by a stale leader)"),
 )
 
 BUGS: dict[str, Bug] = {b.name: b for b in _ALL}
@@ -161,7 +168,7 @@ BUGS: dict[str, Bug] = {b.name: b for b in _ALL}
 RAFT_BUGS = frozenset({
     COMMIT_EARLIER_TERM, VOTE_NOT_PERSISTED, VOTE_WITHOUT_UP_TO_DATE_CHECK, ACK_BEFORE_FSYNC,
     KEEP_CONFLICTING_ENTRIES, TRUNCATE_ON_STALE_APPEND, FOLLOWER_COMMIT_UNCLAMPED,
-    CANDIDATE_COUNTS_STALE_VOTE,
+    CANDIDATE_COUNTS_STALE_VOTE, LEADER_IGNORES_HIGHER_TERM,
 })
 
 # The ones RaftLog.maybe_append carries out (a follower's handling of an append).

@@ -99,6 +99,10 @@ CASES = {
         # late and makes it leader of the next.
         Case(bugs.CANDIDATE_COUNTS_STALE_VOTE, "raft", "default", 30, range(84, 85),
              ("vote_quorum", *_SAFETY)),
+        # Found at seed 75 (and 116, 136) of 0..199: a leader cut off hears of the new term
+        # in a follower's answer and goes on leading its own.
+        Case(bugs.LEADER_IGNORES_HIGHER_TERM, "raft", "default", 30, range(75, 76),
+             ("term_adopted",)),
     )
 }
 
@@ -193,6 +197,10 @@ def test_a_leader_that_reads_before_committing_in_its_term_is_caught() -> None:
 
 def test_a_candidate_that_counts_a_vote_of_an_earlier_term_is_caught() -> None:
     found_by_one_of_its_checks(bugs.CANDIDATE_COUNTS_STALE_VOTE)
+
+
+def test_a_leader_that_ignores_a_higher_term_in_an_answer_is_caught() -> None:
+    found_by_one_of_its_checks(bugs.LEADER_IGNORES_HIGHER_TERM)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

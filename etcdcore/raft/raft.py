@@ -127,6 +127,7 @@ class Raft:
         self.forget_vote_same_term = planted.FORGET_VOTE_SAME_TERM in config.bugs
         self.commit_without_quorum = planted.COMMIT_WITHOUT_QUORUM in config.bugs
         self.candidate_counts_stale_vote = planted.CANDIDATE_COUNTS_STALE_VOTE in config.bugs
+        self.leader_ignores_higher_term = planted.LEADER_IGNORES_HIGHER_TERM in config.bugs
 
         self.term = 0
         self.vote = NONE
@@ -324,6 +325,9 @@ class Raft:
         if m.term == 0 or m.term == self.term:
             pass  # a local message, or one of our term: the common case, straight to dispatch
         elif m.term > self.term:
+            if self.leader_ignores_higher_term and self.state == _LEADER \
+                    and m.type in (_MSG_APP_RESP, _MSG_HEARTBEAT_RESP):
+                return  # the planted bug: a follower's newer term does not depose us
             if m.type in _VOTE_TYPES:
                 # The lease rule: while we hear from a leader, a vote request (even of a higher
                 # term) comes from a node that cannot reach it; ignoring it keeps that node from
