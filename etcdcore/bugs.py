@@ -21,6 +21,7 @@ __all__ = [
     "COMPACT_OFF_BY_ONE",
     "COMPARE_MISSING_KEY_PANICS",
     "DELETE_NOTHING_BUMPS_REVISION",
+    "FOLLOWER_ACCEPTS_STALE_APPEND",
     "FOLLOWER_COMMIT_UNCLAMPED",
     "FORGET_VOTE_SAME_TERM",
     "HARD_STATE_COMMIT_ONLY",
@@ -70,6 +71,7 @@ HARD_STATE_COMMIT_ONLY = "hard-state-commit-only"
 READ_INDEX_BEFORE_TERM_COMMIT = "read-index-before-term-commit"
 CANDIDATE_COUNTS_STALE_VOTE = "candidate-counts-stale-vote"
 LEADER_IGNORES_HIGHER_TERM = "leader-ignores-higher-term"
+FOLLOWER_ACCEPTS_STALE_APPEND = "follower-accepts-stale-append"
 
 _ALL = (
     Bug(COMMIT_EARLIER_TERM,
@@ -160,6 +162,10 @@ _ALL = (
         "Raft Figure 2: a response whose term T > currentTerm sets currentTerm = T and makes "
         "the node a follower (uwplse/verdi-raft#29: AppendEntries replies of a higher term "
         "ignored by a stale leader)"),
+    Bug(FOLLOWER_ACCEPTS_STALE_APPEND,
+        "a follower appends the entries of an append from a leader of an earlier term",
+        "Raft Figure 2 AppendEntries 1: reply false if term < currentTerm "
+        "(jasonrogena/lightraft#10, fixed by #11: AppendEntries did not check the term)"),
 )
 
 BUGS: dict[str, Bug] = {b.name: b for b in _ALL}
@@ -168,7 +174,7 @@ BUGS: dict[str, Bug] = {b.name: b for b in _ALL}
 RAFT_BUGS = frozenset({
     COMMIT_EARLIER_TERM, VOTE_NOT_PERSISTED, VOTE_WITHOUT_UP_TO_DATE_CHECK, ACK_BEFORE_FSYNC,
     KEEP_CONFLICTING_ENTRIES, TRUNCATE_ON_STALE_APPEND, FOLLOWER_COMMIT_UNCLAMPED,
-    CANDIDATE_COUNTS_STALE_VOTE, LEADER_IGNORES_HIGHER_TERM,
+    CANDIDATE_COUNTS_STALE_VOTE, LEADER_IGNORES_HIGHER_TERM, FOLLOWER_ACCEPTS_STALE_APPEND,
 })
 
 # The ones RaftLog.maybe_append carries out (a follower's handling of an append).

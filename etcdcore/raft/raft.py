@@ -128,6 +128,7 @@ class Raft:
         self.commit_without_quorum = planted.COMMIT_WITHOUT_QUORUM in config.bugs
         self.candidate_counts_stale_vote = planted.CANDIDATE_COUNTS_STALE_VOTE in config.bugs
         self.leader_ignores_higher_term = planted.LEADER_IGNORES_HIGHER_TERM in config.bugs
+        self.follower_accepts_stale_append = planted.FOLLOWER_ACCEPTS_STALE_APPEND in config.bugs
 
         self.term = 0
         self.vote = NONE
@@ -354,6 +355,10 @@ class Raft:
             if self.candidate_counts_stale_vote and m.type == _MSG_VOTE_RESP \
                     and self.state == _CANDIDATE:
                 self._step(m)  # the planted bug: a vote of an earlier term counts for this one
+                return
+            if self.follower_accepts_stale_append and m.type == _MSG_APP \
+                    and self.state == _FOLLOWER:
+                self.handle_append_entries(m)  # the planted bug: a deposed leader still appends
                 return
             self.probes.hit("raft.stale_term_message")
             if (self.check_quorum or self.pre_vote) and m.type in (_MSG_APP, _MSG_HEARTBEAT):
