@@ -32,6 +32,7 @@ __all__ = [
     "RAFT_BUGS",
     "RANGE_COUNT_WITHIN_LIMIT",
     "READ_INDEX_BEFORE_TERM_COMMIT",
+    "READ_INDEX_WITHOUT_QUORUM",
     "TRUNCATE_ON_STALE_APPEND",
     "TXN_HEADER_BEFORE_WRITES",
     "VOTE_NOT_PERSISTED",
@@ -71,6 +72,7 @@ HARD_STATE_COMMIT_ONLY = "hard-state-commit-only"
 READ_INDEX_BEFORE_TERM_COMMIT = "read-index-before-term-commit"
 CANDIDATE_COUNTS_STALE_VOTE = "candidate-counts-stale-vote"
 LEADER_IGNORES_HIGHER_TERM = "leader-ignores-higher-term"
+READ_INDEX_WITHOUT_QUORUM = "read-index-without-quorum"
 FOLLOWER_ACCEPTS_STALE_APPEND = "follower-accepts-stale-append"
 
 _ALL = (
@@ -162,6 +164,13 @@ _ALL = (
         "Raft Figure 2: a response whose term T > currentTerm sets currentTerm = T and makes "
         "the node a follower (uwplse/verdi-raft#29: AppendEntries replies of a higher term "
         "ignored by a stale leader)"),
+    Bug(READ_INDEX_WITHOUT_QUORUM,
+        "a leader answers ReadIndex at its commit index at once, without a heartbeat round "
+        "that a quorum acknowledges",
+        "Raft thesis §6.4 step 3: before serving a read the leader confirms, by a round of "
+        "heartbeats acknowledged by a majority, that no newer leader was elected (Consul read "
+        "from its leader's state: a deposed leader's stale reads, hashicorp/consul#54, fixed "
+        "by hashicorp/raft#4 VerifyLeader)"),
     Bug(FOLLOWER_ACCEPTS_STALE_APPEND,
         "a follower appends the entries of an append from a leader of an earlier term",
         "Raft Figure 2 AppendEntries 1: reply false if term < currentTerm "

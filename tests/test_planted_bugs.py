@@ -103,6 +103,10 @@ CASES = {
         # in a follower's answer and goes on leading its own.
         Case(bugs.LEADER_IGNORES_HIGHER_TERM, "raft", "default", 30, range(75, 76),
              ("term_adopted",)),
+        # Found at seed 49 (and 76) of 0..199: a leader cut off by a partition answers reads
+        # while the other side has elected a leader and written.
+        Case(bugs.READ_INDEX_WITHOUT_QUORUM, "etcd", "default", 30, range(49, 50),
+             ("linearizable",)),
         # Found at seed 55 of 0..199: a deposed leader's append replaces a follower's committed
         # entries of the newer term.
         Case(bugs.FOLLOWER_ACCEPTS_STALE_APPEND, "raft", "default", 30, range(55, 56),
@@ -205,6 +209,10 @@ def test_a_candidate_that_counts_a_vote_of_an_earlier_term_is_caught() -> None:
 
 def test_a_leader_that_ignores_a_higher_term_in_an_answer_is_caught() -> None:
     found_by_one_of_its_checks(bugs.LEADER_IGNORES_HIGHER_TERM)
+
+
+def test_a_leader_that_reads_without_a_quorum_confirming_it_leads_is_caught() -> None:
+    found_by_one_of_its_checks(bugs.READ_INDEX_WITHOUT_QUORUM)
 
 
 def test_a_follower_that_appends_for_a_leader_of_an_earlier_term_is_caught() -> None:

@@ -128,6 +128,7 @@ class Raft:
         self.commit_without_quorum = planted.COMMIT_WITHOUT_QUORUM in config.bugs
         self.candidate_counts_stale_vote = planted.CANDIDATE_COUNTS_STALE_VOTE in config.bugs
         self.leader_ignores_higher_term = planted.LEADER_IGNORES_HIGHER_TERM in config.bugs
+        self.read_index_without_quorum = planted.READ_INDEX_WITHOUT_QUORUM in config.bugs
         self.follower_accepts_stale_append = planted.FOLLOWER_ACCEPTS_STALE_APPEND in config.bugs
 
         self.term = 0
@@ -541,7 +542,8 @@ class Raft:
     def start_read_index(self, m: Message) -> None:
         """Remember the commit index for `m`, ack it ourselves, ask a quorum to confirm (a sole
         voter is its own quorum: it answers at once)."""
-        if len(self.voters) == 1:
+        if len(self.voters) == 1 or self.read_index_without_quorum:
+            # (The planted bug answers at once with peers too: nobody confirms we still lead.)
             self.respond_to_read_index(m, self.raft_log.committed)
             return
         ctx = m.entries[0].data
