@@ -30,6 +30,7 @@ __all__ = [
     "LINEARIZABLE_READ_LOCAL",
     "LOG_BUGS",
     "RAFT_BUGS",
+    "RANGE_COMPACTED_REVISION",
     "RANGE_COUNT_WITHIN_LIMIT",
     "READ_INDEX_BEFORE_TERM_COMMIT",
     "READ_INDEX_WITHOUT_QUORUM",
@@ -73,6 +74,7 @@ READ_INDEX_BEFORE_TERM_COMMIT = "read-index-before-term-commit"
 CANDIDATE_COUNTS_STALE_VOTE = "candidate-counts-stale-vote"
 LEADER_IGNORES_HIGHER_TERM = "leader-ignores-higher-term"
 READ_INDEX_WITHOUT_QUORUM = "read-index-without-quorum"
+RANGE_COMPACTED_REVISION = "range-compacted-revision"
 FOLLOWER_ACCEPTS_STALE_APPEND = "follower-accepts-stale-append"
 
 _ALL = (
@@ -171,6 +173,12 @@ _ALL = (
         "heartbeats acknowledged by a majority, that no newer leader was elected (Consul read "
         "from its leader's state: a deposed leader's stale reads, hashicorp/consul#54, fixed "
         "by hashicorp/raft#4 VerifyLeader)"),
+    Bug(RANGE_COMPACTED_REVISION,
+        "a range at a revision below the compaction answers from what compaction left, "
+        "instead of failing",
+        "etcd mvcc: a range below the compact revision fails with \"mvcc: required revision "
+        "has been compacted\" (k3s-io/kine#215: a get at a compacted revision answered as if "
+        "the key did not exist; fixed by kine#231)"),
     Bug(FOLLOWER_ACCEPTS_STALE_APPEND,
         "a follower appends the entries of an append from a leader of an earlier term",
         "Raft Figure 2 AppendEntries 1: reply false if term < currentTerm "

@@ -111,6 +111,8 @@ CASES = {
         # entries of the newer term.
         Case(bugs.FOLLOWER_ACCEPTS_STALE_APPEND, "raft", "default", 30, range(55, 56),
              _SAFETY),
+        # Found at seed 0: the first range at a compacted revision answers.
+        Case(bugs.RANGE_COMPACTED_REVISION, "etcd", "none", 10, range(1), ("linearizable",)),
     )
 }
 
@@ -217,6 +219,10 @@ def test_a_leader_that_reads_without_a_quorum_confirming_it_leads_is_caught() ->
 
 def test_a_follower_that_appends_for_a_leader_of_an_earlier_term_is_caught() -> None:
     found_by_one_of_its_checks(bugs.FOLLOWER_ACCEPTS_STALE_APPEND)
+
+
+def test_a_range_that_answers_at_a_compacted_revision_is_caught() -> None:
+    found_by_one_of_its_checks(bugs.RANGE_COMPACTED_REVISION)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
