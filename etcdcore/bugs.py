@@ -26,6 +26,7 @@ __all__ = [
     "FORGET_VOTE_SAME_TERM",
     "HARD_STATE_COMMIT_ONLY",
     "KEEP_CONFLICTING_ENTRIES",
+    "KEYS_ONLY_IGNORED",
     "LEADER_IGNORES_HIGHER_TERM",
     "LINEARIZABLE_READ_LOCAL",
     "LOG_BUGS",
@@ -75,6 +76,7 @@ CANDIDATE_COUNTS_STALE_VOTE = "candidate-counts-stale-vote"
 LEADER_IGNORES_HIGHER_TERM = "leader-ignores-higher-term"
 READ_INDEX_WITHOUT_QUORUM = "read-index-without-quorum"
 RANGE_COMPACTED_REVISION = "range-compacted-revision"
+KEYS_ONLY_IGNORED = "keys-only-ignored"
 FOLLOWER_ACCEPTS_STALE_APPEND = "follower-accepts-stale-append"
 
 _ALL = (
@@ -179,6 +181,10 @@ _ALL = (
         "etcd mvcc: a range below the compact revision fails with \"mvcc: required revision "
         "has been compacted\" (k3s-io/kine#215: a get at a compacted revision answered as if "
         "the key did not exist; fixed by kine#231)"),
+    Bug(KEYS_ONLY_IGNORED,
+        "a range with keys_only answers with the values too",
+        "etcd: a keys_only range returns keys without values (etcd-io/etcd#8478: the gRPC "
+        "proxy ignored --keys-only)"),
     Bug(FOLLOWER_ACCEPTS_STALE_APPEND,
         "a follower appends the entries of an append from a leader of an earlier term",
         "Raft Figure 2 AppendEntries 1: reply false if term < currentTerm "

@@ -113,6 +113,8 @@ CASES = {
              _SAFETY),
         # Found at seed 0: the first range at a compacted revision answers.
         Case(bugs.RANGE_COMPACTED_REVISION, "etcd", "none", 10, range(1), ("linearizable",)),
+        # Found at seed 0: the first keys-only range shows values.
+        Case(bugs.KEYS_ONLY_IGNORED, "etcd", "none", 10, range(1), ("linearizable",)),
     )
 }
 
@@ -223,6 +225,10 @@ def test_a_follower_that_appends_for_a_leader_of_an_earlier_term_is_caught() -> 
 
 def test_a_range_that_answers_at_a_compacted_revision_is_caught() -> None:
     found_by_one_of_its_checks(bugs.RANGE_COMPACTED_REVISION)
+
+
+def test_a_keys_only_range_that_returns_values_is_caught() -> None:
+    found_by_one_of_its_checks(bugs.KEYS_ONLY_IGNORED)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
