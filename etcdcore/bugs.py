@@ -14,21 +14,27 @@ __all__ = [
     "ACK_BEFORE_FSYNC",
     "APPLY_BELOW_CONSISTENT_INDEX",
     "BUGS",
+    "CANDIDATE_COUNTS_STALE_VOTE",
     "CLIENT_RETRIES_WRITES",
     "COMMIT_EARLIER_TERM",
     "COMMIT_WITHOUT_QUORUM",
     "COMPACT_OFF_BY_ONE",
     "COMPARE_MISSING_KEY_PANICS",
     "DELETE_NOTHING_BUMPS_REVISION",
+    "FOLLOWER_ACCEPTS_STALE_APPEND",
     "FOLLOWER_COMMIT_UNCLAMPED",
     "FORGET_VOTE_SAME_TERM",
     "HARD_STATE_COMMIT_ONLY",
     "KEEP_CONFLICTING_ENTRIES",
+    "KEYS_ONLY_IGNORED",
+    "LEADER_IGNORES_HIGHER_TERM",
     "LINEARIZABLE_READ_LOCAL",
     "LOG_BUGS",
     "RAFT_BUGS",
+    "RANGE_COMPACTED_REVISION",
     "RANGE_COUNT_WITHIN_LIMIT",
     "READ_INDEX_BEFORE_TERM_COMMIT",
+    "READ_INDEX_WITHOUT_QUORUM",
     "TRUNCATE_ON_STALE_APPEND",
     "TXN_HEADER_BEFORE_WRITES",
     "VOTE_NOT_PERSISTED",
@@ -66,6 +72,12 @@ TXN_HEADER_BEFORE_WRITES = "txn-header-before-writes"
 COMPARE_MISSING_KEY_PANICS = "compare-missing-key-panics"
 HARD_STATE_COMMIT_ONLY = "hard-state-commit-only"
 READ_INDEX_BEFORE_TERM_COMMIT = "read-index-before-term-commit"
+CANDIDATE_COUNTS_STALE_VOTE = "candidate-counts-stale-vote"
+LEADER_IGNORES_HIGHER_TERM = "leader-ignores-higher-term"
+READ_INDEX_WITHOUT_QUORUM = "read-index-without-quorum"
+RANGE_COMPACTED_REVISION = "range-compacted-revision"
+KEYS_ONLY_IGNORED = "keys-only-ignored"
+FOLLOWER_ACCEPTS_STALE_APPEND = "follower-accepts-stale-append"
 
 _ALL = (
     Bug(COMMIT_EARLIER_TERM,
@@ -146,6 +158,37 @@ _ALL = (
         "Raft §6.4: a leader serves reads only once it has committed an entry of its term; "
         "until then its commit index may lag what was committed and answered before "
         "(etcd-io/etcd#7331: ReadIndex may read a stale value; fixed by #7332)"),
+    Bug(CANDIDATE_COUNTS_STALE_VOTE,
+        "a candidate counts a granted vote answer of an earlier term towards its election",
+        "Raft Figure 2 / §5.1: a reply of an older term is ignored; votes count only for the "
+        "term they were granted in (ktoso/akka-raft#46: candidates elected by delayed votes of a "
+        "previous term; andreev-io/little-raft#45: ignore vote with stale term)"),
+    Bug(LEADER_IGNORES_HIGHER_TERM,
+        "a leader drops an append or heartbeat answer of a higher term instead of stepping down",
+        "Raft Figure 2: a response whose term T > currentTerm sets currentTerm = T and makes "
+        "the node a follower (uwplse/verdi-raft#29: AppendEntries replies of a higher term "
+        "ignored by a stale leader)"),
+    Bug(READ_INDEX_WITHOUT_QUORUM,
+        "a leader answers ReadIndex at its commit index at once, without a heartbeat round "
+        "that a quorum acknowledges",
+        "Raft thesis §6.4 step 3: before serving a read the leader confirms, by a round of "
+        "heartbeats acknowledged by a majority, that no newer leader was elected (Consul read "
+        "from its leader's state: a deposed leader's stale reads, hashicorp/consul#54, fixed "
+        "by hashicorp/raft#4 VerifyLeader)"),
+    Bug(RANGE_COMPACTED_REVISION,
+        "a range at a revision below the compaction answers from what compaction left, "
+        "instead of failing",
+        "etcd mvcc: a range below the compact revision fails with \"mvcc: required revision "
+        "has been compacted\" (k3s-io/kine#215: a get at a compacted revision answered as if "
+        "the key did not exist; fixed by kine#231)"),
+    Bug(KEYS_ONLY_IGNORED,
+        "a range with keys_only answers with the values too",
+        "etcd: a keys_only range returns keys without values (etcd-io/etcd#8478: the gRPC "
+        "proxy ignored --keys-only)"),
+    Bug(FOLLOWER_ACCEPTS_STALE_APPEND,
+        "a follower appends the entries of an append from a leader of an earlier term",
+        "Raft Figure 2 AppendEntries 1: reply false if term < currentTerm "
+        "(jasonrogena/lightraft#10, fixed by #11: AppendEntries did not check the term)"),
 )
 
 BUGS: dict[str, Bug] = {b.name: b for b in _ALL}
@@ -154,6 +197,7 @@ BUGS: dict[str, Bug] = {b.name: b for b in _ALL}
 RAFT_BUGS = frozenset({
     COMMIT_EARLIER_TERM, VOTE_NOT_PERSISTED, VOTE_WITHOUT_UP_TO_DATE_CHECK, ACK_BEFORE_FSYNC,
     KEEP_CONFLICTING_ENTRIES, TRUNCATE_ON_STALE_APPEND, FOLLOWER_COMMIT_UNCLAMPED,
+    CANDIDATE_COUNTS_STALE_VOTE, LEADER_IGNORES_HIGHER_TERM, FOLLOWER_ACCEPTS_STALE_APPEND,
 })
 
 # The ones RaftLog.maybe_append carries out (a follower's handling of an append).

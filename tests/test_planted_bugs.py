@@ -95,6 +95,26 @@ CASES = {
         # a write the old leader had answered.
         Case(bugs.READ_INDEX_BEFORE_TERM_COMMIT, "etcd", "default", 30, range(18, 19),
              ("linearizable",)),
+        # Found at seed 84 of 0..199: a granted vote of the candidate's earlier term arrives
+        # late and makes it leader of the next.
+        Case(bugs.CANDIDATE_COUNTS_STALE_VOTE, "raft", "default", 30, range(84, 85),
+             ("vote_quorum", *_SAFETY)),
+        # Found at seed 75 (and 116, 136) of 0..199: a leader cut off hears of the new term
+        # in a follower's answer and goes on leading its own.
+        Case(bugs.LEADER_IGNORES_HIGHER_TERM, "raft", "default", 30, range(75, 76),
+             ("term_adopted",)),
+        # Found at seed 49 (and 76) of 0..199: a leader cut off by a partition answers reads
+        # while the other side has elected a leader and written.
+        Case(bugs.READ_INDEX_WITHOUT_QUORUM, "etcd", "default", 30, range(49, 50),
+             ("linearizable",)),
+        # Found at seed 55 of 0..199: a deposed leader's append replaces a follower's committed
+        # entries of the newer term.
+        Case(bugs.FOLLOWER_ACCEPTS_STALE_APPEND, "raft", "default", 30, range(55, 56),
+             _SAFETY),
+        # Found at seed 0: the first range at a compacted revision answers.
+        Case(bugs.RANGE_COMPACTED_REVISION, "etcd", "none", 10, range(1), ("linearizable",)),
+        # Found at seed 0: the first keys-only range shows values.
+        Case(bugs.KEYS_ONLY_IGNORED, "etcd", "none", 10, range(1), ("linearizable",)),
     )
 }
 
@@ -185,6 +205,30 @@ def test_a_wal_that_keeps_the_commit_but_not_term_and_vote_is_caught() -> None:
 
 def test_a_leader_that_reads_before_committing_in_its_term_is_caught() -> None:
     found_by_one_of_its_checks(bugs.READ_INDEX_BEFORE_TERM_COMMIT)
+
+
+def test_a_candidate_that_counts_a_vote_of_an_earlier_term_is_caught() -> None:
+    found_by_one_of_its_checks(bugs.CANDIDATE_COUNTS_STALE_VOTE)
+
+
+def test_a_leader_that_ignores_a_higher_term_in_an_answer_is_caught() -> None:
+    found_by_one_of_its_checks(bugs.LEADER_IGNORES_HIGHER_TERM)
+
+
+def test_a_leader_that_reads_without_a_quorum_confirming_it_leads_is_caught() -> None:
+    found_by_one_of_its_checks(bugs.READ_INDEX_WITHOUT_QUORUM)
+
+
+def test_a_follower_that_appends_for_a_leader_of_an_earlier_term_is_caught() -> None:
+    found_by_one_of_its_checks(bugs.FOLLOWER_ACCEPTS_STALE_APPEND)
+
+
+def test_a_range_that_answers_at_a_compacted_revision_is_caught() -> None:
+    found_by_one_of_its_checks(bugs.RANGE_COMPACTED_REVISION)
+
+
+def test_a_keys_only_range_that_returns_values_is_caught() -> None:
+    found_by_one_of_its_checks(bugs.KEYS_ONLY_IGNORED)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

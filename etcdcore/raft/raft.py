@@ -126,6 +126,10 @@ class Raft:
         self.raft_log.probes = self.probes
         self.forget_vote_same_term = planted.FORGET_VOTE_SAME_TERM in config.bugs
         self.commit_without_quorum = planted.COMMIT_WITHOUT_QUORUM in config.bugs
+        self.candidate_counts_stale_vote = planted.CANDIDATE_COUNTS_STALE_VOTE in config.bugs
+        self.leader_ignores_higher_term = planted.LEADER_IGNORES_HIGHER_TERM in config.bugs
+        self.read_index_without_quorum = planted.READ_INDEX_WITHOUT_QUORUM in config.bugs
+        self.follower_accepts_stale_append = planted.FOLLOWER_ACCEPTS_STALE_APPEND in config.bugs
 
         self.term = 0
         self.vote = NONE
@@ -323,6 +327,9 @@ class Raft:
         if m.term == 0 or m.term == self.term:
             pass  # a local message, or one of our term: the common case, straight to dispatch
         elif m.term > self.term:
+            if self.leader_ignores_higher_term and self.state == _LEADER \
+                    and m.type in (_MSG_APP_RESP, _MSG_HEARTBEAT_RESP):
+                return  # the planted bug: a follower's newer term does not depose us
             if m.type in _VOTE_TYPES:
                 # The lease rule: while we hear from a leader, a vote request (even of a higher
                 # term) comes from a node that cannot reach it; ignoring it keeps that node from
@@ -346,6 +353,14 @@ class Raft:
                 self.probes.sometimes(self.state == _LEADER, "raft.leader_deposed_by_higher_term")
                 self.become_follower(m.term, NONE)
         elif m.term < self.term:
+            if self.candidate_counts_stale_vote and m.type == _MSG_VOTE_RESP \
+                    and self.state == _CANDIDATE:
+                self._step(m)  # the planted bug: a vote of an earlier term counts for this one
+                return
+            if self.follower_accepts_stale_append and m.type == _MSG_APP \
+                    and self.state == _FOLLOWER:
+                self.handle_append_entries(m)  # the planted bug: a deposed leader still appends
+                return
             self.probes.hit("raft.stale_term_message")
             if (self.check_quorum or self.pre_vote) and m.type in (_MSG_APP, _MSG_HEARTBEAT):
                 # A stale leader, maybe cut off until now. With check-quorum or pre-vote our
@@ -527,7 +542,8 @@ class Raft:
     def start_read_index(self, m: Message) -> None:
         """Remember the commit index for `m`, ack it ourselves, ask a quorum to confirm (a sole
         voter is its own quorum: it answers at once)."""
-        if len(self.voters) == 1:
+        if len(self.voters) == 1 or self.read_index_without_quorum:
+            # (The planted bug answers at once with peers too: nobody confirms we still lead.)
             self.respond_to_read_index(m, self.raft_log.committed)
             return
         ctx = m.entries[0].data

@@ -4,6 +4,9 @@ the response header. The calls and replies that carry it over the network are et
 
 from __future__ import annotations
 
+import dataclasses
+
+from etcdcore import bugs as planted
 from etcdcore.api import rpc, rpctypes
 from etcdcore.api.call import Call, Reply
 from etcdcore.api.rpctypes import EtcdError
@@ -132,10 +135,13 @@ class KVServer:
 
     def __init__(self, s: EtcdServer) -> None:
         self.s = s
+        self.keys_only_ignored = planted.KEYS_ONLY_IGNORED in s.cfg.bugs
 
     def range(self, r: rpc.RangeRequest) -> Process:
         """Range."""
         check_range_request(r)
+        if self.keys_only_ignored and r.keys_only:
+            r = dataclasses.replace(r, keys_only=False)  # the planted bug: values come back too
         resp = yield from self.s.range(r)
         return self._fill(resp)
 
