@@ -21,6 +21,7 @@ from sim.cluster.config import RunConfig
 from sim.cluster.invariants import RaftInvariants
 from sim.cluster.liveness import describe_members
 from sim.cluster.workload import (
+    CLIENT_BASE,
     History,
     Phases,
     WorkloadConfig,
@@ -38,7 +39,6 @@ from sim.world.world import World
 __all__ = ["CLIENT_BASE", "EtcdCluster"]
 
 _S = 1_000_000
-CLIENT_BASE = 100  # client machines are 100 (the liveness prober), 101, 102, ...
 CONVERGE_LIMIT_US = 10 * _S
 POLL_US = 10_000
 

@@ -35,6 +35,8 @@ class RunResult:
     check_seconds: float = 0.0  # wall time of the linearizability check, within wall_seconds
     # The sometimes points the run reached (sim.world.probes.POINTS), name -> hits, by name.
     probes: dict[str, int] = field(default_factory=dict)
+    # For each fault of the schedule, the messages it held or delayed (0 for other kinds).
+    fault_messages: list[int] = field(default_factory=list)
 
     @property
     def history(self) -> str:

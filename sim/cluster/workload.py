@@ -34,6 +34,7 @@ from sim.lincheck.formats.jsonl import HEADER_FORMAT, VERSION
 from sim.lincheck.models.etcd import COMPACTED, FUTURE_REV, normalize_error
 
 __all__ = [
+    "CLIENT_BASE",
     "KINDS",
     "OP_NAMES",
     "History",
@@ -51,6 +52,7 @@ KINDS = ("put", "range_key", "range_prefix", "delete", "cas", "multi_txn", "comp
          "cas_value", "guarded_read", "compare_txn", "delete_put")
 READ_KINDS = ("range_key", "range_prefix", "guarded_read")
 FRACTIONS = ("serializable", "read_heavy", "pinned")
+CLIENT_BASE = 100  # client machines are 100 (the liveness prober), 101, 102, ...
 PHASE_US = 5_000_000  # the length of a phase (read heavy or not)
 READ_SHARE = 0.9  # in a read-heavy phase, the share of operations that are reads
 
@@ -80,6 +82,12 @@ class WorkloadConfig:
     read_heavy: float = 0.2  # the share of phases (PHASE_US each) where most operations read
     pinned: float = 0.75  # the share of clients that never leave their member
     timeout_us: int = 1_000_000
+    # What a shrunk scenario leaves out. Each client numbers the operations it draws from 1;
+    # it issues none past `max_ops` (0: no cap), and draws but never issues those in `skip`,
+    # sorted (client id as in the history, operation number) pairs: the others keep their
+    # draws and times.
+    max_ops: int = 0
+    skip: tuple[tuple[int, int], ...] = ()
 
     def pinned_clients(self) -> int:
         """How many clients (the first ones) stay on their member."""
@@ -96,7 +104,25 @@ class WorkloadConfig:
             value = getattr(self, name)
             if not 0 <= value <= 1:
                 return name, f"must be in [0, 1], got {value}"
+        if self.max_ops < 0:
+            return "max_ops", f"must be >= 0, got {self.max_ops}"
+        last = (0, 0)
+        for pair in self.skip:
+            client, n = pair
+            if not CLIENT_BASE < client <= CLIENT_BASE + self.clients:
+                return "skip", (f"names client {client}: the clients are {CLIENT_BASE + 1}.."
+                                f"{CLIENT_BASE + self.clients}")
+            if n < 1:
+                return "skip", f"names operation {n} of client {client}: they count from 1"
+            if pair <= last:
+                return "skip", (f"must be sorted without repeats, got {list(pair)} after "
+                                f"{list(last)}")
+            last = pair
         return None
+
+    def skipped(self, client: int) -> frozenset[int]:
+        """The numbers of the operations `client` draws but does not issue."""
+        return frozenset(n for c, n in self.skip if c == client)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuilt from its fields: compiled by mypyc (etcdsim_build.compiled), a frozen dataclass
@@ -538,12 +564,18 @@ def client_loop(client: Client, client_id: int, cfg: WorkloadConfig, history: Hi
     if not mean_gap_us:
         return  # no rate: an idle client
     rate = 1 / mean_gap_us
-    while not until():
+    cap = cfg.max_ops
+    skipped = cfg.skipped(client_id) if cfg.skip else frozenset()
+    drawn = 0
+    while not until() and (not cap or drawn < cap):
         # rand.expovariate(rate), as random.Random computes it, without its Python-level call.
         yield env.sleep(max(1, int(-math.log(1.0 - rand.random()) / rate)))
         if until():
             return
         req = picker.next(phases is not None and phases.read_heavy())
+        drawn += 1
+        if skipped and drawn in skipped:
+            continue  # drawn, so that the operations after it draw what they would have
         op = OP_NAMES[type(req)]
         key = _text(req.key) if isinstance(req, (rpc.PutRequest, rpc.RangeRequest,
                                                  rpc.DeleteRangeRequest)) else None

@@ -364,6 +364,7 @@ def planted_bug_figures(max_seeds: int = 200) -> None:
 
     found: list[float] = []
     shrunk: list[tuple[int, int]] = []
+    ops: list[tuple[int, int]] = []
     print(f"planted bugs: standard scenario (default faults, 60 sim s), seeds 0.. up to "
           f"{max_seeds}; Raft bugs on the raft workload, server bugs on the etcd workload")
     for name in BUGS:
@@ -373,10 +374,13 @@ def planted_bug_figures(max_seeds: int = 200) -> None:
             print(f"  {name:<31} {workload:<5} NOT FOUND in {max_seeds} seeds ({wall:.1f} s)")
         else:
             found.append(wall)
-            before, after = shrink_ratio(seeds - 1, workload, name, check)
+            before, after, ops_before, ops_after = shrink_ratio(seeds - 1, workload, name, check)
             shrunk.append((before, after))
+            if workload == "etcd":
+                ops.append((ops_before, ops_after))
             print(f"  {name:<31} {workload:<5} found after {seeds:>3} seeds in {wall:>6.1f} s "
-                  f"({check}); shrunk {before} -> {after} faults")
+                  f"({check}); shrunk {before} -> {after} faults"
+                  + (f", {ops_before} -> {ops_after} operations" if workload == "etcd" else ""))
     mid = f"{median(found):.1f} s" if found else "n/a"
     print(f"  found {len(found)} of {len(BUGS)} within {max_seeds} seeds; median wall time to "
           f"find (found ones) {mid}   (target: all within 200 seeds, median < 10 s)")
@@ -385,7 +389,9 @@ def planted_bug_figures(max_seeds: int = 200) -> None:
         total_after = sum(a for _, a in shrunk)
         print(f"  shrink: {total_before} faults -> {total_after} over the {len(shrunk)} failures "
               f"(median {median(b for b, _ in shrunk):g} -> {median(a for _, a in shrunk):g}; "
-              f"at most {SHRINK_RUNS} runs each)")
+              f"at most {SHRINK_RUNS} runs each)"
+              + (f"; {sum(b for b, _ in ops)} client operations -> {sum(a for _, a in ops)} "
+                 f"over the {len(ops)} etcd ones" if ops else ""))
 
 
 def _runs_to_find(base: RunConfig, budget: int, guided: bool) -> tuple[int | None, float, str]:
@@ -483,15 +489,16 @@ def _features(result: dict[str, Any]) -> tuple[str, ...]:
 SHRINK_RUNS = 40
 
 
-def shrink_ratio(seed: int, workload: str, bug: str, check: str) -> tuple[int, int]:
-    """Faults before and after shrinking the failing run of `seed` (a bounded search)."""
+def shrink_ratio(seed: int, workload: str, bug: str, check: str) -> tuple[int, int, int, int]:
+    """Faults, then client operations, before and after shrinking the failing run of `seed` (a
+    bounded search)."""
     from sim.harness.scenario import Scenario
     from sim.harness.shrink import shrink
 
     config = RunConfig(seed=seed, duration_us=60 * _S, workload=workload, bugs=frozenset({bug}))
     scenario = Scenario.from_config(config)
     result = shrink(scenario, check, max_runs=SHRINK_RUNS)
-    return len(scenario.faults), len(result.scenario.faults)
+    return len(scenario.faults), len(result.scenario.faults), result.ops_before, result.ops_after
 
 
 def standard_scenario_figures(seeds: range = range(10)) -> str:

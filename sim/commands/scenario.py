@@ -84,11 +84,10 @@ def cmd_shrink(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CommandInputError(f"{args.path}: {exc}") from None
     out = Path(args.out) if args.out else directory / "shrunk"
-    write_artifacts(out, found.scenario, found.result)
-    print(f"shrunk {check}: {found.faults_before} faults -> {len(found.scenario.faults)}, "
-          f"{scenario.duration_us / 1e6:g} s -> {found.scenario.duration_us / 1e6:g} s, "
-          f"{scenario.mix.clients} clients -> {found.scenario.mix.clients} "
-          f"({found.runs} runs, {found.wall_seconds:.1f} s)")
+    what = found.summary(scenario)
+    write_artifacts(out, found.scenario, found.result,
+                    shrunk=f"{check} failure of {directory}, shrunk: {what}")
+    print(f"shrunk {check}: {what} ({found.runs} runs, {found.wall_seconds:.1f} s)")
     print(f"written to {out}")
     print(f"replay: {replay_command(out)}")
     return 1

@@ -33,8 +33,10 @@ def failed_checks(result: RunResult | dict[str, Any]) -> list[str]:
     return [str(v["check"]) for v in violations]
 
 
-def write_artifacts(directory: Path, scenario: Scenario, result: RunResult) -> Path:
-    """Write the run's files into `directory` (created if needed); the directory."""
+def write_artifacts(directory: Path, scenario: Scenario, result: RunResult,
+                    shrunk: str = "") -> Path:
+    """Write the run's files into `directory` (created if needed); the directory. `shrunk`
+    says, for a shrunk failure, what it was shrunk from (summary.txt shows it)."""
     from sim.report import render_run_report
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -46,18 +48,27 @@ def write_artifacts(directory: Path, scenario: Scenario, result: RunResult) -> P
     write_trace(directory / "trace.jsonl", result.trace)
     (directory / "report.html").write_text(
         render_run_report(result, scenario.to_config()), encoding="utf-8")
-    (directory / "summary.txt").write_text(_summary(directory, scenario, result),
+    (directory / "summary.txt").write_text(_summary(directory, scenario, result, shrunk),
                                            encoding="utf-8")
     return directory
 
 
-def _summary(directory: Path, scenario: Scenario, result: RunResult) -> str:
-    lines = [f"etcdsim run: seed {scenario.seed}, {scenario.members} members, "
-             f"{scenario.duration_us / 1_000_000:g} simulated s, {len(scenario.faults)} faults, "
-             f"workload {scenario.workload}"
-             + (f", bugs {', '.join(sorted(scenario.bugs))}" if scenario.bugs else ""),
-             f"verdict: {'PASS' if result.ok else 'FAIL'}", f"digest: {result.digest}", "",
-             "checks:"]
+def _summary(directory: Path, scenario: Scenario, result: RunResult, shrunk: str) -> str:
+    lines = [f"the smallest {shrunk}", ""] if shrunk else []
+    lines.append(f"etcdsim run: seed {scenario.seed}, {scenario.members} members, "
+                 f"{scenario.duration_us / 1_000_000:g} simulated s, "
+                 f"{len(scenario.faults)} faults, workload {scenario.workload}"
+                 + (f", bugs {', '.join(sorted(scenario.bugs))}" if scenario.bugs else ""))
+    mix = scenario.mix
+    if mix.max_ops or mix.skip:
+        lines.append(f"client operations: at most {mix.max_ops or 'any number'} a client, "
+                     f"{len(mix.skip)} more left out (mix.max_ops, mix.skip)")
+    limited = [f for f in scenario.faults if f.count]
+    if limited:
+        lines.append(f"faults that hold or delay only their first messages: {len(limited)} "
+                     f"({sum(result.fault_messages)} messages held or delayed in all)")
+    lines += [f"verdict: {'PASS' if result.ok else 'FAIL'}", f"digest: {result.digest}", "",
+              "checks:"]
     lines += [f"  {name:<22} {outcome}" for name, outcome in result.checks.items()]
     for v in result.violations:
         lines.append(f"violation: {v['check']} on node {v['node']} at t={v['time_us']}us: "

@@ -237,7 +237,8 @@ class Mutator:
             kind = rng.choice(("range_key", "range_prefix", "delete", "cas", "multi_txn",
                                "compact"))
             default = getattr(type(mix)(), kind)
-            mix = replace(mix, **{kind: 0 if getattr(mix, kind) else default})
+            weight: dict[str, Any] = {kind: 0 if getattr(mix, kind) else default}
+            mix = replace(mix, **weight)
         return replace(s, mix=mix)
 
     def change_seed(self, s: Scenario) -> Scenario:

@@ -177,6 +177,7 @@ def _run(config: RunConfig, collect_in_checks: bool = True) -> RunResult:
         history_source=cluster.history.dumps if isinstance(cluster, EtcdCluster) else "",
         check_seconds=check_seconds,
         probes=world.probes.sorted_counts(),
+        fault_messages=injector.messages(len(schedule)),
     )
 
 

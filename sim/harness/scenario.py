@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -28,6 +29,7 @@ from sim.world.faults import (
     ALL_KINDS,
     FAULT_KINDS,
     LEADER,
+    MESSAGE_KINDS,
     PARTITION_KINDS,
     TARGETED_KINDS,
     Fault,
@@ -40,6 +42,7 @@ FORMAT = "etcdsim-scenario"
 SWARM_SIZES = (1, 2, 3, 3, 4, 5, 5, 6, 7)  # cluster sizes a swarm seed draws from (3, 5 twice)
 VERSION = 1
 _S = 1_000_000
+_PAIR = re.compile(r"\[\s+(-?\d+),\s+(-?\d+)\s+\]")
 
 
 class ScenarioError(ValueError):
@@ -136,7 +139,7 @@ class Scenario:
         return {
             "format": FORMAT, "version": VERSION, "seed": self.seed, "members": self.members,
             "duration_us": self.duration_us, "timing": asdict(self.timing),
-            "workload": self.workload, "mix": asdict(self.mix),
+            "workload": self.workload, "mix": _mix_json(self.mix),
             "proposals_per_sec": self.proposals_per_sec,
             "faults": [f.to_json() for f in self.faults], "bugs": sorted(self.bugs),
             "liveness_bound_us": self.liveness_bound_us, "knobs": asdict(self.knobs),
@@ -144,8 +147,9 @@ class Scenario:
         }
 
     def dumps(self) -> str:
-        """scenario.json's text."""
-        return json.dumps(self.to_json(), indent=1, sort_keys=False) + "\n"
+        """scenario.json's text (a pair of numbers, as `mix.skip` holds, on one line)."""
+        text = json.dumps(self.to_json(), indent=1, sort_keys=False)
+        return _PAIR.sub(r"[\1, \2]", text) + "\n"
 
     @classmethod
     def from_json(cls, obj: Any) -> Scenario:
@@ -164,7 +168,7 @@ class Scenario:
         members = _int(obj, "members", 1, 9, default=3)
         duration = _int(obj, "duration_us", 1, 86_400 * _S, default=60 * _S)
         timing = _sub(obj, "timing", RaftTiming)
-        mix = _sub(obj, "mix", WorkloadConfig)
+        mix = _mix(obj)
         problem = mix.problem()
         if problem is not None:
             name, what = problem
@@ -230,6 +234,33 @@ def _swarm_mix(rng: random.Random) -> WorkloadConfig:
     return mix
 
 
+def _mix_json(mix: WorkloadConfig) -> dict[str, Any]:
+    # What only a shrunk scenario sets stays out of the file while it is the default.
+    out = asdict(mix)
+    del out["skip"]
+    if not mix.max_ops:
+        del out["max_ops"]
+    if mix.skip:
+        out["skip"] = [list(pair) for pair in mix.skip]
+    return out
+
+
+def _mix(obj: dict[str, Any]) -> WorkloadConfig:
+    """The "mix" object: numbers, and `skip`, a list of [client, operation] pairs."""
+    value = obj.get("mix", {})
+    if not isinstance(value, dict) or "skip" not in value:
+        return _sub(obj, "mix", WorkloadConfig)  # type: ignore[no-any-return]
+    skip = value["skip"]
+    if not isinstance(skip, list) or not all(
+            isinstance(p, list) and len(p) == 2
+            and all(isinstance(x, int) and not isinstance(x, bool) for x in p) for p in skip):
+        raise ScenarioError('"mix.skip" must be a list of [client, operation] pairs of whole '
+                            "numbers")
+    mix: WorkloadConfig = _sub({"mix": {k: v for k, v in value.items() if k != "skip"}}, "mix",
+                               WorkloadConfig)
+    return replace(mix, skip=tuple((int(c), int(n)) for c, n in skip))
+
+
 def _choice(obj: dict[str, Any], name: str, choices: tuple[str, ...], default: str) -> str:
     value = obj.get(name, default)
     if value not in choices:
@@ -281,13 +312,19 @@ def _fault(obj: Any, i: int, members: int) -> Fault:
     if kind not in ALL_KINDS:
         raise ScenarioError(f"{where}.kind must be one of {', '.join(ALL_KINDS)}, got {kind!r}")
     values: dict[str, Any] = {"kind": kind}
-    for name in ("at_us", "node", "peer", "duration_us", "value"):
+    for name in ("at_us", "node", "peer", "duration_us", "value", "count"):
         v = obj.get(name, 0)
         if not isinstance(v, int) or isinstance(v, bool):
             raise ScenarioError(f"{where}.{name} must be a whole number, got {v!r}")
         values[name] = v
     if values["at_us"] < 0 or values["duration_us"] < 0:
         raise ScenarioError(f"{where}: at_us and duration_us must be >= 0")
+    if values["count"] < 0:
+        raise ScenarioError(f"{where}.count (messages held or delayed) must be >= 0, got "
+                            f"{values['count']}")
+    if values["count"] and kind not in MESSAGE_KINDS:
+        raise ScenarioError(f"{where}.count applies only to {', '.join(MESSAGE_KINDS)}, "
+                            f"not {kind}")
     for name in ("node", "peer"):
         if values[name] and not 1 <= values[name] <= members:
             raise ScenarioError(f"{where}.{name} must be a member (1..{members}), got "

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from sim.world import partitions
+from sim.world.network import Meter
 from sim.world.node import Node, NodeStatus
 from sim.world.probes import record_partition
 from sim.world.world import World
@@ -23,6 +24,7 @@ __all__ = [
     "EXTRA_KINDS",
     "FAULT_KINDS",
     "LEADER",
+    "MESSAGE_KINDS",
     "PARTITION_KINDS",
     "TARGETED_KINDS",
     "TIMING_KINDS",
@@ -78,6 +80,8 @@ TIMING_KINDS = ("slow_apply", "hold", "delay_spike", "clock_skew", "clock_leap",
 TARGETED_KINDS = ("slow_apply", "delay_spike", "clock_skew", "clock_leap", "long_pause",
                   "crash_loop")
 LEADER = "leader"
+# Kinds that hold or delay messages: their `count` limits how many (0: every one).
+MESSAGE_KINDS = ("hold", "clog", "delay", "delay_spike")
 
 # Faults a schedule may name but the default mix never draws. disk_replace: etcd does not
 # survive it without an operator's help (a member whose disk is replaced must be removed and
@@ -108,10 +112,14 @@ class Fault:
     name: str = ""  # partition kind (partition, hold), disk_error's operation, or LEADER
     # disk_misdirect: value is per mille of appends; disk_truncate_wal: value is the bytes cut
     # and name the WAL's path; disk_bitflip / disk_bad_sector: name is the file ("" any).
+    count: int = 0  # MESSAGE_KINDS: hold or delay only the first `count` messages (0: all)
 
     def to_json(self) -> dict[str, object]:
-        """A plain dict (for --json output and reports)."""
-        return asdict(self)
+        """A plain dict (for --json output and reports); `count` only when set."""
+        out = asdict(self)
+        if not self.count:
+            del out["count"]
+        return out
 
 
 class FaultInjector:
@@ -128,29 +136,46 @@ class FaultInjector:
         self._timing_gen: dict[tuple[str, int], int] = {}  # (kind, node) -> its latest fault
         self._leaps: dict[int, tuple[Node, int]] = {}  # clock leaps not yet corrected
         self._leap_seq = 0
+        self._meters: dict[int, Meter] = {}  # schedule index -> what its hold or delay counted
 
     def schedule(self, faults: list[Fault], heal_at: int) -> None:
         """Arrange every fault, and the final heal at `heal_at`."""
         self._heal_at = heal_at
-        for fault in faults:
+        for i, fault in enumerate(faults):
             if fault.at_us < heal_at:
-                self.world.at(fault.at_us, lambda f=fault: self.apply(f))  # type: ignore[misc]
+                self.world.at(fault.at_us,
+                              lambda f=fault, i=i: self.apply(f, i))  # type: ignore[misc]
         self.world.at(heal_at, self.heal_all)
+
+    def messages(self, faults: int) -> list[int]:
+        """For each of the first `faults` faults of the schedule, how many messages it held
+        or delayed (0 for the other kinds)."""
+        return [self._meters[i].used if i in self._meters else 0 for i in range(faults)]
+
+    def _meter(self, fault: Fault, index: int) -> Meter:
+        meter = Meter(fault.kind, fault.count)
+        if index >= 0:
+            self._meters[index] = meter
+        return meter
 
     def _later(self, fault: Fault, fn: Callable[[], None]) -> None:
         self.world.at(self.world.now + fault.duration_us, fn)
 
-    def apply(self, fault: Fault) -> None:
-        """Start one fault now and schedule its end."""
+    def apply(self, fault: Fault, index: int = -1) -> None:
+        """Start one fault now (the schedule's `index`-th) and schedule its end."""
         w = self.world
         net = w.network
         node = w.nodes.get(fault.node)
         self.counts[fault.kind] += 1
-        w.trace.emit("fault", fault.kind, fault.node, fault.peer, fault.duration_us,
-                     fault.value, fault.name)
+        if fault.count:
+            w.trace.emit("fault", fault.kind, fault.node, fault.peer, fault.duration_us,
+                         fault.value, fault.name, fault.count)
+        else:
+            w.trace.emit("fault", fault.kind, fault.node, fault.peer, fault.duration_us,
+                         fault.value, fault.name)
         kind = fault.kind
         if kind in TIMING_KINDS:
-            self._apply_timing(fault)
+            self._apply_timing(fault, index)
         elif kind == "partition":
             self._partition_gen += 1
             gen = self._partition_gen
@@ -166,7 +191,8 @@ class FaultInjector:
             net.cut(fault.node, fault.peer)
             self._later(fault, lambda: net.uncut(fault.node, fault.peer))
         elif kind == "clog":
-            net.clog(fault.node, fault.peer, in_order=bool(fault.value))
+            net.clog(fault.node, fault.peer, in_order=bool(fault.value),
+                     meter=self._meter(fault, index))
             self._later(fault, lambda: net.unclog(fault.node, fault.peer))
         elif kind == "loss":
             net.set_loss(fault.value / 1000)
@@ -175,7 +201,7 @@ class FaultInjector:
             net.set_duplicate(fault.value / 1000)
             self._later(fault, lambda: net.set_duplicate(net.config.duplicate))
         elif kind == "delay":
-            net.set_extra_latency(fault.value)
+            net.set_extra_latency(fault.value, meter=self._meter(fault, index))
             self._later(fault, lambda: net.set_extra_latency(0))
         elif node is None:
             raise ValueError(f"fault {kind} needs a node, got {fault.node}")
@@ -233,7 +259,7 @@ class FaultInjector:
 
     # ---- faults of timing ------------------------------------------------------------------
 
-    def _apply_timing(self, fault: Fault) -> None:
+    def _apply_timing(self, fault: Fault, index: int = -1) -> None:
         """Start one of TIMING_KINDS now and schedule its end."""
         w = self.world
         kind = fault.kind
@@ -243,7 +269,8 @@ class FaultInjector:
             self._partition_gen += 1
             gen = self._partition_gen
             w.network.apply_partition(fault.name, self._cuts(fault.name), hold=True,
-                                      in_order=bool(fault.value))
+                                      in_order=bool(fault.value),
+                                      meter=self._meter(fault, index))
 
             def end_hold() -> None:
                 if gen == self._partition_gen:
@@ -269,7 +296,7 @@ class FaultInjector:
 
             self._later(fault, end_slow)
         elif kind == "delay_spike":
-            w.network.set_spike(node.id, fault.value)
+            w.network.set_spike(node.id, fault.value, meter=self._meter(fault, index))
 
             def end_spike() -> None:
                 if current():

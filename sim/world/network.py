@@ -16,6 +16,11 @@ holds instead of cutting (`apply_partition(..., hold=True)`, TCP buffers filling
 path). Held messages are released when the hold ends: shuffled (from the link's own named
 stream, `net/S->D/release`), each with a fresh latency, or in order, all at once after one
 latency draw, as a stream's buffer is flushed.
+
+A hold or a delay may carry a `Meter`: it counts the messages it held or delayed and, given a
+limit, stops at it (later messages pass as if it were not there, traced once as
+("net.spent", label, count)). A shrunk scenario keeps only the held or delayed messages that
+matter this way.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from sim.world.kernel import Environment
 from sim.world.rng import Streams
 from sim.world.trace import Trace
 
-__all__ = ["Deliver", "Link", "Network", "NetworkConfig"]
+__all__ = ["Deliver", "Link", "Meter", "Network", "NetworkConfig"]
 
 Link = tuple[int, int]
 Deliver = Callable[[int, int, object], None]
@@ -62,17 +67,40 @@ class NetworkConfig:
         _check_probability("duplicate", self.duplicate)
 
 
+class Meter:
+    """How many messages a hold or a delay affected, and how many more it may (-1: any)."""
+
+    __slots__ = ("label", "left", "used")
+
+    def __init__(self, label: str, limit: int = 0) -> None:
+        self.label = label
+        self.left = limit if limit > 0 else -1
+        self.used = 0
+
+    def take(self) -> bool:
+        """Count one more message if the limit allows it."""
+        if self.left == 0:
+            return False
+        self.used += 1
+        if self.left > 0:
+            self.left -= 1
+        return True
+
+
 class _Link:
     """Mutable state of one directed link."""
 
     __slots__ = (
+        "clog_meter",
         "clogged",
         "cut",
+        "delay_meter",
         "delay_us",
         "dst",
         "duplicate",
         "extra_us",
         "held",
+        "hold_meter",
         "hold_partitioned",
         "holding",
         "in_order",
@@ -80,6 +108,7 @@ class _Link:
         "partitioned",
         "random",
         "rng",
+        "spike_meter",
         "spike_us",
         "src",
         "stream",
@@ -103,6 +132,12 @@ class _Link:
         self.spike_us = 0  # a delay spike on this link's node
         self.extra_us = 0  # delay_us + spike_us: what every latency draw adds
         self.stream = False  # a TCP-like stream (client RPCs): never duplicated
+        # What counts (and may limit) the messages held by the clog, held by the partition,
+        # delayed by a delay fault, delayed by a spike: None when nothing does.
+        self.clog_meter: Meter | None = None
+        self.hold_meter: Meter | None = None
+        self.delay_meter: Meter | None = None
+        self.spike_meter: Meter | None = None
 
 
 class _Arrival:
@@ -180,7 +215,7 @@ class Network:
             self.dropped += 1
             trace.emit("net.drop", mid, "cut")
             return
-        if link.holding:
+        if link.holding and self._hold(link):
             link.held.append((mid, msg))
             self.held += 1
             trace.emit("net.hold", mid)
@@ -189,7 +224,7 @@ class Network:
             self._transmit(link, mid, msg)
             return
         # The healthy link, inlined: one latency draw, one scheduled arrival.
-        delay = self._min_us + link.extra_us
+        delay = self._min_us + (self._extra(link) if link.extra_us else 0)
         if self._jitter_rate:
             # expovariate(rate) as random.Random computes it, without its call; rounded to whole
             # microseconds so simulated time stays an int.
@@ -215,10 +250,34 @@ class Network:
             self._schedule(link, mid, msg)
 
     def _schedule(self, link: _Link, mid: int, msg: object) -> None:
-        delay = self._min_us + link.extra_us
+        delay = self._min_us + (self._extra(link) if link.extra_us else 0)
         if self._jitter_rate:
             delay += int(-math.log(1.0 - link.random()) / self._jitter_rate + 0.5)
         self._kernel.call_after(delay, _Arrival(self, mid, link.src, link.dst, msg))
+
+    def _hold(self, link: _Link) -> bool:
+        # Whether the clog or the holding partition takes this message, within its limit.
+        if link.clogged and self._take(link.clog_meter):
+            return True
+        return link.hold_partitioned and self._take(link.hold_meter)
+
+    def _extra(self, link: _Link) -> int:
+        # The delay and the spike this message gets, each within its limit.
+        extra = 0
+        if link.delay_us and self._take(link.delay_meter):
+            extra += link.delay_us
+        if link.spike_us and self._take(link.spike_meter):
+            extra += link.spike_us
+        return extra
+
+    def _take(self, meter: Meter | None) -> bool:
+        if meter is None:
+            return True
+        if not meter.take():
+            return False
+        if meter.left == 0:
+            self._trace.emit("net.spent", meter.label, meter.used)
+        return True
 
     def _arrive(self, mid: int, src: int, dst: int, msg: object) -> None:
         self.delivered += 1
@@ -239,12 +298,14 @@ class Network:
         self._link(src, dst).cut = False
         self._trace.emit("net.uncut", src, dst)
 
-    def clog(self, src: int, dst: int, in_order: bool = False) -> None:
-        """Hold every message sent src->dst until `unclog` or `heal`; then release them in
-        send order (`in_order`) or shuffled."""
+    def clog(self, src: int, dst: int, in_order: bool = False,
+             meter: Meter | None = None) -> None:
+        """Hold every message sent src->dst (as many as `meter` allows) until `unclog` or
+        `heal`; then release them in send order (`in_order`) or shuffled."""
         link = self._link(src, dst)
         link.clogged = link.holding = True
         link.in_order = in_order
+        link.clog_meter = meter
         if in_order:
             self._trace.emit("net.clog", src, dst, "in_order")
         else:
@@ -254,6 +315,7 @@ class Network:
         """Lift a clog: release what the link held, unless a holding partition still holds it."""
         link = self._link(src, dst)
         link.clogged = False
+        link.clog_meter = None
         self._trace.emit("net.unclog", src, dst)
         if not link.hold_partitioned:
             link.holding = False
@@ -283,32 +345,38 @@ class Network:
             if node in (src, dst):
                 state.stream = True
 
-    def set_extra_latency(self, us: int, link: Link | None = None) -> None:
-        """Add `us` to every latency draw (a delay spike), on one link or (None) on all."""
+    def set_extra_latency(self, us: int, link: Link | None = None,
+                          meter: Meter | None = None) -> None:
+        """Add `us` to every latency draw (as many as `meter` allows), on one link or (None)
+        on all."""
         _check_us("extra latency", us)
         for state in self._select(link):
             state.delay_us = us
+            state.delay_meter = meter if us else None
             state.extra_us = us + state.spike_us
         self._trace.emit("net.latency", us, *self._fields(link))
 
-    def set_spike(self, node: int, us: int) -> None:
+    def set_spike(self, node: int, us: int, meter: Meter | None = None) -> None:
         """Add `us` to every latency draw on the links from and to `node` (a delay spike of
-        seconds: a congested or rerouted path), on top of any delay fault; 0 lifts it."""
+        seconds: a congested or rerouted path; as many as `meter` allows), on top of any delay
+        fault; 0 lifts it."""
         _check_us("spike", us)
         if node not in self.nodes:
             raise ValueError(f"no node {node}: nodes are {list(self.nodes)}")
         for (src, dst), state in self._links.items():
             if node in (src, dst):
                 state.spike_us = us
+                state.spike_meter = meter if us else None
                 state.extra_us = state.delay_us + us
         self._trace.emit("net.spike", node, us)
 
     def apply_partition(self, name: str, cuts: Iterable[Link], hold: bool = False,
-                        in_order: bool = False) -> None:
+                        in_order: bool = False, meter: Meter | None = None) -> None:
         """Replace the current partition by `cuts`; manual one-way cuts are kept.
 
-        With `hold`, the partition's links hold what is sent on them instead of dropping it,
-        and release it (in send order or shuffled) when a later partition or `heal` frees them.
+        With `hold`, the partition's links hold what is sent on them (as many as `meter`
+        allows, over all of them) instead of dropping it, and release it (in send order or
+        shuffled) when a later partition or `heal` frees them.
         """
         wanted = sorted(set(cuts))
         for src, dst in wanted:
@@ -317,6 +385,7 @@ class Network:
         for state in self._links.values():
             was_held = state.hold_partitioned
             state.partitioned = state.hold_partitioned = False
+            state.hold_meter = None
             if was_held and not state.clogged:
                 state.holding = False
                 freed.append(state)
@@ -324,6 +393,7 @@ class Network:
             state = self._links[(src, dst)]
             if hold:
                 state.hold_partitioned = state.holding = True
+                state.hold_meter = meter
                 if not state.clogged:
                     state.in_order = in_order
             else:
@@ -348,6 +418,7 @@ class Network:
             state.loss = self.config.loss
             state.duplicate = self.config.duplicate
             state.extra_us = state.delay_us = state.spike_us = 0
+            state.clog_meter = state.hold_meter = state.delay_meter = state.spike_meter = None
             if state.holding:
                 state.clogged = state.hold_partitioned = state.holding = False
                 clogged.append(state)
@@ -407,7 +478,7 @@ class Network:
             return
         # A stream's buffer, flushed: one latency for the burst, delivered in send order (the
         # kernel runs events of the same time in the order they were scheduled).
-        delay = self._min_us + link.extra_us
+        delay = self._min_us + (self._extra(link) if link.extra_us else 0)
         if self._jitter_rate:
             delay += int(-math.log(1.0 - link.random()) / self._jitter_rate + 0.5)
         for mid, msg in held:
