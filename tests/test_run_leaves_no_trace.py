@@ -61,3 +61,24 @@ def test_a_finished_process_is_freed_without_the_collector() -> None:
     finally:
         if was:
             gc.enable()
+
+
+def test_many_runs_in_one_process_do_not_keep_their_worlds(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A sweep worker or a test session runs seed after seed: a finished world (cyclic garbage)
+    # must not pile up in the oldest generation, which Python seldom collects on its own.
+    import sim.harness.runner as runner
+
+    monkeypatch.setattr(runner, "_COLLECT_AFTER", 1)
+    worlds: list[weakref.ref[World]] = []
+    real_init = World.__init__
+
+    def remember(self: World, *args: object, **kwargs: object) -> None:
+        real_init(self, *args, **kwargs)  # type: ignore[arg-type]
+        worlds.append(weakref.ref(self))
+
+    monkeypatch.setattr(World, "__init__", remember)
+    for seed in range(3):
+        run(RunConfig(seed=seed, duration_us=3 * S))
+    assert len(worlds) == 3
+    # Each run's collection frees the worlds before it (its own is still held by its result).
+    assert [w() for w in worlds[:2]] == [None, None]

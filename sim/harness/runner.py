@@ -53,12 +53,28 @@ def run(config: RunConfig) -> RunResult:
         return _run(config, enabled)
     finally:
         gc.set_threshold(*threshold)
+        frozen = gc.get_freeze_count()
         gc.unfreeze()  # see _run: what the run built is collectable again once it is garbage
         if enabled:
             gc.enable()
+            _collect_now_and_then(frozen)
 
 
 _GC_YOUNG = 1_000_000
+# A finished world is cyclic garbage (nodes and their envs point at each other), put back in
+# the oldest generation, which Python collects only once enough survivors of younger ones
+# pile up: a process running many seeds (a sweep worker, the bench, a test session) would
+# keep every world it ran. So it collects once the runs since the last collection left this
+# many objects; a single `etcdsim run` never pays for it.
+_COLLECT_AFTER = 3_000_000
+_left_since_collect = [0]
+
+
+def _collect_now_and_then(frozen: int) -> None:
+    _left_since_collect[0] += frozen
+    if _left_since_collect[0] >= _COLLECT_AFTER:
+        _left_since_collect[0] = 0
+        gc.collect()
 
 
 def _run(config: RunConfig, collect_in_checks: bool = True) -> RunResult:
