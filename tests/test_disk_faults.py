@@ -4,10 +4,9 @@ unsynced writes, and stops itself (fail-stop) on damage to what it had synced.""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
+
+from other_process import digests_in_other_processes
 
 from etcdcore.api import rpc
 from sim.cluster.config import RunConfig
@@ -147,18 +146,8 @@ def test_each_new_disk_fault_gives_the_same_digest_in_another_process_and_hash_s
     tmp_path: object,
 ) -> None:
     scenario = each_new_disk_fault()
-    path = os.path.join(str(tmp_path), "scenario.json")
-    with open(path, "w") as f:
-        f.write(scenario.dumps())
+    path = tmp_path / "scenario.json"
+    path.write_text(scenario.dumps())
     here = run_scenario(scenario).digest
-    script = ("import sys; from sim import Scenario, run_scenario; "
-              "print(run_scenario(Scenario.loads(open(sys.argv[1]).read())).digest)")
-    digests = set()
-    for hash_seed in ("1", "987654"):
-        env = dict(os.environ, PYTHONHASHSEED=hash_seed, ETCDSIM_BUILD="source")
-        proc = subprocess.run([sys.executable, "-c", script, path], capture_output=True,
-                              text=True, env=env, check=False)
-        assert proc.returncode == 0, proc.stderr
-        digests.add(proc.stdout.strip())
-    assert digests == {here}
+    assert digests_in_other_processes(path, ("1", "987654")) == {here}
     assert json.loads(scenario.dumps())["faults"][0]["kind"] == "disk_latency"

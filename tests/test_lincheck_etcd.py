@@ -419,13 +419,15 @@ def _perturb(ops: list[Operation], rng: random.Random) -> list[Operation]:
     return [changed if o is target else o for o in ops]
 
 
-def test_the_checker_with_the_etcd_model_agrees_with_brute_force_on_small_histories() -> None:
-    rng = random.Random(2024)
-    verdicts = {True: 0, False: 0}
-    for _ in range(300):
+def agree_with_brute_force(rng: random.Random, histories: int, verdicts: dict[bool, int],
+                           mix: dict[str, int] | None = None) -> None:
+    """Small generated histories, perturbed more often than not: the checker's verdict is the
+    brute force's, and no contradiction is claimed of a linearizable one; counts the verdicts."""
+    for _ in range(histories):
         ops = generate_etcd_history(random.Random(rng.randrange(1 << 30)), rng.randint(2, 8),
                                     keys=rng.randint(1, 3), clients=rng.randint(1, 4),
-                                    unknown=rng.choice((0.0, 0.3, 0.6)), latency=40, think=10)
+                                    unknown=rng.choice((0.0, 0.3, 0.6)), latency=40, think=10,
+                                    mix=mix)
         if rng.random() < 0.6:
             ops = _perturb(ops, rng)
         expected = brute_linearizable(ops, EtcdModel())
@@ -433,6 +435,12 @@ def test_the_checker_with_the_etcd_model_agrees_with_brute_force_on_small_histor
         assert got is (Verdict.LINEARIZABLE if expected else Verdict.NOT_LINEARIZABLE), ops
         assert not (EtcdModel().contradictions(ops) and expected), ops
         verdicts[expected] += 1
+
+
+def test_the_checker_with_the_etcd_model_agrees_with_brute_force_on_small_histories() -> None:
+    rng = random.Random(2024)
+    verdicts = {True: 0, False: 0}
+    agree_with_brute_force(rng, 300, verdicts)
     assert min(verdicts.values()) > 50  # both verdicts well exercised
 
 
@@ -677,18 +685,7 @@ IDIOMS = {"get": 10, "scan": 4, "put": 20, "delete": 8, "cas": 8, "create": 10, 
 def test_the_checker_agrees_with_brute_force_on_every_compare_and_txn_shape() -> None:
     rng = random.Random(2025)
     verdicts = {True: 0, False: 0}
-    for _ in range(250):
-        ops = generate_etcd_history(random.Random(rng.randrange(1 << 30)), rng.randint(2, 8),
-                                    keys=rng.randint(1, 3), clients=rng.randint(1, 4),
-                                    unknown=rng.choice((0.0, 0.3, 0.6)), latency=40, think=10,
-                                    mix=IDIOMS)
-        if rng.random() < 0.6:
-            ops = _perturb(ops, rng)
-        expected = brute_linearizable(ops, EtcdModel())
-        got = check(ops, EtcdModel(), timeout=30).verdict
-        assert got is (Verdict.LINEARIZABLE if expected else Verdict.NOT_LINEARIZABLE), ops
-        assert not (EtcdModel().contradictions(ops) and expected), ops
-        verdicts[expected] += 1
+    agree_with_brute_force(rng, 250, verdicts, mix=IDIOMS)
     assert min(verdicts.values()) > 40
 
 

@@ -4,14 +4,12 @@ or delayed, and what it shrinks to is a scenario file that replays exactly."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from other_process import digests_in_other_processes
 
 from etcdcore import bugs
 from sim.cluster.config import RunConfig
@@ -159,16 +157,7 @@ def test_a_shrunk_scenario_gives_the_same_digest_in_another_process_and_hash_see
     path = tmp_path / "scenario.json"
     path.write_text(scenario.dumps())
     here = run_scenario(scenario).digest
-    script = ("import sys; from sim import Scenario, run_scenario; "
-              "print(run_scenario(Scenario.loads(open(sys.argv[1]).read())).digest)")
-    digests = set()
-    for hash_seed in ("3", "424242"):
-        env = dict(os.environ, PYTHONHASHSEED=hash_seed, ETCDSIM_BUILD="source")
-        proc = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
-                              text=True, env=env, check=False)
-        assert proc.returncode == 0, proc.stderr
-        digests.add(proc.stdout.strip())
-    assert digests == {here}
+    assert digests_in_other_processes(path) == {here}
 
 
 def test_the_shrink_command_says_how_many_operations_and_messages_remain(

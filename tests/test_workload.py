@@ -4,16 +4,14 @@ and a checker that reads every request it draws as etcd's server answers it."""
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from other_process import digests_in_other_processes
 
 from etcdcore import bugs
 from etcdcore.api import rpc, rpctypes
@@ -369,12 +367,4 @@ def test_phases_and_pinned_clients_give_the_same_digest_in_processes_with_other_
                         mix=WorkloadConfig(clients=5, pinned=0.6, read_heavy=0.5))
     path = tmp_path / "scenario.json"
     path.write_text(scenario.dumps())
-    code = ("import sys; from sim.harness.scenario import Scenario, run_scenario; "
-            "print(run_scenario(Scenario.loads(open(sys.argv[1]).read())).digest)")
-    digests = set()
-    for hash_seed in ("3", "4242"):
-        env = dict(os.environ, PYTHONHASHSEED=hash_seed, ETCDSIM_BUILD="source")
-        proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
-                              text=True, env=env, check=True)
-        digests.add(proc.stdout.strip())
-    assert len(digests) == 1
+    assert len(digests_in_other_processes(path, ("3", "4242"))) == 1
