@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,8 @@ from sim.cluster.config import RunConfig
 from sim.cluster.etcd_cluster import EtcdCluster
 from sim.cluster.workload import History
 from sim.harness.runner import run
+from sim.lincheck.formats import parse_text
+from sim.lincheck.history import Status
 from sim.world.faults import Fault
 from sim.world.node import NodeStatus
 
@@ -239,6 +242,34 @@ def test_the_history_records_store_errors_as_answers_and_timeouts_as_unknown() -
     kinds = [(e["client"], e["kind"], e.get("result")) for e in h.events]
     assert kinds == [(1, "ok", {"error": rpctypes.COMPACTED.message}), (2, "info", None),
                      (3, "fail", None), (4, "fail", None)]
+
+
+def test_each_unknown_outcome_takes_the_first_equal_entry_applied_after_its_call() -> None:
+    now = [0]
+    h = History(lambda: now[0])
+    late, twin, lost = (rpc.PutRequest(b"k", b"a"), rpc.DeleteRangeRequest(b"k"),
+                        rpc.PutRequest(b"k", b"never"))
+    for client, req, at in ((1, twin, 10), (2, late, 20), (3, twin, 30), (4, lost, 40)):
+        now[0] = at
+        h.invoke(client, "put", {}, None)
+        h.failed(client, "put", rpctypes.TIMEOUT.err(), request=req)
+    # Log order: an equal delete applied before the first unknown one was called (someone
+    # else's), then the put, then the two deletes the unknown ones may have been.
+    h.hint([(twin, 5, 1), (late, 6, 25), (twin, 7, 26), (twin, 8, 35)])
+    assert [e.get("applied_revision") for e in h.events if e["kind"] == "info"] == [7, 6, 8, 0]
+
+
+def test_a_runs_unknown_outcomes_carry_the_logs_word_and_read_back_from_its_history() -> None:
+    result = run(RunConfig(seed=3, duration_us=20 * S))
+    infos = [json.loads(line) for line in result.history.splitlines()
+             if '"kind":"info"' in line.replace(" ", "")]
+    assert result.ok and infos
+    writes = [e for e in infos if e["op"] != "compact"]  # a compaction is never hinted
+    assert all(isinstance(e.get("applied_revision"), int) for e in writes)
+    assert {e["applied_revision"] > 0 for e in writes} == {True, False}
+    ops = [o for o in parse_text(result.history, "jsonl").ops
+           if o.status is Status.UNKNOWN and o.f != "compact"]
+    assert sorted(o.applied or 0 for o in ops) == sorted(e["applied_revision"] for e in writes)
 
 
 def test_the_liveness_prober_keeps_clientv3s_deadline_whatever_the_workload_clients_use() -> None:

@@ -195,6 +195,8 @@ def jsonl_histories(draw: st.DrawFn) -> str:
             event["kind"] = kind
             if kind == "ok":
                 event["result"] = draw(JSON_VALUES)
+            elif kind == "info" and draw(st.booleans()):
+                event["applied_revision"] = draw(st.integers(0, 10**6))
             open_clients.discard(str(client))
         else:
             event["kind"] = "invoke"
@@ -282,6 +284,18 @@ BAD_INPUTS = {
         '{"client": 1, "kind": "invoke", "op": "get", "time": 1.5}',
         1,
         "time must be a non-negative integer",
+    ),
+    "negative applied revision": (
+        "jsonl",
+        INVOKE + '\n{"client": 1, "kind": "info", "time": 6, "applied_revision": -1}',
+        2,
+        "applied_revision must be a non-negative integer",
+    ),
+    "applied revision on an ok": (
+        "jsonl",
+        INVOKE + '\n{"client": 1, "kind": "ok", "time": 6, "applied_revision": 3}',
+        2,
+        "'applied_revision' does not belong on ok events",
     ),
     "header not first": (
         "jsonl",

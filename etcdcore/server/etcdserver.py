@@ -113,8 +113,9 @@ class ServerMonitor(RaftMonitor, Protocol):
     def proposed(self, node: int, request_id: int, data: bytes) -> None:
         """A request waits on `request_id` for the entry it proposed, `data`."""
 
-    def answered(self, node: int, request_id: int, entry: Entry) -> None:
-        """The waiter on `request_id` gets the result of applying `entry`."""
+    def answered(self, node: int, request_id: int, entry: Entry, revision: int = 0) -> None:
+        """The waiter on `request_id` gets the result of applying `entry`, which left the
+        store at `revision`."""
 
 
 class EtcdServer:
@@ -288,7 +289,7 @@ class EtcdServer:
         except EtcdError as exc:
             result = exc
         if self.monitor is not None:
-            self.monitor.answered(self.id, req.id, e)
+            self.monitor.answered(self.id, req.id, e, self.store.rev())
         self.w.trigger(req.id, result)
 
     def apply_request(self, r: rpc.Request) -> Process:

@@ -8,9 +8,10 @@ stops where the rule broke.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from etcdcore.api import rpc
 from etcdcore.api.raft_internal import InternalRaftRequest
 from etcdcore.raft.types import Entry, HardState, Message, MessageType, StateType
 from etcdcore.server.raft_node import RaftNode
@@ -83,6 +84,8 @@ class RaftInvariants:
         self._leaders: dict[int, int] = {}  # term -> leader
         self._entries: dict[tuple[int, int], tuple[bytes, int]] = {}  # (index, term) -> data, prev
         self._applied: dict[int, Entry] = {}  # index -> the entry every node must apply there
+        # index -> the store's revision after its request, and when it was first applied
+        self._revision_at: dict[int, tuple[int, int]] = {}
         self._max_committed = 0
         # The cluster's committed log as the first node to commit each index held it (term of
         # index i at i-1; 0 where that node's log had no term to tell).
@@ -351,7 +354,9 @@ class RaftInvariants:
             waiting = self._waiting[node] = {}
         waiting[request_id] = data
 
-    def answered(self, node: int, request_id: int, entry: Entry) -> None:
+    def answered(self, node: int, request_id: int, entry: Entry, revision: int = 0) -> None:
+        if revision and entry.index not in self._revision_at:
+            self._revision_at[entry.index] = (revision, self._now())
         # A request's caller is told the result of the entry that carries that very request:
         # the entry names its waiter, and the waiter's own proposal is that entry.
         self.checked["answered_own_entry"] += 1
@@ -380,3 +385,10 @@ class RaftInvariants:
     def leaders(self) -> dict[int, int]:
         """Term -> leader, for reports."""
         return dict(self._leaders)
+
+    def applied_requests(self) -> Iterator[tuple[rpc.Request, int, int]]:
+        """(request, the store's revision right after it, when first applied) of each applied
+        entry that carries a request, in log order: what the members' logs say took effect."""
+        for index in sorted(self._revision_at):
+            revision, when = self._revision_at[index]
+            yield InternalRaftRequest.unmarshal(self._applied[index].data).request, revision, when

@@ -191,7 +191,7 @@ class ScriptedCluster:
             try:
                 resp = yield from c.do(request)
             except EtcdError as err:
-                history.failed(client_id, op, err, is_read_only(request))
+                history.failed(client_id, op, err, is_read_only(request), request)
                 out.append(err)
                 return
             history.complete(client_id, op, "ok", response_result(request, resp))

@@ -19,7 +19,7 @@ import bisect
 import itertools
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -140,6 +140,9 @@ class History:
         self._now = now
         self.events: list[dict[str, Any]] = []
         self.counts: dict[str, int] = {}
+        # info events, with their requests and call times, for `hint`
+        self._unknown: list[tuple[dict[str, Any], rpc.Request, int]] = []
+        self._calls: dict[int, int] = {}  # client -> the time of its open call
 
     def invoke(self, client: int, op: str, args: dict[str, Any], key: str | None) -> None:
         """A call starts."""
@@ -147,7 +150,7 @@ class History:
         if key is not None:
             event["key"] = key
         event["args"] = args
-        event["time"] = self._now()
+        event["time"] = self._calls[client] = self._now()
         self.events.append(event)
 
     def complete(self, client: int, op: str, kind: str, result: Any = None) -> None:
@@ -160,17 +163,43 @@ class History:
         name = f"{op}:{kind}"
         self.counts[name] = self.counts.get(name, 0) + 1
 
-    def failed(self, client: int, op: str, err: EtcdError, read_only: bool = False) -> None:
+    def failed(self, client: int, op: str, err: EtcdError, read_only: bool = False,
+               request: rpc.Request | None = None) -> None:
         """A call returned an error: a store error is the request's answer (ok, as the
         checker's etcd model reads it); an error that proves nothing happened, or any failed
         read (a range, a txn that only reads), is a fail; anything else leaves the outcome
-        unknown (info)."""
+        unknown (info), and `request` is kept for `hint`."""
         if normalize_error(err.message) in (COMPACTED, FUTURE_REV):
             self.complete(client, op, "ok", {"error": err.message})
         elif outcome_known(err) or read_only or op == "range":
             self.complete(client, op, "fail")
         else:
             self.complete(client, op, "info")
+            if request is not None and not isinstance(request, rpc.CompactionRequest):
+                self._unknown.append((self.events[-1], request, self._calls.get(client, 0)))
+
+    def hint(self, applied: Iterable[tuple[rpc.Request, int, int]]) -> None:
+        """Note on each unknown-outcome write what the members' logs say became of it: the
+        revision it left the store at, or 0 for never applied (`applied`: (request, revision,
+        time first applied), in log order). The checker only orders its search by these: a
+        wrong one costs time, never a verdict."""
+        if not self._unknown:
+            return
+        # Equal requests step alike, so which of them took which entry matters little; each
+        # takes the first equal entry applied after its call that no earlier one took.
+        entries: dict[rpc.Request, list[tuple[int, int]]] = {}
+        for request, revision, when in applied:
+            entries.setdefault(request, []).append((when, revision))
+        for event, request, call in self._unknown:
+            found = entries.get(request)
+            event["applied_revision"] = 0
+            if found:
+                for i, (when, revision) in enumerate(found):
+                    if when >= call:
+                        event["applied_revision"] = revision
+                        del found[i]
+                        break
+        self._unknown = []
 
     def objects(self) -> Iterator[tuple[int, dict[str, Any]]]:
         """The history as the checker's jsonl lines would decode: (line number, object)."""
@@ -583,7 +612,7 @@ def client_loop(client: Client, client_id: int, cfg: WorkloadConfig, history: Hi
         try:
             resp = yield from client.do(req)
         except EtcdError as err:
-            history.failed(client_id, op, err, is_read_only(req))
+            history.failed(client_id, op, err, is_read_only(req), req)
             continue
         picker.saw(req, resp)
         history.complete(client_id, op, "ok", response_result(req, resp))

@@ -26,6 +26,10 @@ Why it is fast:
   is what makes such searches explode. So a narrow search goes first (see `_Search.run`); the
   exhaustive one runs only when the narrow one fails having left something out, or grows past
   its node budget.
+- Where a harness read the servers' logs, each unknown operation says whether and where it
+  took effect (`Operation.applied`, `Model.hinted`/`Model.due`): it is tried first there, and a
+  narrow search leaves out the ones that never did. Only the order changes: a wrong hint costs
+  time, never a verdict. This is how etcd's robustness tests use the WAL's persisted requests.
 - Unknown operations a model calls interchangeable (`Model.interchangeable`: they step alike
   from every state) are tried once per class at each point, the most recently called: any
   linearization that places an earlier-called one there can swap it for the later one.
@@ -168,6 +172,17 @@ class _Search:
         # Unknown ops of one class step alike: only the most recently called pending one is
         # tried at a node (an earlier-called one fits wherever it would).
         self.classes = [model.interchangeable(op) for op in unknown]
+        # Hints from the servers' logs (`Operation.applied`): where each unknown op took effect
+        # (tried first when the state is there), and which never did (a narrow search leaves
+        # those out).
+        self.due: dict[Hashable, list[int]] = {}
+        self.never = 0
+        for j, op in enumerate(unknown):
+            hint = model.hinted(op)
+            if hint is not None:
+                self.due.setdefault(hint, []).append(j)
+            elif op.applied == 0:
+                self.never |= 1 << j
         self.narrow = False  # see `run`
         self.narrowed = False  # the narrow search left something out: its failure proves nothing
 
@@ -239,6 +254,17 @@ class _Search:
         classes = self.classes
         tried: set[Hashable] = set()
         pending = ~umask & ((1 << ubound) - 1)
+        if self.due:
+            due = self.due.get(self.model.due(state))
+            if due:
+                # What the logs say took effect here: likely right, so first (but not alone:
+                # a hint is no evidence).
+                for j in due:
+                    if pending >> j & 1:
+                        pending ^= 1 << j
+                        for s in step(state, unknown[j]):
+                            if s != state:
+                                yield ~j, s, False
         if not self.narrow:
             while pending:
                 # The most recently called first: it is the likeliest to have taken effect just
@@ -254,6 +280,9 @@ class _Search:
                     if s != state:
                         yield ~j, s, False
             return
+        if pending & self.never:
+            pending &= ~self.never
+            self.narrowed = True
         nothing_moves = len(blocked) == len(cands) and chain < _NARROW_CHAIN
         unblocking: list[tuple[int, Hashable]] = []
         moving: list[tuple[int, Hashable]] = []

@@ -189,7 +189,8 @@ def _learn(client: _Client, f: str, args: Mapping[str, Any], result: Mapping[str
 def generate_etcd_history(rng: random.Random, ops: int, keys: int = 100, clients: int = 10,
                           unknown: float = 0.05, *, mix: Mapping[str, float] | None = None,
                           latency: int = 100, think: int = 50,
-                          effects: list[int] | None = None) -> list[Operation]:
+                          effects: list[int] | None = None,
+                          hints: bool = False) -> list[Operation]:
     """`ops` operations of `clients` concurrent clients over `keys` keys; linearizable.
 
     Each operation takes effect at a random instant within [call, return]; a share `unknown`
@@ -197,7 +198,8 @@ def generate_etcd_history(rng: random.Random, ops: int, keys: int = 100, clients
     after which the client carries on as a new process, as in Jepsen. Times are distinct
     integers; `latency` bounds each half of an operation, `think` the pause between two.
     If `effects` is given, the ids of the operations that took effect are appended to it, in the
-    order they did: a linearization.
+    order they did: a linearization. With `hints`, each unknown outcome carries what a server's
+    log would say of it (`Operation.applied`): the revision it left, or 0 if it never applied.
     """
     chosen = dict(DEFAULT_MIX if mix is None else mix)
     names, weights = sorted(chosen), [chosen[n] for n in sorted(chosen)]
@@ -264,15 +266,19 @@ def generate_etcd_history(rng: random.Random, ops: int, keys: int = 100, clients
     if effects is not None:
         ids = {id(d): i for i, d in enumerate(done)}
         effects.extend(ids[id(a)] for a in applied if id(a) in ids)
-    return [_operation(i, d) for i, d in enumerate(done)]
+    return [_operation(i, d, hints) for i, d in enumerate(done)]
 
 
-def _operation(i: int, p: _Pending) -> Operation:
+def _operation(i: int, p: _Pending, hints: bool = False) -> Operation:
     key = p.args.get("key") if p.f in ("put", "delete_range") or (
         p.f == "range" and "range_end" not in p.args) else None
     if p.unknown:
+        applied = None
+        if hints:
+            result = p.result if p.takes_effect and isinstance(p.result, dict) else {}
+            applied = int(result.get("revision", 0))
         return Operation(i, p.client, p.call, None, p.f, freeze(p.args), None, Status.UNKNOWN,
-                         key=key)
+                         key=key, applied=applied)
     return Operation(i, p.client, p.call, p.ret, p.f, freeze(p.args), freeze(p.result),
                      Status.OK, key=key)
 

@@ -107,6 +107,10 @@ class Operation:
     status: Status
     line: int = 0  # where the invocation is in the source file (0 if not from a file)
     key: str | None = None  # the key it touches, when the model partitions by key
+    # Unknown outcomes only, when the servers' logs were read: None, no word; 0, never applied;
+    # else where it took effect, in the model's terms (etcd: the revision it left). A search
+    # hint (`Model.hinted`), never evidence.
+    applied: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,15 @@ class Model:
         earlier-called one fits anywhere a later one does. None (always safe): in no class."""
         return None
 
+    def hinted(self, op: Operation) -> Hashable | None:
+        """Where `op.applied` says this unknown-outcome operation took effect, as `due` names
+        a state: the search tries it first there. None (always safe): no hint."""
+        return None
+
+    def due(self, state: Any) -> Hashable | None:
+        """The hint of the operation that takes effect next from `state` (see `hinted`)."""
+        return None
+
     def describe_operation(self, op: Operation) -> str:
         """One line for reports."""
         outcome = "?" if op.result is None and op.status.value != "ok" else repr(op.result)

@@ -20,6 +20,10 @@ Format (UTF-8, one JSON object per line; blank lines are ignored; line numbers c
   ``key``     ``invoke`` only, optional string: the key the operation touches, for models that
               split the history by key.
   ``result``  ``ok`` only, any JSON value, default null.
+  ``applied_revision``  ``info`` only, optional non-negative integer: what the servers' logs say
+              became of the request (etcd: the revision it left the store at; 0: never
+              applied), as a harness that can read them records it. The checker only orders
+              its search by it: a wrong one costs time, never changes a verdict.
 
   No other fields are allowed. Each client has at most one operation open: an invoke, then one
   ``ok``/``fail``/``info`` for it, before its next invoke. An invoke with no return by the end of
@@ -78,6 +82,7 @@ class Return:
     result: Any = None  # kept only for "ok"
     f: str | None = None
     key: str | None = None
+    applied: int | None = None  # "info" only: see `Operation.applied`
 
 
 Event = Invoke | Return
@@ -128,7 +133,7 @@ def pair_events(
         elif ev.kind == "fail":
             ops[op_id] = _operation(op_id, inv, Status.FAIL, ev.time, None)
         else:
-            ops[op_id] = _operation(op_id, inv, Status.UNKNOWN, None, None)
+            ops[op_id] = _operation(op_id, inv, Status.UNKNOWN, None, None, ev.applied)
     for op_id, inv in open_ops.values():
         ops[op_id] = _operation(op_id, inv, Status.UNKNOWN, None, None)
     if not ops:
@@ -141,7 +146,8 @@ def pair_events(
     )
 
 
-def _operation(op_id: int, inv: Invoke, status: Status, ret: int | None, result: Any) -> Operation:
+def _operation(op_id: int, inv: Invoke, status: Status, ret: int | None, result: Any,
+               applied: int | None = None) -> Operation:
     return Operation(
         id=op_id,
         client=inv.client,
@@ -153,6 +159,7 @@ def _operation(op_id: int, inv: Invoke, status: Status, ret: int | None, result:
         status=status,
         line=inv.line,
         key=inv.key,
+        applied=applied,
     )
 
 
@@ -162,7 +169,7 @@ _FIELDS: dict[str, frozenset[str]] = {
     "invoke": frozenset({"client", "kind", "time", "op", "args", "key"}),
     "ok": frozenset({"client", "kind", "time", "op", "result"}),
     "fail": frozenset({"client", "kind", "time", "op"}),
-    "info": frozenset({"client", "kind", "time", "op"}),
+    "info": frozenset({"client", "kind", "time", "op", "applied_revision"}),
 }
 _HEADER_FIELDS = frozenset({"format", "version", "model"})
 
@@ -267,7 +274,13 @@ def _event(obj: dict[str, Any], source: str, n: int) -> Event:
         return Invoke(n, time, str(client), op, freeze(obj.get("args")), key)
     if op is not None and (not isinstance(op, str) or not op):
         raise HistoryError(source, n, f"op must be a non-empty string, got {op!r}")
-    return Return(n, time, str(client), kind, freeze(obj.get("result")), op)
+    applied = obj.get("applied_revision")
+    if applied is not None and (isinstance(applied, bool) or not isinstance(applied, int)
+                                or applied < 0):
+        raise HistoryError(
+            source, n, f"applied_revision must be a non-negative integer, got {applied!r}"
+        )
+    return Return(n, time, str(client), kind, freeze(obj.get("result")), op, applied=applied)
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -278,7 +291,8 @@ def dump_jsonl(history_ops: Iterable[Operation], model: str | None = None) -> st
 
     Ids are renumbered by invocation order (call time, then id) and `line` is not kept. An
     unknown outcome is written as an `info` at its client's next invocation (there is no time
-    for it otherwise), or left open when the client invokes nothing more.
+    for it otherwise), or left open when the client invokes nothing more (unless it has an
+    `applied` hint: then at its own invocation's time).
     """
     ordered = sorted(history_ops, key=lambda op: (op.call, op.id))
     header: dict[str, Any] = {"format": HEADER_FORMAT, "version": VERSION}
@@ -309,8 +323,14 @@ def _return_row(op: Operation, next_call: int | None) -> dict[str, Any] | None:
     if op.status is Status.UNKNOWN:
         time = op.ret if op.ret is not None else next_call
         if time is None:
-            return None
-        return {"client": op.client, "kind": "info", "op": op.f, "time": time}
+            if op.applied is None:
+                return None
+            time = op.call  # an info line is the only place for the logs' word
+
+        info: dict[str, Any] = {"client": op.client, "kind": "info", "op": op.f, "time": time}
+        if op.applied is not None:
+            info["applied_revision"] = op.applied
+        return info
     if op.ret is None or op.ret < op.call:
         raise ValueError(f"operation {op.id}: a {op.status.value} return needs ret >= call")
     row: dict[str, Any] = {"client": op.client, "kind": op.status.value, "op": op.f}

@@ -153,6 +153,14 @@ class EtcdModel(Model):
         (in no result, no compare), so they step alike from every state; see interchangeable.py."""
         return self._classes.get(id(op))
 
+    def hinted(self, op: Operation) -> Hashable | None:
+        """The revision an unknown-outcome write left the store at, as the servers' logs say."""
+        return op.applied or None
+
+    def due(self, state: EtcdState) -> Hashable | None:
+        """The revision the next write takes."""
+        return state.revision + 1
+
     def contradictions(self, ops: Sequence[Operation]) -> list[tuple[int, str]]:
         """Proofs without search that `ops` has no linearization: (operation id, why) pairs.
 
