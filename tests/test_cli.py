@@ -149,6 +149,30 @@ def test_a_swarm_sweep_is_not_guided() -> None:
     assert main(["sweep", "--seeds", "0:2", "--swarm", "--guided"]) == 2
 
 
+def test_a_sweep_names_the_runs_whose_history_got_no_verdict_apart_from_failures(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sim.harness.sweep
+
+    real = sim.harness.sweep.run_seed
+
+    def slow_check_on_seed_1(config: RunConfig) -> dict[str, Any]:
+        result = real(config)
+        if config.seed == 1:
+            result["checks"]["linearizable"] = "unknown (90 operations: no verdict within 60 s)"
+        return result
+
+    monkeypatch.setattr(sim.harness.sweep, "run_seed", slow_check_on_seed_1)
+    args = ["sweep", "--seeds", "0:3", "--workers", "1", "--duration", "2"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "failures    0" in out
+    assert ("undecided   1 (no linearizability verdict within the check's time limit): seed 1"
+            in out.splitlines())
+    assert main([*args, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["undecided"] == ["seed 1"]
+
+
 def test_sweep_results_do_not_depend_on_the_number_of_workers() -> None:
     from sim.harness.sweep import run_seeds
 

@@ -47,6 +47,9 @@ def run_seed(config: RunConfig) -> dict[str, Any]:
     return {**run(config).to_json(), "build": which_build()}
 
 
+_UNDECIDED_SHOWN = 10  # runs named on the summary's undecided line
+
+
 class SeedRunner:
     """Runs batches of configs on one pool of worker processes, or on a Dask cluster, kept for
     the runner's life (a guided sweep runs many small generations). Use it as a context manager;
@@ -278,13 +281,22 @@ def sweep(
         say(f"    replay: {replay}")
         reported.append({"run": label, "seed": result["seed"], "check": v["check"],
                          "detail": v["detail"], "replay": replay})
+    undecided = _undecided(results, outcome)
+    if undecided:
+        # Not failures, and not passes either: a bug may hide in a history the checker could
+        # not decide in time.
+        shown = ", ".join(undecided[:_UNDECIDED_SHOWN])
+        more = f" and {len(undecided) - _UNDECIDED_SHOWN} more" if (
+            len(undecided) > _UNDECIDED_SHOWN) else ""
+        say(f"undecided   {len(undecided)} (no linearizability verdict within the check's "
+            f"time limit): {shown}{more}")
     for line in coverage.lines():  # last: the points never hit, then every point's figures
         say(line)
     if json_out:
         out: dict[str, Any] = {
             "mode": "guided" if guided else "blind", "runs": len(results),
             "wall_seconds": round(elapsed, 3), "where": where, "build": build,
-            "failures": reported, "coverage": coverage.to_json(),
+            "failures": reported, "undecided": undecided, "coverage": coverage.to_json(),
         }
         if outcome is not None:
             out["fresh"] = sum(1 for r in outcome.runs if r.fresh)
@@ -345,6 +357,19 @@ def _failures(results: list[dict[str, Any]], outcome: GuidedOutcome | None, base
             out.append((f"run {run_.index} (seed {run_.scenario.seed}, {run_.origin})",
                         run_.scenario, None, run_.result))
     return out
+
+
+def _undecided(results: list[dict[str, Any]], outcome: GuidedOutcome | None) -> list[str]:
+    """The runs whose history got no linearizability verdict in time, labelled as failures
+    are."""
+    def unknown(result: dict[str, Any]) -> bool:
+        return str(result.get("checks", {}).get("linearizable", "")).startswith("unknown")
+
+    if outcome is None:
+        return [f"seed {r['seed']}" for r in results if unknown(r)]
+    return [f"seed {r.scenario.seed}" if r.fresh else
+            f"run {r.index} (seed {r.scenario.seed}, {r.origin})"
+            for r in outcome.runs if unknown(r.result)]
 
 
 def _replay(scenario: Scenario, command: str | None, out_dir: Path | None) -> str:
