@@ -19,6 +19,7 @@ from etcdcore.server.etcdserver import EtcdServer
 from etcdcore.server.failpoints import REACHABLE
 from sim.cluster.config import RunConfig
 from sim.cluster.etcd_cluster import EtcdCluster
+from sim.cluster.scripted import ScriptedCluster
 from sim.cluster.workload import History
 from sim.harness.runner import run
 from sim.lincheck.formats import parse_text
@@ -242,6 +243,26 @@ def test_the_history_records_store_errors_as_answers_and_timeouts_as_unknown() -
     kinds = [(e["client"], e["kind"], e.get("result")) for e in h.events]
     assert kinds == [(1, "ok", {"error": rpctypes.COMPACTED.message}), (2, "info", None),
                      (3, "fail", None), (4, "fail", None)]
+
+
+def test_a_compaction_answers_with_the_revision_when_it_returns_as_etcds_compact_does() -> None:
+    # Cut off, the leader queues a compaction and two puts; once healed they commit and apply
+    # in one batch, and the compaction's waiter reads the store's revision only after the puts
+    # (EtcdServer.Compact: resp.Header.Revision = s.kv.Rev()). The checker's model allows it.
+    c = ScriptedCluster(seed=2, clients=3)
+    for i in range(3):
+        c.put(b"a", b"v%d" % i)
+    lead = c.leader()
+    assert lead is not None
+    c.partition([lead], c.followers())
+    c.world.env.kernel.call_after(300_000, lambda _: c.heal())
+    answers = c.race((rpc.CompactionRequest(3), lead), (rpc.PutRequest(b"b", b"x"), lead),
+                     (rpc.PutRequest(b"c", b"y"), lead))
+    applied_at = [rev for req, rev, _ in c.cluster.invariants.applied_requests()
+                  if isinstance(req, rpc.CompactionRequest)]
+    revisions = [a.header.revision for a in answers if isinstance(a, rpc.CompactionResponse)]
+    assert applied_at == [4] and revisions == [6]
+    c.check()
 
 
 def test_each_unknown_outcome_takes_the_first_equal_entry_applied_after_its_call() -> None:

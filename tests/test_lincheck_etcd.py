@@ -142,6 +142,38 @@ def test_compacting_at_or_below_the_compact_revision_or_past_the_current_one_fai
     assert (state.revision, state.compact) == (3, 3)
 
 
+def _puts_then(*later: Operation) -> list[Operation]:
+    """Puts of a to revisions 2..5, called and returned before `later` (ids from 10)."""
+    first = [op("put", {"key": "a", "value": f"v{i}"}, {"revision": i + 2}, call=10 * i,
+                ret=10 * i + 5, op_id=i) for i in range(4)]
+    return first + list(later)
+
+
+def test_a_compaction_answers_with_the_revision_when_it_returns_not_when_it_took_effect() -> None:
+    # Recorded from etcd 3.4: compact(999) -> 1013 and compact(1000) -> 1012, overlapping.
+    # etcd refuses a compaction at or below the current one, so compact(999) took effect
+    # first, at 1012 or before; it answered with the store's revision once it returned.
+    ops = _puts_then(
+        op("compact", {"revision": 3}, {"revision": 6}, call=100, ret=200, op_id=10),
+        op("compact", {"revision": 4}, {"revision": 5}, call=110, ret=150, op_id=11),
+        op("put", {"key": "a", "value": "v9"}, {"revision": 6}, call=120, ret=130, op_id=12))
+    assert check(ops, EtcdModel(), timeout=30).verdict is Verdict.LINEARIZABLE
+
+
+def test_a_compaction_never_took_effect_past_the_revision_it_answered_with() -> None:
+    # Answered 5, so the store was at 5 or earlier when it took effect: compact(5) could, but a
+    # compaction of 6 needs the put at 6 first, and that would make its answer at least 6.
+    ops = _puts_then(
+        op("compact", {"revision": 6}, {"revision": 5}, call=100, ret=200, op_id=10),
+        op("put", {"key": "a", "value": "v9"}, {"revision": 6}, call=120, ret=130, op_id=11))
+    assert check(ops, EtcdModel(), timeout=30).verdict is Verdict.NOT_LINEARIZABLE
+    ops = _puts_then(
+        op("compact", {"revision": 5}, {"revision": 5}, call=100, ret=200, op_id=10),
+        op("range", {"key": "a"}, {"kvs": [kv("a", "v3", 2, 5, 4)], "count": 1,
+                                   "revision": 5}, call=210, ret=220, op_id=11))
+    assert check(ops, EtcdModel(), timeout=30).verdict is Verdict.LINEARIZABLE
+
+
 # --- ranges ----------------------------------------------------------------------------------
 
 

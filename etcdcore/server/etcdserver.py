@@ -460,5 +460,10 @@ class EtcdServer:
         return (yield from self.raft_request(r))
 
     def compact(self, r: rpc.CompactionRequest) -> Process:
-        """A compaction, through Raft; its header carries the revision when it was applied."""
-        return (yield from self.raft_request(r))
+        """A compaction, through Raft. As etcd's Compact, its header carries the store's
+        revision once the request returns, not the one it was applied at: entries applied
+        meanwhile make it later."""
+        resp = yield from self.raft_request(r)
+        if resp.header is not None:
+            resp.header.revision = self.store.rev()
+        return resp

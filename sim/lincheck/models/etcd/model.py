@@ -132,6 +132,8 @@ class EtcdModel(Model):
                 facts.request(c.req, c.observed)
                 if c.op.ret is not None and c.rev_lo >= 0:
                     facts.returned(c.rev_lo, c.op.ret)
+                elif c.op.ret is not None and isinstance(c.req, CompactReq) and c.rev_hi >= 0:
+                    facts.returned(c.rev_hi, c.op.ret)  # the store was there when it answered
             elif c.op.status is Status.UNKNOWN:
                 facts.lost(c.req, c.op.call)
             if c.op.status is Status.OK and not c.unchecked:
