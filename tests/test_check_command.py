@@ -72,6 +72,27 @@ def test_a_hard_history_past_its_time_limit_is_unknown_exit_3(
     assert capsys.readouterr().out.startswith("unknown")
 
 
+def test_an_undecided_check_names_the_parts_it_decided_and_those_it_did_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Key "h": fourteen concurrent appends, then a get no order of them produces (hard); key
+    # "e": one put and its get (easy).
+    lines = [f'{{:process {i}, :type :invoke, :f :append, :key "h", :value "t{i} "}}'
+             for i in range(14)]
+    lines += [f'{{:process {i}, :type :ok, :f :append, :key "h", :value "t{i} "}}'
+              for i in range(14)]
+    lines += ['{:process 20, :type :invoke, :f :get, :key "h", :value nil}',
+              '{:process 20, :type :ok, :f :get, :key "h", :value "none"}',
+              '{:process 21, :type :invoke, :f :put, :key "e", :value "v"}',
+              '{:process 21, :type :ok, :f :put, :key "e", :value "v"}']
+    path = tmp_path / "hard.edn"
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["check", str(path), "--timeout", "0.3"]) == 3
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("unknown: ")
+    assert out[1] == "  1 part decided; undecided (the time limit ran out): h"
+
+
 def test_bad_input_is_one_line_naming_file_and_line_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

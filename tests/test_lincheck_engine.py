@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -453,6 +454,21 @@ def test_a_part_known_to_fail_outweighs_one_that_ran_out_of_time() -> None:
     assert {p.name: p.verdict for p in result.parts} == {
         "a": Verdict.NOT_LINEARIZABLE,
         "k": Verdict.UNKNOWN,
+    }
+
+
+def test_a_hard_part_never_hides_an_easy_failing_one() -> None:
+    # The hard key sorts first and is the smaller part; the failing key has more operations.
+    # Searched one after the other, the hard key would take the whole time limit.
+    hard = [dataclasses.replace(o, key="a") for o in hard_history(14)]
+    failing = [op(100 + i, 200 + 2 * i, 201 + 2 * i, "append", f"x{i} ", key="b")
+               for i in range(30)]
+    failing.append(op(200, 300, 301, "get", result="x0 ", key="b"))
+    result = check([*hard, *failing], KV(), timeout=10)
+    assert result.verdict is Verdict.NOT_LINEARIZABLE
+    assert {p.name: p.verdict for p in result.parts} == {
+        "a": Verdict.UNKNOWN,  # left undecided: the check stops at the first failing part
+        "b": Verdict.NOT_LINEARIZABLE,
     }
 
 

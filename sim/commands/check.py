@@ -22,7 +22,7 @@ from sim.lincheck.formats import load
 from sim.lincheck.history import History, HistoryError
 from sim.lincheck.model import Model
 from sim.lincheck.models import MODELS
-from sim.lincheck.result import CheckResult
+from sim.lincheck.result import CheckResult, Verdict
 
 __all__ = ["EXIT", "cmd_check", "worst"]
 
@@ -74,6 +74,24 @@ def _print_failing_parts(result: CheckResult, model: Model, indent: str) -> None
             print(f"{indent}  … and {len(part.stuck) - STUCK_SHOWN} more")
 
 
+UNDECIDED_SHOWN = 20
+
+
+def _print_undecided(result: CheckResult, indent: str) -> None:
+    """Which parts the check decided and which it did not, when it left some undecided."""
+    undecided = [p.name for p in result.parts if p.verdict is Verdict.UNKNOWN]
+    if not undecided:
+        return
+    why = ("the check stopped at the first part not linearizable"
+           if result.verdict is Verdict.NOT_LINEARIZABLE else "the time limit ran out")
+    decided = len(result.parts) - len(undecided)
+    shown = ", ".join(undecided[:UNDECIDED_SHOWN])
+    more = f" and {len(undecided) - UNDECIDED_SHOWN} more" if (
+        len(undecided) > UNDECIDED_SHOWN) else ""
+    print(f"{indent}{decided} part{'s' * (decided != 1)} decided; undecided ({why}): "
+          f"{shown}{more}")
+
+
 def _html_path(html: str, index: int, many: bool) -> str:
     """Where file number `index` (from 1) writes its report: OUT.html, or OUT-N.html."""
     if not many:
@@ -111,6 +129,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         else:
             print(_summary(result, name))
             _print_failing_parts(result, model, "  ")
+            _print_undecided(result, "  ")
         if args.html:
             out = _html_path(args.html, index, many)
             try:

@@ -39,7 +39,8 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_right
-from collections.abc import Hashable, Iterator, Sequence
+from collections import deque
+from collections.abc import Generator, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from sim.lincheck.history import Operation, Status
@@ -54,6 +55,7 @@ _NARROW_SCAN = 64  # classes of pending unknown ops a narrow search tries at a n
 _NARROW_CHAIN = 40  # unknown ops it places in a row where no OK one can move (a run of revisions)
 _NARROW_NODES = 10_000  # search nodes a narrow search may add to twice the OK ops, then gives up
 _WITNESS_BUDGET = 1.0  # seconds of search for a witness once a model has proved a part wrong
+_TURN = 0.02  # seconds a part searches before the next part's turn
 
 
 def check(
@@ -61,10 +63,13 @@ def check(
 ) -> CheckResult:
     """Is `history` linearizable for `model`? `timeout` (wall seconds) bounds the whole check.
 
-    FAIL operations are ignored. When time runs out, the parts not yet decided are
-    Verdict.UNKNOWN, and so is the whole unless a part is already known not to be linearizable;
-    an UNKNOWN part's `order` and `stuck` show how far the search got (a linearizable prefix,
-    and the OK candidates blocked after it): a lead, not a verdict.
+    FAIL operations are ignored. The parts are searched in turns, smallest first, a slice of
+    time each, and the check stops at the first part proven not linearizable: one hard part
+    never hides an easy failing one (Porcupine searches its parts in parallel for the same
+    reason). When time runs out, or the check stopped at a failing part, the parts not yet
+    decided are Verdict.UNKNOWN; the whole is UNKNOWN unless a part is not linearizable. An
+    UNKNOWN part's `order` and `stuck` show how far its search got (a linearizable prefix, and
+    the OK candidates blocked after it): a lead, not a verdict.
     """
     start = time.perf_counter()
     deadline = None if timeout is None else start + timeout
@@ -75,7 +80,7 @@ def check(
         if op.status is Status.OK:
             _ret(op)  # every OK operation must have returned
         live.append(op)
-    parts = [_check_part(ops, model, deadline) for ops in model.partition(live)]
+    parts = _check_parts(model.partition(live), model, deadline)
     verdicts = {p.verdict for p in parts}
     if Verdict.NOT_LINEARIZABLE in verdicts:
         verdict = Verdict.NOT_LINEARIZABLE
@@ -89,6 +94,35 @@ def check(
         operations=len(history),
         elapsed=time.perf_counter() - start,
     )
+
+
+def _check_parts(
+    split: list[list[Operation]], model: Model, deadline: float | None
+) -> list[PartResult]:
+    """Each part's result, in the parts' order; see `check` for the turns they take."""
+    clock = time.perf_counter
+    results: list[PartResult | None] = [None] * len(split)
+    turns = deque(
+        (i, _part_steps(split[i], model, deadline))
+        for i in sorted(range(len(split)), key=lambda i: len(split[i]))
+    )
+    while turns:
+        i, steps = turns.popleft()
+        turn_ends = clock() + _TURN
+        try:
+            while True:
+                next(steps)
+                if clock() >= turn_ends:
+                    break
+        except StopIteration as done:
+            results[i] = done.value
+            if done.value.verdict is Verdict.NOT_LINEARIZABLE:
+                break
+            continue
+        turns.append((i, steps))
+    return [r if r is not None else PartResult(name=_part_name(split[i]), ops=split[i],
+                                               verdict=Verdict.UNKNOWN)
+            for i, r in enumerate(results)]
 
 
 def _part_name(ops: Sequence[Operation]) -> str:
@@ -111,7 +145,10 @@ def _ret(op: Operation) -> int:
     return op.ret
 
 
-def _check_part(ops: list[Operation], model: Model, deadline: float | None) -> PartResult:
+def _part_steps(
+    ops: list[Operation], model: Model, deadline: float | None
+) -> Generator[None, None, PartResult]:
+    """One part's search, yielding now and then so that the parts can take turns."""
     ok = sorted((op for op in ops if op.status is Status.OK), key=_by_call)
     unknown = sorted((op for op in ops if op.status is Status.UNKNOWN), key=_by_call)
     # A model may prove a part wrong without searching (the etcd model: a value nobody wrote, a
@@ -123,7 +160,7 @@ def _check_part(ops: list[Operation], model: Model, deadline: float | None) -> P
     if proof:
         budget = time.perf_counter() + _WITNESS_BUDGET
         deadline = budget if deadline is None else min(deadline, budget)
-    outcome = _Search(ok, unknown, model, deadline).run()
+    outcome = yield from _Search(ok, unknown, model, deadline).run()
     if proof and outcome.verdict is Verdict.UNKNOWN:
         index = {op.id: i for i, op in enumerate(ok)}
         outcome.verdict = Verdict.NOT_LINEARIZABLE
@@ -312,7 +349,7 @@ class _Search:
         for j, s in moving:
             yield ~j, s, True
 
-    def run(self) -> _Outcome:
+    def run(self) -> Generator[None, None, _Outcome]:
         """A narrow search, then, if it fails having left something out, the exhaustive one.
 
         The narrow search looks only at the _NARROW_SCAN most recently called pending unknown
@@ -321,21 +358,22 @@ class _Search:
         linearizable histories need nothing else.
         """
         if not self.unknown:
-            return self.search()
+            return (yield from self.search())
         self.narrow = True
-        first = self.search()
+        first = yield from self.search()
         if first.verdict is not Verdict.NOT_LINEARIZABLE or not self.narrowed:
             return first
         self.narrow = False
-        second = self.search()
+        second = yield from self.search()
         if second.verdict is Verdict.UNKNOWN and first.placed > second.placed:
             first.verdict = Verdict.UNKNOWN  # its prefix got further: show that one
             second, first = first, second
         second.explored += first.explored
         return second
 
-    def search(self) -> _Outcome:
-        """Search until every OK op is placed, the space is exhausted, or time runs out."""
+    def search(self) -> Generator[None, None, _Outcome]:
+        """Search until every OK op is placed, the space is exhausted, or time runs out;
+        yielding every _CLOCK_EVERY children looked at."""
         n_ok = len(self.ok)
         deadline = self.deadline
         clock = time.perf_counter
@@ -381,6 +419,8 @@ class _Search:
                 continue
             e, s, chained = child
             ticks += 1
+            if not ticks & (_CLOCK_EVERY - 1):
+                yield
             if not ticks & (_CLOCK_EVERY - 1) and deadline is not None and clock() > deadline:
                 # No verdict; the furthest it got, for a person to look at.
                 return _Outcome(
