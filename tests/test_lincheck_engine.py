@@ -574,3 +574,15 @@ def test_a_long_register_history_with_unknown_outcomes_is_linearizable() -> None
     result = check(rec.ops, CasRegister(), timeout=60)
     assert result.verdict is Verdict.LINEARIZABLE
     assert_witness(result, rec.ops, CasRegister())
+
+
+def test_generated_kv_histories_are_linearizable_and_a_stale_read_is_not() -> None:
+    from sim.lincheck.generate_kv import generate_kv_history
+
+    ok = generate_kv_history(random.Random(3), 300, keys=5, clients=6)
+    assert check(ok, KV(), timeout=60).verdict is Verdict.LINEARIZABLE
+    bad = generate_kv_history(random.Random(3), 300, keys=5, clients=6, bad_keys=2)
+    result = check(bad, KV(), timeout=60)
+    assert result.verdict is Verdict.NOT_LINEARIZABLE
+    changed = {a.key for a, b in zip(ok, bad, strict=True) if a != b}
+    assert len(changed) == 2 and {p.name for p in result.failing_parts} <= changed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,16 @@ def checker_figures() -> None:
               f"{len(history.ops):>5} ops {took * 1000:>8.1f} ms   (target <= 100 ms)")
     if files:
         print(f"check all {len(files)} samples                        {total * 1000:>8.1f} ms")
+    from sim.lincheck.generate_kv import generate_kv_history
+    from sim.lincheck.models.kv import KV
+
+    for bad in (0, 3):
+        kv_ops = generate_kv_history(random.Random(0), 2000, keys=10, clients=50, bad_keys=bad)
+        start = time.perf_counter()
+        kv_result = check(kv_ops, KV(), timeout=120)
+        took = time.perf_counter() - start
+        print(f"check generated kv history shaped like Porcupine's c50 (2,000 ops, 50 clients, "
+              f"10 keys, {bad} with a stale read): {kv_result.verdict.value} in {took:.2f} s")
     print(f"check a leader paused 2 s at 700 requests/s (50 clients, 3 members, 20 sim s; no "
           f"hints, as from a real etcd): {leader_pause_figures()}   (target: a few seconds)")
     for ops, target in ((10_000, "<= 5 s"), (100_000, "<= 60 s, < 1 GB")):
