@@ -11,7 +11,8 @@ Fixtures:
                   of its failing run and prints the `etcdsim replay` line. Not function-scoped,
                   so a hypothesis test may take it: `@given(scenarios())` reports the last
                   failing example, the one hypothesis shrank to
-    sim_cluster   a ScriptedCluster (sim.cluster.scripted) on sim_seed, to script step by step
+    sim_cluster   a ScriptedCluster (sim.cluster.scripted) on sim_seed, to script step by step;
+                  one a test (a hypothesis test builds a ScriptedCluster in each example)
 
 Hypothesis profiles `etcdsim-dev`, `etcdsim-ci` (derandomized) and `etcdsim-fuzz` are
 registered, and loaded only when asked: `pytest --hypothesis-profile etcdsim-ci`, or

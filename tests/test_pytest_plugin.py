@@ -5,6 +5,7 @@ not asked to (hypothesis profiles, warnings filters, the collector)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from checkout import build_wheel, checkout_copy, clean_env, pip
+from hypothesis import settings
 
 from sim.cluster.scripted import ScriptedCluster
 
@@ -318,3 +320,13 @@ def test_installed_from_its_wheel_into_a_fresh_venv_it_leaves_the_projects_profi
     where = subprocess.run([python, "-c", "import sim; print(sim.__file__)"], cwd=project,
                            env=clean_env(), capture_output=True, text=True, check=True)
     assert where.stdout.startswith(str(venv))
+
+
+def test_this_repos_own_tests_run_under_the_etcdsim_profile_the_environment_names() -> None:
+    from conftest import _profile  # the repo's own conftest.py: its tests' choice, not the plugin's
+
+    assert _profile({}) == "etcdsim-dev"
+    assert _profile({"CI": "true"}) == "etcdsim-ci"  # not hypothesis's own `ci`
+    assert _profile({"CI": "true", "HYPOTHESIS_PROFILE": "fuzz"}) == "etcdsim-fuzz"
+    assert _profile({"HYPOTHESIS_PROFILE": "etcdsim-ci"}) == "etcdsim-ci"
+    assert settings.get_current_profile_name() == _profile(os.environ)
