@@ -173,6 +173,25 @@ def test_etcd_keys_and_values_are_any_bytes_and_come_back_as_they_went_in(
     sim_cluster.check()  # the history records them, and the checker reads them back
 
 
+def test_a_failing_scripted_test_leaves_the_history_the_checker_reads_back(
+        pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        def test_scripted(sim_cluster):
+            sim_cluster.put(b"\\xffk", b"\\x00\\xfe")
+            assert sim_cluster.get(b"\\xffk").kvs[0].value == b"something else"
+    """)
+    result = pytester.runpytest("--sim-seed", "4", "--sim-artifacts", "failures")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*scripted cluster: seed 4*",
+                                 "*artifacts: failures/test_scripted_seed4_-seed4 (history.jsonl,"
+                                 " trace.jsonl)*"])
+    history = pytester.path / "failures" / "test_scripted_seed4_-seed4" / "history.jsonl"
+    checked = subprocess.run([sys.executable, "-m", "sim", "check", str(history)],
+                             env=clean_env(), capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.startswith("linearizable: 2 operations")
+
+
 # ---- the plugin in someone else's project ------------------------------------------------------
 
 # A project of its own: its own hypothesis profile, objects it froze for the collector, and a
