@@ -3,8 +3,9 @@ project's ruff rules, so a missing import fails, then run), its shell blocks com
 in a scratch directory, as a reader would type them in a checkout.
 
 Conventions of the README:
-- a block `python title="NAME.py"` is a file: written as NAME.py where the shell blocks run
-  (they may run it with pytest); one whose name starts with `test_` must pass under pytest;
+- a block `python title="NAME.py"` is a file: written as NAME.py where the shell blocks run;
+  one whose name starts with `test_` must be run by one of them (`pytest NAME.py`), and pass;
+  any other Python block is a script, run as it is;
 - a block `bash test="skip"` is not run: it runs the whole suite, or hundreds of seeds, or
   needs a Dask cluster;
 - a command's comment `exit code N` says the exit code it must give; any other gives 0.
@@ -98,21 +99,12 @@ def _env() -> dict[str, str]:
 
 @pytest.mark.parametrize("example", PYTHON, ids=str)
 def test_a_python_snippet_has_its_imports_and_runs(example: CodeExample,
-                                                   eval_example: EvalExample,
-                                                   tmp_path: Path) -> None:
+                                                   eval_example: EvalExample) -> None:
     eval_example.set_config(ruff_line_length=100, ruff_select=["E", "F", "W", "I", "B", "UP"],
                             target_version="py311")
     eval_example.lint_ruff(example)
-    name = example.prefix_settings().get("title")
-    if name is None:
+    if "title" not in example.prefix_settings():  # a file: a shell block runs it
         eval_example.run(example)
-        return
-    if name.startswith("test_"):
-        scratch = _scratch(tmp_path)
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                               name], cwd=scratch, env=_env(), capture_output=True, text=True,
-                              check=False, timeout=600)
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
 @pytest.mark.parametrize("commands", [c for _, c in SHELL],
@@ -132,6 +124,10 @@ def test_the_snippets_are_found_and_every_code_block_is_fenced_with_its_language
     assert {"test_etcd.py", "test_etcd_properties.py"} <= set(FILES)
     assert [ex for ex in PYTHON if "title" not in ex.prefix_settings()]  # a plain script too
     assert len(SHELL) >= 6
+    # Each test file the README writes is run by one of its shell blocks, which must pass.
+    run = " ".join(c.text for _, commands in SHELL for c in commands if c.exit_code == 0)
+    for name in FILES:
+        assert not name.startswith("test_") or re.search(rf"\bpytest {name}\b", run), name
     lines = text.splitlines()
     fenced = False
     for n, line in enumerate(lines, 1):
