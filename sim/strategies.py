@@ -1,9 +1,12 @@
 """Hypothesis strategies for fault schedules and whole scenarios; they shrink toward fewer,
 shorter, earlier faults and smaller runs.
 
+    from hypothesis import given
     from sim.strategies import scenarios
+
     @given(scenarios())
-    def test_etcd_stays_linearizable(scenario): assert run_scenario(scenario).ok
+    def test_etcd_stays_linearizable(sim_run, scenario):  # sim_run: the pytest plugin's
+        assert sim_run(scenario).ok
 """
 
 from __future__ import annotations

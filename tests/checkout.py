@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from etcdsim_build.compiled import is_fresh
@@ -51,3 +53,19 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "ETCDSIM_BUILD", "ETCDSIM_COMPILE")}
     return {**env, **extra}
+
+
+def pip(*args: str | Path, env: dict[str, str] | None = None) -> None:
+    """This venv's pip; an AssertionError with its output if it fails."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "--disable-pip-version-check", *map(str, args)],
+        env=env or clean_env(), capture_output=True, text=True, check=False, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def build_wheel(source: Path, out: Path, **env: str) -> Path:
+    """The wheel pip builds from `source` with this venv's setuptools and mypy."""
+    pip("wheel", "--no-build-isolation", "--no-deps", "--wheel-dir", out, source,
+        env=clean_env(**env))
+    (built,) = out.glob("*.whl")
+    return built

@@ -26,9 +26,11 @@ from checkout import (
     FULL_BUILD_GROUP,
     NO_FULL_BUILD,
     ROOT,
+    build_wheel,
     checkout_copy,
     clean_env,
     full_build_at_hand,
+    pip,
 )
 from etcdsim_build import backend
 from etcdsim_build.compiled import STAMP, build, hot_modules, source_hash
@@ -43,21 +45,6 @@ def needs_full_build(test: Callable[..., None]) -> Callable[..., None]:
     """Run `test` where build/fast is at hand, on the worker that builds it."""
     return pytest.mark.xdist_group(FULL_BUILD_GROUP)(
         pytest.mark.skipif(not full_build_at_hand(), reason=NO_FULL_BUILD)(test))
-
-
-def _pip(*args: str | Path, env: dict[str, str] | None = None) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "--disable-pip-version-check", *map(str, args)],
-        env=env or clean_env(), capture_output=True, text=True, check=False, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-
-
-def _wheel(source: Path, out: Path, **env: str) -> Path:
-    """The wheel pip builds from `source` with this venv's setuptools and mypy."""
-    _pip("wheel", "--no-build-isolation", "--no-deps", "--wheel-dir", out, source,
-         env=clean_env(**env))
-    (wheel,) = out.glob("*.whl")
-    return wheel
 
 
 def _etcdsim(cwd: Path, *args: str, command: tuple[str, ...] = (sys.executable, "-m", "sim"),
@@ -87,7 +74,7 @@ def test_a_wheel_carries_the_compiled_modules_and_runs_them_with_the_digests_of_
         tmp_path: Path) -> None:
     build(FAST)  # shared with `make fast` and test_compiled: rebuilt only when a source changed
     source = checkout_copy(tmp_path / "src", with_build=True)
-    wheel = _wheel(source, tmp_path / "wheels")
+    wheel = build_wheel(source, tmp_path / "wheels")
     tag = backend.platform_tag()
     assert wheel.name == f"etcdsim-0.1.0-{tag}.whl"
     with zipfile.ZipFile(wheel) as z:
@@ -108,7 +95,7 @@ def test_a_wheel_carries_the_compiled_modules_and_runs_them_with_the_digests_of_
                 assert (digest, int(size)) == (f"sha256={b64.decode()}", len(data)), path
         assert len(_wheel_file(z, "RECORD").splitlines()) == len(names)
     site = tmp_path / "site"
-    _pip("install", "--no-deps", "--target", site, wheel)
+    pip("install", "--no-deps", "--target", site, wheel)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     expected = _digest_of_the_sources()
@@ -151,7 +138,7 @@ def test_without_a_c_compiler_or_with_compiling_switched_off_the_wheel_is_pure(
         assert not [m for m in members if "/build/" in m or m.endswith((".so", ".pyc"))]
         tar.extractall(tmp_path / "unpacked", filter="data")
     unpacked = tmp_path / "unpacked" / "etcdsim-0.1.0"
-    wheel = _wheel(unpacked, tmp_path / "wheels", ETCDSIM_COMPILE="0")
+    wheel = build_wheel(unpacked, tmp_path / "wheels", ETCDSIM_COMPILE="0")
     assert wheel.name == "etcdsim-0.1.0-py3-none-any.whl"
     with zipfile.ZipFile(wheel) as z:
         assert not [n for n in z.namelist() if n.endswith(".so")]

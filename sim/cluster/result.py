@@ -10,6 +10,8 @@ from sim.world.trace import Event, Trace
 
 __all__ = ["RunResult", "TraceEvents"]
 
+_REPR_DETAIL = 200  # characters of the first violation's detail in a RunResult's repr
+
 
 @dataclass
 class RunResult:
@@ -49,6 +51,20 @@ class RunResult:
     def ok(self) -> bool:
         """True when no check failed."""
         return not self.violations
+
+    def __repr__(self) -> str:
+        # Short: a failing `assert result.ok` shows this, and the fields run to megabytes (each
+        # violation carries the trace before it). The artifacts have the rest.
+        head = f"RunResult(seed={self.seed}, digest={self.digest!r}"
+        if self.ok:
+            return f"{head}, ok)"
+        first = self.violations[0]
+        detail = " ".join(str(first.get("detail", "")).split())
+        if len(detail) > _REPR_DETAIL:
+            detail = detail[:_REPR_DETAIL - 3] + "..."
+        more = len(self.violations) - 1
+        return (f"{head}, failed: {first['check']}: {detail}"
+                + (f" (and {more} more)" if more else "") + ")")
 
     def to_json(self) -> dict[str, Any]:
         """The --json form (without the trace)."""

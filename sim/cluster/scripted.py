@@ -27,6 +27,7 @@ from sim.cluster.etcd_cluster import EtcdCluster
 from sim.cluster.workload import (
     OP_NAMES,
     WorkloadConfig,
+    history_key,
     is_read_only,
     request_args,
     response_result,
@@ -182,10 +183,8 @@ class ScriptedCluster:
         if member is not None:
             c.pinned = c.endpoints.index(member)
         op = OP_NAMES[type(request)]
-        key = getattr(request, "key", None)
         history = self.cluster.history
-        history.invoke(client_id, op, request_args(request),
-                       key.decode() if isinstance(key, bytes) and op != "txn" else None)
+        history.invoke(client_id, op, request_args(request), history_key(request))
 
         def go() -> Process:
             try:

@@ -41,6 +41,7 @@ __all__ = [
     "Phases",
     "WorkloadConfig",
     "client_loop",
+    "history_key",
     "is_read_only",
     "request_args",
     "response_result",
@@ -223,7 +224,16 @@ class History:
 
 
 def _text(b: bytes) -> str:
+    # etcd's keys and values are any bytes: those that are not UTF-8 become lone surrogates,
+    # which JSON escapes (\udcff) and which encode back to the same bytes.
     return b.decode("utf-8", "surrogateescape")
+
+
+def history_key(req: rpc.Request) -> str | None:
+    """The key a history line names for `req`: that of a put, range or delete; else None."""
+    if isinstance(req, (rpc.PutRequest, rpc.RangeRequest, rpc.DeleteRangeRequest)):
+        return _text(req.key)
+    return None
 
 
 OP_NAMES = {rpc.RangeRequest: "range", rpc.PutRequest: "put",
@@ -606,9 +616,7 @@ def client_loop(client: Client, client_id: int, cfg: WorkloadConfig, history: Hi
         if skipped and drawn in skipped:
             continue  # drawn, so that the operations after it draw what they would have
         op = OP_NAMES[type(req)]
-        key = _text(req.key) if isinstance(req, (rpc.PutRequest, rpc.RangeRequest,
-                                                 rpc.DeleteRangeRequest)) else None
-        history.invoke(client_id, op, request_args(req), key)
+        history.invoke(client_id, op, request_args(req), history_key(req))
         try:
             resp = yield from client.do(req)
         except EtcdError as err:

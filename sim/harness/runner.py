@@ -47,14 +47,18 @@ def run(config: RunConfig) -> RunResult:
     # caller's settings come back at the end.
     enabled = gc.isenabled()
     threshold = gc.get_threshold()
+    # Freezing is the caller's if it froze anything itself (a forking server, a test session):
+    # unfreezing at the end would thaw its objects too, so the run then leaves it alone.
+    freeze = gc.get_freeze_count() == 0
     gc.disable()
     gc.set_threshold(max(threshold[0], _GC_YOUNG), *threshold[1:])
     try:
-        return _run(config, enabled)
+        return _run(config, enabled, freeze)
     finally:
         gc.set_threshold(*threshold)
-        frozen = gc.get_freeze_count()
-        gc.unfreeze()  # see _run: what the run built is collectable again once it is garbage
+        frozen = gc.get_freeze_count() if freeze else 0
+        if freeze:
+            gc.unfreeze()  # see _run: what the run built is collectable again once garbage
         if enabled:
             gc.enable()
             _collect_now_and_then(frozen)
@@ -77,7 +81,7 @@ def _collect_now_and_then(frozen: int) -> None:
         gc.collect()
 
 
-def _run(config: RunConfig, collect_in_checks: bool = True) -> RunResult:
+def _run(config: RunConfig, collect_in_checks: bool = True, freeze: bool = True) -> RunResult:
     wall_start = time.perf_counter()
     cluster: Cluster | EtcdCluster = (
         Cluster(config) if config.workload == "raft" else EtcdCluster(config))
@@ -159,7 +163,8 @@ def _run(config: RunConfig, collect_in_checks: bool = True) -> RunResult:
     check_start = time.perf_counter()
     # What the simulation built lives until the run ends: set it apart from the collector, so
     # the collections the checker's allocations trigger (one per million) do not walk it again.
-    gc.freeze()
+    if freeze:
+        gc.freeze()
     if collect_in_checks:
         gc.enable()
     if isinstance(cluster, EtcdCluster):
