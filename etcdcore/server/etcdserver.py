@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from etcdcore import bugs
 from etcdcore.api import rpc, rpctypes
 from etcdcore.api.call import Call
+from etcdcore.api.gateway import MAX_TXN_OPS
 from etcdcore.api.raft_internal import InternalRaftRequest
 from etcdcore.api.rpctypes import EtcdError
 from etcdcore.env import Env, Future, Process, Timer
@@ -43,7 +44,7 @@ class ServerConfig:
 
     peers: tuple[int, ...]
     timing: RaftTiming = field(default_factory=RaftTiming)
-    max_txn_ops: int = 128
+    max_txn_ops: int = MAX_TXN_OPS
     max_request_bytes: int = 1536 * 1024
     knobs: Knobs = field(default_factory=Knobs)  # unusual-but-legal values a scenario may pick
     cluster_token: str = "etcd-cluster"
