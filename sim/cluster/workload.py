@@ -182,12 +182,22 @@ class History:
         return "".join(dumps(obj) + "\n" for _, obj in self.objects())
 
     def ops_by_kind(self) -> dict[str, dict[str, int]]:
-        """Counts by operation and outcome: {"put": {"ok": 3, "info": 1}, ...}."""
+        """Counts by operation and outcome: {"put": {"ok": 3, "info": 1, "open": 1}, ...}; an
+        operation "open" was invoked and had no answer when the run ended (the checker counts
+        it, as an operation of unknown outcome, so the totals agree)."""
+        invoked: dict[str, int] = {}
+        for event in self.events:
+            if event["kind"] == "invoke":
+                invoked[event["op"]] = invoked.get(event["op"], 0) + 1
         out: dict[str, dict[str, int]] = {}
         for name in sorted(self.counts):
             op, kind = name.split(":")
             out.setdefault(op, {})[kind] = self.counts[name]
-        return out
+        for op in sorted(invoked):
+            open_ = invoked[op] - sum(out.get(op, {}).values())
+            if open_:
+                out.setdefault(op, {})["open"] = open_
+        return {op: out[op] for op in sorted(out)}
 
 
 # ---- requests and responses as the checker reads them --------------------------------------
