@@ -230,7 +230,7 @@ def test_knobs_round_trip_and_a_bad_knob_is_refused() -> None:
     assert Scenario.loads(scenario.dumps()) == scenario
     obj = scenario.to_json()
     obj["knobs"] = {**obj["knobs"], "max_inflight": 0}
-    with pytest.raises(ScenarioError, match='"knobs.max_inflight" must be between 1 and 100000'):
+    with pytest.raises(ScenarioError, match=r'"knobs\.max_inflight" must be between 1 and 100000'):
         Scenario.from_json(obj)
 
 
