@@ -59,8 +59,9 @@ READ_SHARE = 0.9  # in a read-heavy phase, the share of operations that are read
 
 @dataclass(frozen=True)
 class WorkloadConfig:
-    """How many clients, how fast (operations per simulated second, all clients together; 0: the
-    clients stay idle), over how many keys, the mix (relative weights), the share of ranges that
+    """How many clients, how fast (the target of operations per simulated second, all clients
+    together, which closed-loop clients reach only while answers come quickly; 0: the clients
+    stay idle), over how many keys, the mix (relative weights), the share of ranges that
     are serializable, of phases that are read heavy, and of clients pinned to their member."""
 
     clients: int = 4
