@@ -14,6 +14,8 @@ from dataclasses import dataclass, fields, replace
 
 __all__ = ["KNOBS", "Knob", "Knobs", "buggify"]
 
+_S = 1_000_000
+
 
 @dataclass(frozen=True)
 class Knobs:
@@ -32,17 +34,20 @@ class Knobs:
         """ValueError naming the first knob out of its legal range."""
         for f in fields(self):
             value = getattr(self, f.name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < KNOBS[f.name].low:
-                raise ValueError(f"knob {f.name} must be a whole number >= "
-                                 f"{KNOBS[f.name].low}, got {value!r}")
+            knob = KNOBS[f.name]
+            if (not isinstance(value, int) or isinstance(value, bool)
+                    or not knob.low <= value <= knob.high):
+                raise ValueError(f"knob {f.name} must be a whole number between {knob.low} and "
+                                 f"{knob.high}, got {value!r}")
 
 
 @dataclass(frozen=True)
 class Knob:
-    """One knob: what it changes, its lowest legal value, and the unusual values to try."""
+    """One knob: what it changes, its legal range, and the unusual values to try."""
 
     description: str
     low: int
+    high: int
     unusual: tuple[int, ...]
 
 
@@ -51,21 +56,24 @@ KNOBS: dict[str, Knob] = {
     # bound: with 4 entries per append, a 20 ms fsync and a network that reorders, appends
     # overtake each other, the follower rejects them, and the leader falls back to probing
     # over and over (raft workload, swarm seed 196: 360k appends in 18 s, no catch-up).
-    "max_msg_entries": Knob("Raft sends at most this many entries per append", 1, (8, 16)),
+    "max_msg_entries": Knob("Raft sends at most this many entries per append", 1, 100_000,
+                            (8, 16)),
     "max_inflight": Knob("Raft keeps at most this many appends in flight per follower", 1,
-                         (8, 16)),
-    "batch_interval_us": Knob("the backend commits its batch this often", 1,
+                         100_000, (8, 16)),
+    # The periodic ones at least a millisecond: a timer every microsecond would make a run of a
+    # minute sixty million events long, and it would seem to hang.
+    "batch_interval_us": Knob("the backend commits its batch this often", 1_000, 10 * _S,
                               (1_000, 1_000_000)),
-    "read_index_retry_us": Knob("an unanswered ReadIndex is sent again after this long", 1,
-                                (20_000, 2_000_000)),
-    "client_timeout_us": Knob("a client gives up on a call after this long", 1,
+    "read_index_retry_us": Knob("an unanswered ReadIndex is sent again after this long", 1_000,
+                                10 * _S, (20_000, 2_000_000)),
+    "client_timeout_us": Knob("a client gives up on a call after this long", 1_000, 60 * _S,
                               (100_000, 5_000_000)),
-    "fsync_base_us": Knob("a disk's typical fsync latency", 0, (50, 20_000)),
+    "fsync_base_us": Knob("a disk's typical fsync latency", 0, 10 * _S, (50, 20_000)),
     # Apply lags commit (etcd applies in its own goroutine while Raft goes on), but stays well
     # below saturation at the workloads' rates (about 200 batches and entries a second at
     # most), so it catches up: a knob holds for the whole run, the quiet end included.
-    "apply_entry_us": Knob("applying one committed entry takes this long", 0, (100, 1_000)),
-    "apply_batch_us": Knob("each batch of committed entries takes this long to apply", 0,
+    "apply_entry_us": Knob("applying one committed entry takes this long", 0, _S, (100, 1_000)),
+    "apply_batch_us": Knob("each batch of committed entries takes this long to apply", 0, 10 * _S,
                            (200, 2_000)),
 }
 

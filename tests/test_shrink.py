@@ -67,13 +67,13 @@ def test_without_the_new_fields_a_scenario_file_and_its_run_are_as_before() -> N
 
 
 def test_a_scenario_with_skipped_operations_and_counted_faults_round_trips_through_json() -> None:
+    # A liveness bound of 1 s puts the heal at 2.8 s: the faults at 1 s strike.
+    faults = (Fault(S, "hold", duration_us=S, name="halves", count=9),
+              Fault(S, "clog", 1, 2, duration_us=S, count=3),
+              Fault(S, "delay", duration_us=S, value=50_000, count=20),
+              Fault(S, "delay_spike", 2, duration_us=S, value=S, count=1))
     scenario = replace(with_mix(QUIET, clients=2, max_ops=40, skip=((101, 2), (102, 7))),
-                       members=3, faults=(Fault(S, "hold", duration_us=S, name="halves", count=9),
-                                          Fault(S, "clog", 1, 2, duration_us=S, count=3),
-                                          Fault(S, "delay", duration_us=S, value=50_000,
-                                                count=20),
-                                          Fault(S, "delay_spike", 2, duration_us=S,
-                                                value=S, count=1)))
+                       members=3, liveness_bound_us=S, faults=faults)
     text = scenario.dumps()
     assert Scenario.loads(text) == scenario
     assert json.loads(text)["mix"]["skip"] == [[101, 2], [102, 7]]
@@ -88,12 +88,12 @@ def test_a_scenario_with_skipped_operations_and_counted_faults_round_trips_throu
     ({"skip": [101, 1]}, [], '"mix.skip" must be a list of [client, operation] pairs'),
     ({"skip": [["101", 1]]}, [], '"mix.skip" must be a list of [client, operation] pairs'),
     ({"skip": "none"}, [], '"mix.skip" must be a list of [client, operation] pairs'),
-    ({"max_ops": -1}, [], '"mix.max_ops" must be >= 0'),
+    ({"max_ops": -1}, [], '"mix.max_ops" must be between 0 and 1000000000, got -1'),
     ({"max_ops": 2.5}, [], '"mix.max_ops" must be a whole number'),
     ({}, [{"kind": "crash", "node": 1, "count": 3}],
      '"faults"[0].count applies only to hold, clog, delay, delay_spike, not crash'),
     ({}, [{"kind": "delay", "value": 5, "count": -1}],
-     '"faults"[0].count (messages held or delayed) must be >= 0'),
+     '"faults"[0].count must be between 0 and 1000000000, got -1'),
     ({}, [{"kind": "delay", "value": 5, "count": "all"}],
      '"faults"[0].count must be a whole number'),
 ])
@@ -150,10 +150,10 @@ def test_a_shrunk_scenario_gives_the_same_digest_in_another_process_and_hash_see
     tmp_path: Path,
 ) -> None:
     scenario = with_mix(DELETE_NOTHING, max_ops=9, skip=((101, 2), (101, 3), (103, 1)))
-    scenario = replace(scenario, faults=(Fault(2 * S, "delay", duration_us=S, value=30_000,
-                                               count=15),
-                                         Fault(3 * S, "hold", duration_us=S, name="halves",
-                                               count=4)))
+    # A liveness bound of 2 s puts the heal at 7 s: the faults at 2 and 3 s strike.
+    faults = (Fault(2 * S, "delay", duration_us=S, value=30_000, count=15),
+              Fault(3 * S, "hold", duration_us=S, name="halves", count=4))
+    scenario = replace(scenario, liveness_bound_us=2 * S, faults=faults)
     path = tmp_path / "scenario.json"
     path.write_text(scenario.dumps())
     here = run_scenario(scenario).digest

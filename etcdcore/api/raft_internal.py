@@ -22,6 +22,7 @@ _PATH = {"range": "/v3/kv/range", "put": "/v3/kv/put", "delete_range": "/v3/kv/d
          "txn": "/v3/kv/txn", "compaction": "/v3/kv/compaction"}
 assert set(_PATH.values()) == set(PATHS)
 _CACHE_SIZE = 4096
+_ANY = 1 << 62
 _DECODED: dict[bytes, InternalRaftRequest] = {}
 
 
@@ -59,7 +60,8 @@ class InternalRaftRequest:
             body = json.loads(data)
             id_ = int(body["header"]["ID"])
             (field,) = (k for k in body if k != "header")
-            return cls(id_, request_from_json(_PATH[field], body[field]))
+            # The proposer held the request to its own --max-txn-ops: none here.
+            return cls(id_, request_from_json(_PATH[field], body[field], max_txn_ops=_ANY))
         except (ValueError, KeyError, TypeError, GatewayError) as exc:
             raise ValueError(f"not an InternalRaftRequest: {data[:80]!r}: {exc}") from None
 

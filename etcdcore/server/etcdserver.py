@@ -19,6 +19,8 @@ from typing import Any, Protocol
 from etcdcore import bugs
 from etcdcore.api import rpc, rpctypes
 from etcdcore.api.call import Call
+from etcdcore.api.gateway import MAX_TXN_OPS
+from etcdcore.api.proto_size import internal_raft_request_size
 from etcdcore.api.raft_internal import InternalRaftRequest
 from etcdcore.api.rpctypes import EtcdError
 from etcdcore.env import Env, Future, Process, Timer
@@ -35,6 +37,7 @@ from etcdcore.server.wait import Wait, WaitTime
 __all__ = ["EtcdServer", "ServerConfig", "ServerMonitor"]
 
 MAX_GAP_BETWEEN_APPLY_AND_COMMIT_INDEX = 5000
+_GRPC_OVERHEAD_BYTES = 512 * 1024  # etcd's grpcOverheadBytes
 
 
 @dataclass(frozen=True)
@@ -43,11 +46,16 @@ class ServerConfig:
 
     peers: tuple[int, ...]
     timing: RaftTiming = field(default_factory=RaftTiming)
-    max_txn_ops: int = 128
-    max_request_bytes: int = 1536 * 1024
+    max_txn_ops: int = MAX_TXN_OPS
+    max_request_bytes: int = 1536 * 1024  # of the InternalRaftRequest's protobuf encoding
     knobs: Knobs = field(default_factory=Knobs)  # unusual-but-legal values a scenario may pick
     cluster_token: str = "etcd-cluster"
     bugs: frozenset[str] = frozenset()  # planted bugs switched on (etcdcore.bugs)
+
+    @property
+    def max_recv_msg_bytes(self) -> int:
+        """gRPC's MaxRecvMsgSize as etcd sets it: the request limit and 512 KiB for gRPC."""
+        return self.max_request_bytes + _GRPC_OVERHEAD_BYTES
 
     @property
     def election_timeout_us(self) -> int:
@@ -331,9 +339,10 @@ class EtcdServer:
         if self.committed_index > self.applied_index + MAX_GAP_BETWEEN_APPLY_AND_COMMIT_INDEX:
             raise rpctypes.TOO_MANY_REQUESTS.err()
         id_ = self.req_id_gen.next()
-        data = InternalRaftRequest(id_, r).marshal()
-        if len(data) > self.cfg.max_request_bytes:
+        # etcd holds the protobuf encoding to the limit, not the JSON one the entry carries.
+        if internal_raft_request_size(id_, r) > self.cfg.max_request_bytes:
             raise rpctypes.REQUEST_TOO_LARGE.err()
+        data = InternalRaftRequest(id_, r).marshal()
         ch = self.w.register(id_)
         if self.monitor is not None:
             self.monitor.proposed(self.id, id_, data)

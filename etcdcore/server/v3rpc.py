@@ -9,6 +9,7 @@ import dataclasses
 from etcdcore import bugs as planted
 from etcdcore.api import rpc, rpctypes
 from etcdcore.api.call import Call, Reply
+from etcdcore.api.proto_size import request_size
 from etcdcore.api.rpctypes import EtcdError
 from etcdcore.env import Process
 from etcdcore.server.etcdserver import EtcdServer
@@ -185,9 +186,16 @@ class KVServer:
     def handle(self, call: Call) -> Process:
         """Serve one call: the interceptor's leader check, then the method; a Reply."""
         try:
+            r = call.request
+            # gRPC refuses a message longer than the server's MaxRecvMsgSize before any handler
+            # or interceptor sees it.
+            size = request_size(r)
+            limit = self.s.cfg.max_recv_msg_bytes
+            if size > limit:
+                raise EtcdError(rpctypes.Code.RESOURCE_EXHAUSTED,
+                                f"grpc: received message larger than max ({size} vs. {limit})")
             if call.require_leader and not self.s.lead:
                 raise rpctypes.NO_LEADER.err()
-            r = call.request
             if call.method == "Range" and isinstance(r, rpc.RangeRequest):
                 resp = yield from self.range(r)
             elif call.method == "Put" and isinstance(r, rpc.PutRequest):

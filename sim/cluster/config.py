@@ -8,6 +8,7 @@ from decimal import Decimal
 from etcdcore.knobs import Knobs
 from etcdcore.server.raft_node import RaftTiming
 from sim.cluster.workload import WorkloadConfig
+from sim.limits import number_text
 from sim.world.disk import DiskConfig
 from sim.world.faults import Fault
 
@@ -27,8 +28,8 @@ class RunConfig:
     faults: str = "default"  # "none" | "default"
     workload: str = "etcd"  # "etcd": KV clients on an etcd cluster | "raft": a Raft proposer
     proposals_per_sec: int = 100  # the raft workload's rate
-    clients: int = 4  # the etcd workload's clients and their rate, all together
-    ops_per_sec: int = 100
+    clients: int = 4  # the etcd workload's clients and their target rate, all together
+    ops_per_sec: float = 100
     bugs: frozenset[str] = frozenset()  # planted bugs switched on (etcdcore.bugs)
     check_timeout_s: float = 60.0  # wall-time budget of the linearizability check
     workload_mix: WorkloadConfig | None = None  # the etcd workload in full (clients, rate, mix)
@@ -57,7 +58,7 @@ class RunConfig:
             flags = ["--workload", "raft", "--proposals", str(self.proposals_per_sec)]
         else:
             flags = ["--workload", "etcd", "--clients", str(self.clients),
-                     "--rate", str(self.ops_per_sec)]
+                     "--rate", number_text(self.ops_per_sec)]
         if self.liveness != "all":
             flags += ["--liveness", self.liveness]
         return flags + [flag for name in sorted(self.bugs) for flag in ("--bug", name)]

@@ -40,6 +40,8 @@ __all__ = ["CLIENT_BASE", "EtcdCluster"]
 
 _S = 1_000_000
 CONVERGE_LIMIT_US = 10 * _S
+# How liveness's quorum mode leaves a member it fails for good (sim.cluster.liveness).
+_LEFT_IN = {NodeStatus.DOWN: "crashed", NodeStatus.PAUSED: "paused", NodeStatus.UP: "cut off"}
 POLL_US = 10_000
 
 
@@ -199,12 +201,31 @@ class EtcdCluster:
         states = {i: (s.store.rev(), *s.store.hash_by_rev(0)[:1]) for i, s in servers.items()}
         summary = ", ".join(f"member {i}: revision {rev} hash {h:08x}"
                             for i, (rev, h) in sorted(states.items()))
+        absent = "".join(f"; {why}" for why in self._absent(set(servers)))
         if not caught_up:
-            return False, f"members did not catch up within {CONVERGE_LIMIT_US}us: {summary}"
+            return False, (f"members did not catch up within {CONVERGE_LIMIT_US}us: {summary}"
+                           f"{absent}")
         if len(set(states.values())) != 1:
-            return False, f"members differ after catching up: {summary}"
+            return False, f"members differ after catching up: {summary}{absent}"
         rev, h = next(iter(states.values()))
-        return True, f"{len(states)} members at revision {rev}, hash {h:08x}"
+        return True, f"{len(states)} members at revision {rev}, hash {h:08x}{absent}"
+
+    def _absent(self, compared: set[int]) -> list[str]:
+        """Why each member left out of the comparison is: the reason it stopped itself, or the
+        failure it was left in at the heal."""
+        out = []
+        for i in self.world.node_ids:
+            if i in compared:
+                continue
+            node = self.world.nodes[i]
+            if node.status is NodeStatus.FAILED:
+                out.append(f"member {i} down: {node.fail_reason or 'failed'}")
+            elif self.required is not None and i not in self.required:
+                how = _LEFT_IN.get(node.status, node.status.value)
+                out.append(f"member {i} left {how} for good at the heal (liveness quorum)")
+            else:
+                out.append(f"member {i} {node.status.value}")
+        return out
 
     def linearizable(self, timeout_s: float) -> tuple[str, str]:
         """The history's verdict under the etcd model: pass, fail or unknown; and a detail."""

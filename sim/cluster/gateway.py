@@ -32,9 +32,10 @@ def _call(server: EtcdServer, call: Call, replies: list[Reply]) -> Process:
 def serve(requests: list[tuple[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
     """Run the requests, in order, against a fresh one-member cluster; the gateway's answers."""
     servers: dict[int, EtcdServer] = {}
+    config = ServerConfig(peers=(1,))
 
     def boot(env: NodeEnv) -> EtcdServer:
-        server = new_member(env, ServerConfig(peers=(1,)))  # type: ignore[arg-type]
+        server = new_member(env, config)  # type: ignore[arg-type]
         servers[env.node_id] = server
         server.start()
         return server
@@ -49,7 +50,7 @@ def serve(requests: list[tuple[str, Any]], seed: int = 0) -> list[dict[str, Any]
     answers: list[dict[str, Any]] = []
     for n, (path, body) in enumerate(requests, start=1):
         try:
-            req = gateway.request_from_json(path, body)
+            req = gateway.request_from_json(path, body, config.max_txn_ops)
         except EtcdError as exc:
             answers.append(gateway.error_to_json(exc))
             continue

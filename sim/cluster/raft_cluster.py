@@ -6,6 +6,7 @@ fixed rate, retried until applied; after the heal, a fresh entry must reach ever
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Generator
 from typing import Any
 
@@ -146,6 +147,10 @@ class _Proposer:
 
     A callback on the world's clock rather than a simpy process: it runs a hundred times a
     simulated second, and a process pays for a Timeout and a generator resume on each.
+    Proposals wait in a heap by the time they are due, so a tick costs what it proposes, not
+    what is pending: a leaderless stretch or a leader cut off from its quorum leaves thousands
+    pending at high rates, and going through all of them on every tick made such runs
+    quadratic.
     """
 
     def __init__(self, cluster: Cluster) -> None:
@@ -153,9 +158,7 @@ class _Proposer:
         self.kernel = cluster.world.kernel
         self.gap = max(1, _S // cluster.config.proposals_per_sec)
         self.end = cluster.config.duration_us
-        # Proposal number -> time of the last attempt. Numbers are added in increasing order
-        # and the dict keeps that order, so iterating it goes through them in order.
-        self.pending: dict[int, int] = {}
+        self.due: list[tuple[int, int]] = []  # (when it is due, proposal number), a heap
         self.n = 0
 
     def tick(self, _event: object) -> None:
@@ -164,20 +167,27 @@ class _Proposer:
         if now >= self.end:
             return
         self.n += 1
-        pending = self.pending
-        pending[self.n] = -_RETRY_AFTER
-        no_leader = False
-        for k in list(pending):
-            data = b"p%d" % k
-            if data in cluster.applied_by:
-                del pending[k]
-            elif no_leader or now - pending[k] < _RETRY_AFTER:
-                continue
-            elif cluster.propose(data):
-                pending[k] = now
-                cluster.proposed += 1
-            elif cluster.leader() is None:
-                # Nothing in this loop changes who leads: with no leader now, every later
-                # proposal would be refused too, and looking for a leader is what costs.
-                no_leader = True
+        due = self.due
+        heapq.heappush(due, (0, self.n))
+        # With no leader every proposal is refused, and nothing else happens: skip the tick.
+        if due[0][0] <= now and cluster.leader() is not None:
+            ready: list[tuple[int, int]] = []
+            while due and due[0][0] <= now:
+                ready.append(heapq.heappop(due))
+            ready.sort(key=lambda item: item[1])  # in proposal order, as they were numbered
+            no_leader = False
+            for when, k in ready:
+                data = b"p%d" % k
+                if data in cluster.applied_by:
+                    continue
+                if no_leader:
+                    heapq.heappush(due, (when, k))
+                elif cluster.propose(data):
+                    heapq.heappush(due, (now + _RETRY_AFTER, k))
+                    cluster.proposed += 1
+                else:
+                    heapq.heappush(due, (when, k))
+                    # Nothing in this loop changes who leads: with no leader now, every later
+                    # proposal would be refused too, and looking for a leader is what costs.
+                    no_leader = cluster.leader() is None
         self.kernel.call_after(self.gap, self.tick)

@@ -60,8 +60,9 @@ READ_SHARE = 0.9  # in a read-heavy phase, the share of operations that are read
 
 @dataclass(frozen=True)
 class WorkloadConfig:
-    """How many clients, how fast (operations per simulated second, all clients together; 0: the
-    clients stay idle), over how many keys, the mix (relative weights), the share of ranges that
+    """How many clients, how fast (the target of operations per simulated second, all clients
+    together, which closed-loop clients reach only while answers come quickly; 0: the clients
+    stay idle), over how many keys, the mix (relative weights), the share of ranges that
     are serializable, of phases that are read heavy, and of clients pinned to their member."""
 
     clients: int = 4
@@ -212,12 +213,22 @@ class History:
         return "".join(dumps(obj) + "\n" for _, obj in self.objects())
 
     def ops_by_kind(self) -> dict[str, dict[str, int]]:
-        """Counts by operation and outcome: {"put": {"ok": 3, "info": 1}, ...}."""
+        """Counts by operation and outcome: {"put": {"ok": 3, "info": 1, "open": 1}, ...}; an
+        operation "open" was invoked and had no answer when the run ended (the checker counts
+        it, as an operation of unknown outcome, so the totals agree)."""
+        invoked: dict[str, int] = {}
+        for event in self.events:
+            if event["kind"] == "invoke":
+                invoked[event["op"]] = invoked.get(event["op"], 0) + 1
         out: dict[str, dict[str, int]] = {}
         for name in sorted(self.counts):
             op, kind = name.split(":")
             out.setdefault(op, {})[kind] = self.counts[name]
-        return out
+        for op in sorted(invoked):
+            open_ = invoked[op] - sum(out.get(op, {}).values())
+            if open_:
+                out.setdefault(op, {})["open"] = open_
+        return {op: out[op] for op in sorted(out)}
 
 
 # ---- requests and responses as the checker reads them --------------------------------------

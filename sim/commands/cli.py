@@ -11,15 +11,15 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, NoReturn
 
 from sim.commands.errors import CommandError
+from sim.limits import MAX_RATE, MAX_WORKERS, SCENARIO, SWEEP, Bound, HugeNumber, parse_number, show
 
 __all__ = ["main"]
 
 _S = 1_000_000
-MAX_NODES = 9
 
 
 class UsageError(Exception):
@@ -31,70 +31,77 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _whole(name: str, low: int, high: int | None = None) -> Callable[[str], int]:
-    """An argparse type: a whole number in [low, high], with a message naming `name`."""
+def _flag(bound: Bound, scale: int = 1, unit: str | None = None) -> Callable[[str], Any]:
+    """An argparse type: a number within `bound` (sim.limits, the table scenario.json's loader
+    reads too); with `scale`, the flag gives the number in `unit`s `scale` times larger
+    (seconds for microseconds), and it must come out whole in the field's own."""
 
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{name} must be a whole number, got {text!r}") from None
-        if high is not None and not low <= value <= high:
-            raise argparse.ArgumentTypeError(
-                f"{name} must be between {low} and {high}, got {value}")
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{name} must be >= {low}, got {value}")
+    def parse(text: str) -> int | float:
+        value = parse_number(text, whole=bound.whole and scale == 1)
+        if value is None:
+            kind = "a whole number" if bound.whole and scale == 1 else "a number"
+            raise argparse.ArgumentTypeError(f"must be {kind}, got {show(text)}")
+        if scale != 1 and not isinstance(value, HugeNumber):
+            given = Decimal(text.strip())  # exact, and finite: parse_number read it
+            if not Decimal(bound.low) / scale <= given <= Decimal(bound.high) / scale:
+                raise argparse.ArgumentTypeError(
+                    f"must be {bound.span(scale, unit)}, got {show(text.strip())}")
+            exact = given * scale
+            if exact != exact.to_integral_value():
+                raise argparse.ArgumentTypeError(
+                    f"must be {bound.span(scale, unit)}, to the microsecond, got {show(text)}")
+            value = int(exact)
+        problem = bound.problem(value, scale, unit)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        assert not isinstance(value, HugeNumber)
         return value
 
     return parse
 
 
-_seed = _whole("seed", 0)
-_nodes = _whole("nodes", 1, MAX_NODES)
-_workers = _whole("workers", 1)
-_rate = _whole("rate", 0)
-_clients = _whole("clients", 1, 64)
-
-
-def _duration(text: str) -> int:
-    """Simulated seconds (decimals allowed) as integer microseconds."""
-    try:
-        seconds = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(
-            f"duration must be a number of simulated seconds, got {text!r}") from None
-    if not seconds.is_finite() or seconds <= 0:
-        raise argparse.ArgumentTypeError(f"duration must be > 0 seconds, got {text!r}")
-    if seconds > 86_400:
-        raise argparse.ArgumentTypeError(f"duration must be at most 86400 seconds, got {text!r}")
-    return int(seconds * _S)
+_seed = _flag(SCENARIO["seed"])
+_nodes = _flag(SCENARIO["members"])
+_workers = _flag(SWEEP["workers"])
+_rate = _flag(SCENARIO["mix.rate"])
+_proposals = _flag(SCENARIO["proposals_per_sec"])
+_clients = _flag(SCENARIO["mix.clients"])
+_duration = _flag(SCENARIO["duration_us"], scale=_S, unit="simulated seconds")
+_max_runs = _flag(SWEEP["max_runs"])
 
 
 def _seed_range(text: str) -> range:
     parts = text.split(":")
     if len(parts) != 2:
-        raise argparse.ArgumentTypeError(f"seeds must look like A:B, got {text!r}")
+        raise argparse.ArgumentTypeError(f"seeds must look like A:B, got {show(text)}")
     a, b = (_seed(p) for p in parts)
     if b <= a:
-        raise argparse.ArgumentTypeError(f"seeds A:B needs A < B (B excluded), got {text!r}")
+        raise argparse.ArgumentTypeError(f"seeds A:B needs A < B (B excluded), got {show(text)}")
+    most = int(SWEEP["seeds"].high)
+    if b - a > most:
+        raise argparse.ArgumentTypeError(f"a sweep runs at most {most} seeds, got {b - a}")
     return range(a, b)
 
 
 def _add_cluster_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--nodes", type=_nodes, default=3, help="cluster size (default 3)")
+    p.add_argument("--nodes", type=_nodes, default=3, help="cluster size, 1 to 9 (default 3)")
     p.add_argument("--duration", type=_duration, default=60 * _S, metavar="SIM_SECONDS",
-                   help="simulated seconds (default 60)")
+                   help="simulated seconds, to the microsecond, at most 86400 (default 60)")
     p.add_argument("--faults", choices=("none", "default"), default="default",
                    help="fault mix drawn from the seed (default: default)")
     p.add_argument("--workload", choices=("etcd", "raft"), default="etcd",
                    help="etcd: KV clients on etcd servers (default); raft: a Raft proposer")
     p.add_argument("--clients", type=_clients, default=4,
-                   help="etcd workload: concurrent clients (default 4)")
+                   help="etcd workload: concurrent clients, 1 to 64 (default 4)")
     p.add_argument("--rate", type=_rate, default=100, metavar="PER_SECOND",
-                   help="etcd workload: client operations per simulated second (default 100)")
-    p.add_argument("--proposals", type=_rate, default=100, metavar="PER_SECOND",
-                   help="raft workload: entries proposed per simulated second (default 100)")
+                   help="etcd workload: the target of client operations per simulated second, "
+                        f"all clients together, 0 (idle) to {MAX_RATE} (default 100). The clients "
+                        "are closed-loop: each waits for its answer before it thinks and calls "
+                        "again, so slow answers (faults, a lost leader) make the rate reached "
+                        "lower; the summary counts what was done")
+    p.add_argument("--proposals", type=_proposals, default=100, metavar="PER_SECOND",
+                   help=f"raft workload: entries proposed per simulated second, 0 to {MAX_RATE} "
+                        "(default 100)")
     p.add_argument("--bug", type=_bug_name, action="append", default=[], metavar="NAME",
                    help="switch on a planted bug (repeatable; `etcdsim bugs` lists them)")
     p.add_argument("--liveness", choices=("all", "quorum"), default="all",
@@ -139,7 +146,9 @@ def _parser() -> _Parser:
     p_sweep = sub.add_parser("sweep", help="run many seeds")
     p_sweep.add_argument("--seeds", type=_seed_range, required=True, metavar="A:B",
                          help="seeds A to B-1")
-    p_sweep.add_argument("--workers", type=_workers, default=os.cpu_count() or 1)
+    p_sweep.add_argument("--workers", type=_workers, default=os.cpu_count() or 1,
+                         help=f"worker processes, 1 to {MAX_WORKERS} (default: one per CPU); "
+                              "never more are started than there are seeds")
     p_sweep.add_argument("--dask", metavar="SCHEDULER_ADDRESS",
                          help="run the seeds on a Dask cluster (e.g. tcp://host:8786)")
     p_sweep.add_argument("--out", metavar="DIR",
@@ -162,13 +171,14 @@ def _parser() -> _Parser:
     p = sub.add_parser("gateway", help="etcd's JSON gateway over a one-member simulated cluster")
     p.add_argument("--requests", required=True, metavar="FILE|-",
                    help='one {"path": "/v3/kv/put", "body": {...}} per line; - for stdin')
-    p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=_seed, default=0, help=argparse.SUPPRESS)
     p = sub.add_parser("replay", help="rerun a failure's directory (or a scenario.json)")
     p.add_argument("path", metavar="DIR|scenario.json")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p = sub.add_parser("shrink", help="shrink a failure to the smallest scenario that still fails")
     p.add_argument("path", metavar="DIR|scenario.json")
-    p.add_argument("--max-runs", type=int, default=300, help="runs to try at most (default 300)")
+    p.add_argument("--max-runs", type=_max_runs, default=300,
+                   help="runs to try at most (default 300)")
     p.add_argument("--check", help="the check that must keep failing (default: the first "
                                    "failed check recorded)")
     p.add_argument("--out", metavar="DIR", help="where to write the smallest (default DIR/shrunk)")

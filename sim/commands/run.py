@@ -21,7 +21,11 @@ from sim.harness.sweep import SweepError, sweep
 from sim.world.probes import hit_line
 from sim.world.trace import Event, encode_event, write_trace
 
-__all__ = ["cmd_run", "cmd_sweep", "first_difference", "print_result", "run_config"]
+__all__ = ["OUTCOMES", "cmd_run", "cmd_sweep", "first_difference", "print_result", "run_config"]
+
+# What the outcomes counted on the operations line mean (as the history's kinds).
+OUTCOMES = ("(ok: answered; fail: certainly took no effect; info: outcome unknown, it may "
+            "have taken effect, as after a timeout; open: no answer when the run ended)")
 
 
 def run_config(args: argparse.Namespace, seed: int) -> RunConfig:
@@ -54,6 +58,8 @@ def print_result(result: RunResult, config: RunConfig, replay: str | None = None
         detail = "; ".join(f"{op} " + " ".join(f"{k} {n}" for k, n in kinds.items())
                            for op, kinds in result.ops.items())
         console.print(f"  operations  {ops:,}: {detail}")
+        if ops:
+            console.print(f"              {OUTCOMES}", markup=False)
         console.print(f"  committed   {result.committed:,} raft entries, leaders elected "
                       f"{result.leaders}")
     console.print(f"  points      {hit_line(result.probes)}", markup=False)

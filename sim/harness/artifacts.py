@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from sim.cluster.result import RunResult
-from sim.harness.scenario import Scenario
+from sim.harness.scenario import Scenario, ScenarioError, loads_json
+from sim.limits import MAX_SCENARIO_BYTES
 from sim.world.probes import hit_line, never_hit
 from sim.world.trace import write_trace
 
@@ -84,12 +85,36 @@ def _summary(directory: Path, scenario: Scenario, result: RunResult, shrunk: str
 
 def load_recorded(path: Path) -> tuple[Scenario, dict[str, Any] | None, Path]:
     """The scenario at `path` (a directory or a scenario.json), the result recorded beside it
-    if any, and the directory. Raises ScenarioError or OSError."""
+    if any, and the directory. Raises ScenarioError (naming the file when it is result.json)
+    or OSError."""
     directory = path if path.is_dir() else path.parent
     scenario_path = path / "scenario.json" if path.is_dir() else path
-    scenario = Scenario.loads(scenario_path.read_text(encoding="utf-8"))
+    scenario = Scenario.loads(_read(scenario_path))
     recorded = None
     result_path = directory / "result.json"
     if result_path.exists():
-        recorded = json.loads(result_path.read_text(encoding="utf-8"))
+        try:
+            recorded = _recorded(loads_json(_read(result_path)))
+        except ScenarioError as exc:
+            raise ScenarioError(f"{result_path}: {exc}") from None
     return scenario, recorded, directory
+
+
+def _read(path: Path) -> str:
+    """A file of a failure's directory, refused unread if it is larger than any could be."""
+    if path.stat().st_size > MAX_SCENARIO_BYTES:
+        raise ScenarioError(f"larger than a scenario can be ({MAX_SCENARIO_BYTES} bytes at most)")
+    return path.read_text(encoding="utf-8")
+
+
+def _recorded(obj: Any) -> dict[str, Any]:
+    """result.json as replay reads it: the digest and the violations' checks."""
+    if not isinstance(obj, dict):
+        raise ScenarioError("a result is a JSON object")
+    if not isinstance(obj.get("digest"), str):
+        raise ScenarioError('"digest" must be a string')
+    violations = obj.get("violations")
+    if not isinstance(violations, list) or not all(
+            isinstance(v, dict) and isinstance(v.get("check"), str) for v in violations):
+        raise ScenarioError('"violations" must be a list of objects, each naming its "check"')
+    return obj

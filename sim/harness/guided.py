@@ -28,6 +28,7 @@ from etcdcore.knobs import KNOBS, Knobs
 from sim.cluster.config import RunConfig
 from sim.harness.fault_mix import generate_faults
 from sim.harness.scenario import Scenario
+from sim.limits import SCENARIO
 from sim.world.faults import FAULT_KINDS, Fault
 from sim.world.rng import Streams
 
@@ -179,7 +180,9 @@ class Mutator:
         k = self.rng.choice(lasting)
         f = s.faults[k]
         longer = self.rng.random() < 0.5
-        duration = f.duration_us * 2 if longer else max(100_000, f.duration_us // 2)
+        # Never past what a scenario file may hold (sim.limits), so that a replay reads it.
+        duration = (min(f.duration_us * 2, int(SCENARIO["faults.duration_us"].high)) if longer
+                    else max(100_000, f.duration_us // 2))
         return replace(s, faults=(*s.faults[:k], replace(f, duration_us=duration),
                                   *s.faults[k + 1:]))
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sim.cluster.config import RunConfig
 from sim.harness.coverage import Coverage
-from sim.harness.guided import GuidedOutcome, guided_sweep
+from sim.harness.guided import GENERATION, GuidedOutcome, guided_sweep
 from sim.harness.runner import run
 from sim.harness.scenario import Scenario
 
@@ -220,6 +220,8 @@ def sweep(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(highlight=False, soft_wrap=True)
+    # Never more processes than runs that can go at once: the seeds, or a guided generation.
+    workers = max(1, min(workers, len(seeds), GENERATION if guided else len(seeds)))
     failed = 0
     start = time.perf_counter()
     unit = "runs" if guided else "seeds"

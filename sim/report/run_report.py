@@ -15,6 +15,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sim.limits import number_text
 from sim.lincheck.history import HistoryError, Operation, Status
 from sim.lincheck.report_html import (
     BAR_CSS,
@@ -219,7 +220,8 @@ def _header(result: RunResult, config: RunConfig, title: str, replay: str) -> st
         ("faults", faults),
     ]
     if result.workload == "etcd":
-        facts.insert(4, ("clients", f"{config.clients} at {config.ops_per_sec} ops/s"))
+        rate = number_text(config.ops_per_sec)
+        facts.insert(4, ("clients", f"{config.clients} at {rate} ops/s (target)"))
     if config.bugs:
         facts.append(("planted bugs", ", ".join(sorted(config.bugs))))
     fact_html = "".join(
