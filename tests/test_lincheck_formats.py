@@ -151,6 +151,7 @@ def test_jsonl_header_names_the_model_and_args_are_frozen() -> None:
         status=Status.OK,
         line=2,
         key="a",
+        ret_line=3,
     )
     assert (get.args, get.status, get.ret, get.result) == (None, Status.FAIL, 20, None)
     hash(put)  # an operation with frozen args is hashable, as the checker needs
@@ -209,7 +210,7 @@ def jsonl_histories(draw: st.DrawFn) -> str:
 
 
 def _without_lines(ops: tuple[Operation, ...]) -> list[Operation]:
-    return [dataclasses.replace(op, line=0) for op in ops]
+    return [dataclasses.replace(op, line=0, ret_line=0) for op in ops]
 
 
 @given(jsonl_histories())

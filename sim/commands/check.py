@@ -23,6 +23,7 @@ from sim.lincheck.history import History, HistoryError
 from sim.lincheck.model import Model
 from sim.lincheck.models import MODELS
 from sim.lincheck.result import CheckResult
+from sim.lincheck.validate import validate
 
 __all__ = ["EXIT", "cmd_check", "worst"]
 
@@ -52,6 +53,7 @@ def _check_file(path: str, args: argparse.Namespace) -> tuple[CheckResult, Model
     if name not in MODELS:
         raise HistoryError(path, 0, f"unknown model {name!r} named in the file")
     model = MODELS[name]()
+    validate(history, model)  # before any search: bad input is refused, never checked
     return check(history.ops, model, timeout=args.timeout), model, name
 
 

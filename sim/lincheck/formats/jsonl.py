@@ -124,13 +124,13 @@ def pair_events(
                 f"key {inv.key!r} (line {inv.line})",
             )
         if ev.kind == "ok":
-            ops[op_id] = _operation(op_id, inv, Status.OK, ev.time, ev.result)
+            ops[op_id] = _operation(op_id, inv, Status.OK, ev.time, ev.result, ev.line)
         elif ev.kind == "fail":
-            ops[op_id] = _operation(op_id, inv, Status.FAIL, ev.time, None)
+            ops[op_id] = _operation(op_id, inv, Status.FAIL, ev.time, None, ev.line)
         else:
-            ops[op_id] = _operation(op_id, inv, Status.UNKNOWN, None, None)
+            ops[op_id] = _operation(op_id, inv, Status.UNKNOWN, None, None, ev.line)
     for op_id, inv in open_ops.values():
-        ops[op_id] = _operation(op_id, inv, Status.UNKNOWN, None, None)
+        ops[op_id] = _operation(op_id, inv, Status.UNKNOWN, None, None, 0)
     if not ops:
         raise HistoryError(source, 0, "no operations in the file")
     return History(
@@ -141,7 +141,8 @@ def pair_events(
     )
 
 
-def _operation(op_id: int, inv: Invoke, status: Status, ret: int | None, result: Any) -> Operation:
+def _operation(op_id: int, inv: Invoke, status: Status, ret: int | None, result: Any,
+               ret_line: int) -> Operation:
     return Operation(
         id=op_id,
         client=inv.client,
@@ -153,6 +154,7 @@ def _operation(op_id: int, inv: Invoke, status: Status, ret: int | None, result:
         status=status,
         line=inv.line,
         key=inv.key,
+        ret_line=ret_line,
     )
 
 
