@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sim.lincheck.formats import FORMATS, detect, dump_jsonl, load, parse_text
-from sim.lincheck.history import FrozenMap, HistoryError, Operation, Status
+from sim.lincheck.history import INT_MAX, INT_MIN, FrozenMap, HistoryError, Operation, Status
 
 SAMPLES = Path("/work/shared/data/histories")
 
@@ -166,7 +166,7 @@ def test_jsonl_without_a_header_has_no_model_hint() -> None:
 JSON_VALUES = st.recursive(
     st.none()
     | st.booleans()
-    | st.integers()
+    | st.integers(INT_MIN, INT_MAX)  # a history's integers fit in 64 bits
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=5),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
@@ -300,7 +300,7 @@ BAD_INPUTS = {
     "unterminated EDN string": ("edn", '{:process 0, :key "1}', 1, "unterminated string"),
     "EDN set": ("edn", "#{:a}", 1, "not supported"),
     "unknown EDN kind": ("edn", KV_GET.replace(":invoke", ":start"), 1, "unknown event kind"),
-    "unknown EDN op": ("edn", KV_GET.replace(":get", ":cas"), 1, "unknown operation :cas"),
+    "unknown EDN op": ("edn", KV_GET.replace(":get", ":delete"), 1, "unknown operation :delete"),
     "EDN key mismatch": (
         "edn",
         KV_GET + '\n{:process 0, :type :ok, :f :get, :key "2", :value ""}',
