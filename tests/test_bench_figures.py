@@ -19,3 +19,8 @@ def test_the_false_positive_figure_sweeps_the_standard_swarm_scenario(
 def test_the_standard_scenario_figure_counts_the_seeds_it_ran() -> None:
     line = bench.standard_scenario_figures(range(1))
     assert "seeds/s per core" in line and "median seed" in line
+
+
+def test_the_edn_parse_figure_reads_a_generated_history_of_the_size_it_names() -> None:
+    line = bench.edn_parse_figure(ops=200, repeats=1)
+    assert "200 ops" in line and " s (best of 1)" in line

@@ -146,6 +146,24 @@ def checker_figures() -> None:
               f"{_check_generated(ops)}   (target {target})")
 
 
+def edn_parse_figure(ops: int = 100_000, repeats: int = REPEATS) -> str:
+    """Reading a generated EDN kv history of `ops` operations (Porcupine's kv form, 10 clients,
+    10 keys) into operations, in this process: the best of `repeats`."""
+    import random
+
+    from sim.lincheck.formats import parse_text
+    from sim.lincheck.generate_kv import kv_edn_text
+
+    text = kv_edn_text(random.Random(1), ops)
+    walls = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        history = parse_text(text, "edn", "generated.edn")
+        walls.append(time.perf_counter() - start)
+    return (f"parse of a generated EDN kv history, {len(history.ops):,} ops "
+            f"({len(text) / 1e6:.1f} MB): {min(walls):.3f} s (best of {repeats})")
+
+
 def interpreted_figures() -> None:
     """From the compiled copy: the compression figures of the sources themselves, for scale."""
     import subprocess
@@ -199,6 +217,7 @@ def main() -> None:
           "(2 workers)")
     etcd_figures()
     checker_figures()
+    print(f"{edn_parse_figure()}   (target: well under 1 s, as Porcupine)")
     check_command_figures()
     harness_figures()
     planted_bug_figures()

@@ -106,7 +106,8 @@ def read_maps(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
                     m = same_shape.match(text, pos)
         if m is not None:
             fields: dict[str, Any] = {}
-            for i, tok in enumerate(m.groups()):
+            for i in range(len(names)):
+                tok = m.group(i + 1)
                 if tok[0] == '"':
                     fields[names[i]] = tok[1:-1]  # values are mostly unique: not kept
                     continue
@@ -117,7 +118,7 @@ def read_maps(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
                         memo[tok] = value
                 fields[names[i]] = value
             yield line, fields
-            pos = skip(text, m.end())
+            pos = m.end()  # the shape takes the space and comments after the map too
             continue
         reader = _Reader(text, pos)
         form = reader.value(0 if not in_vector else 1)  # its errors say more than ours
@@ -156,7 +157,7 @@ _PAIRS = 10
 # Possessive throughout: a line the quick path cannot read fails in linear time.
 _FLAT_MAP = re.compile(r"\{[\s,]*+" + rf"(?::({_NAME})[\s,]*+{_VALUE}[\s,]*+)?+" * _PAIRS
                        + r"\}")
-_SKIP = re.compile(r"(?:[\s,]+|;[^\n]*)*")
+_SKIP = re.compile(r"(?:[\s,]++|;[^\n]*+)*+")
 _ATOMS = re.compile(_ATOM)
 _CONSTANTS: dict[str, Any] = {"nil": None, "true": True, "false": False}
 _SHAPES: dict[tuple[str, ...], re.Pattern[str]] = {}
@@ -174,12 +175,13 @@ def _skip(text: str, pos: int) -> int:
 
 
 def _shape(names: tuple[str, ...]) -> re.Pattern[str]:
-    """A flat map with these keys in this order; its groups are the values."""
+    """A flat map with these keys in this order, and the space after it; its groups are the
+    values."""
     shape = _SHAPES.get(names)
     if shape is None:
         shape = re.compile(r"\{[\s,]*+" + "".join(
             rf":{re.escape(name)}(?={_DELIMITER})[\s,]*+{_VALUE}[\s,]*+" for name in names)
-            + r"\}")
+            + r"\}" + _SKIP.pattern)
         if len(_SHAPES) < 100:
             _SHAPES[names] = shape
     return shape

@@ -172,6 +172,9 @@ def _parse_txn(args: Mapping[str, Any]) -> TxnReq:
 
 def parse_request(f: str, args: Mapping[str, Any]) -> Request:
     """An operation's name and arguments as a request; ValueError if they are not etcd's."""
+    if f not in ("range", "put", "delete_range", "txn", "compact"):
+        raise ValueError(f"unknown operation {brief(f)}: etcd's are range, put, delete_range, "
+                         "txn, compact")
     if not is_mapping(args):
         raise ValueError(f"arguments must be an object, got {brief(args)}")
     if f == "range":
@@ -182,9 +185,7 @@ def parse_request(f: str, args: Mapping[str, Any]) -> Request:
         return DeleteReq(_key(args), _end(args), _flag(args, "prev_kv"))
     if f == "txn":
         return _parse_txn(args)
-    if f == "compact":
-        return CompactReq(_int(args, "revision"))
-    raise ValueError(f"unknown operation {f!r}: etcd's are range, put, delete_range, txn, compact")
+    return CompactReq(_int(args, "revision"))
 
 
 def is_read_only(req: Request) -> bool:
