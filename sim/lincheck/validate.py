@@ -5,8 +5,19 @@ from __future__ import annotations
 
 from sim.lincheck.history import History, HistoryError
 from sim.lincheck.model import BadOperation, Model
+from sim.lincheck.models import MODELS
 
-__all__ = ["validate"]
+__all__ = ["model_for", "validate"]
+
+
+def model_for(history: History, chosen: str | None = None) -> Model:
+    """The model to check `history` with: `chosen`, else the one its file names or its format
+    implies (etcd for jsonl); HistoryError for a name no model has."""
+    name = chosen or history.model_hint or ("etcd" if history.format == "jsonl" else "kv")
+    if name not in MODELS:
+        raise HistoryError(history.source, 0, f"unknown model {name!r} "
+                                              f"(known: {', '.join(sorted(MODELS))})")
+    return MODELS[name]()
 
 
 def validate(history: History, model: Model) -> None:

@@ -280,7 +280,7 @@ def _header(obj: dict[str, Any], source: str, n: int) -> str | None:
 
 def _event(obj: dict[str, Any], source: str, n: int) -> Event:
     kind = obj.get("kind")
-    if kind not in _FIELDS:
+    if not isinstance(kind, str) or kind not in _FIELDS:
         raise HistoryError(
             source, n, f"unknown event kind {brief(kind)} (expected invoke, ok, fail or info)"
         )
