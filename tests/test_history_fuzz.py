@@ -30,7 +30,7 @@ SOURCE = "fuzzed.txt"
 CHECK_SECONDS = 0.5  # a hard history may come out unknown: a verdict is not the point here
 
 
-def MEMORY_BOUND(size: int) -> int:  # noqa: N802 - a stated constant, as a function of size
+def MEMORY_BOUND(size: int) -> int:
     """Bytes a file of `size` bytes may cost to read, validate and check (tracemalloc's peak):
     a few hundred per byte of input, whatever numbers it holds."""
     return 4_000_000 + 500 * size
