@@ -1,6 +1,6 @@
 """Every history reader, fuzzed: whatever a file holds, reading it, validating it against its
 model and checking it raises nothing but HistoryError (one line, naming the file), and never
-takes more memory than MEMORY_BOUND allows for its size.
+takes more memory than `memory_bound` allows for its size.
 
 Inputs are arbitrary bytes, and valid histories of each format (jsonl etcd, EDN kv, EDN cas
 register, Jepsen log) with one value changed to an arbitrary one, a field dropped or added, or a
@@ -30,7 +30,7 @@ SOURCE = "fuzzed.txt"
 CHECK_SECONDS = 0.5  # a hard history may come out unknown: a verdict is not the point here
 
 
-def MEMORY_BOUND(size: int) -> int:
+def memory_bound(size: int) -> int:
     """Bytes a file of `size` bytes may cost to read, validate and check (tracemalloc's peak):
     a few hundred per byte of input, whatever numbers it holds."""
     return 4_000_000 + 500 * size
@@ -50,7 +50,7 @@ def survives(data: bytes, fmt: str = "auto", model: str | None = None) -> None:
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert peak < MEMORY_BOUND(len(data)), f"{peak:,} bytes for {len(data):,} bytes of input"
+    assert peak < memory_bound(len(data)), f"{peak:,} bytes for {len(data):,} bytes of input"
 
 
 @given(st.binary(max_size=2000), st.sampled_from(("auto", *FORMATS)))

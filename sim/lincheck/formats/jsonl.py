@@ -310,7 +310,8 @@ def _event(obj: dict[str, Any], source: str, n: int) -> Event:
         return Invoke(n, time, str(client), op, _frozen(obj.get("args"), source, n), key)
     if op is not None and (not isinstance(op, str) or not op):
         raise HistoryError(source, n, f"op must be a non-empty string, got {brief(op)}")
-    return Return(n, time, str(client), kind, _frozen(obj.get("result"), source, n), op)
+    ended: ReturnKind = "ok" if kind == "ok" else "fail" if kind == "fail" else "info"
+    return Return(n, time, str(client), ended, _frozen(obj.get("result"), source, n), op)
 
 
 # --- writing ---------------------------------------------------------------------------------
