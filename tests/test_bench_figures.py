@@ -23,4 +23,4 @@ def test_the_standard_scenario_figure_counts_the_seeds_it_ran() -> None:
 
 def test_the_edn_parse_figure_reads_a_generated_history_of_the_size_it_names() -> None:
     line = bench.edn_parse_figure(ops=200, repeats=1)
-    assert "200 ops" in line and " s (best of 1)" in line
+    assert "200 ops" in line and " s (best of 1; CPU " in line
