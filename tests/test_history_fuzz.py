@@ -246,3 +246,28 @@ def test_jepsen_logs_with_a_value_changed_are_checked_or_refused(
     text: str, model: str | None
 ) -> None:
     survives(text.encode(), "auto", model)
+
+
+def test_long_runs_of_blanks_are_read_in_linear_time() -> None:
+    """Patterns that backtrack (a run of n blanks matched 2^n ways, a lazy match retried at each
+    of n places) would never finish here: the reading runs in a child process, with a limit."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from sim.lincheck.formats import parse_text\n"
+        "from sim.lincheck.history import HistoryError\n"
+        "blank = ' ' * 200_000\n"
+        "for text, fmt in [(blank + 'x', 'auto'), (',\\n' * 100_000 + '[ x', 'auto'),\n"
+        "                  ('INFO  jepsen.util - 0\\t:invoke\\t:write\\t1' + blank + '2', 'auto'),\n"
+        "                  ('{:process 0' + blank + '\\n', 'edn'), ('{' + blank, 'jsonl')]:\n"
+        "    try:\n"
+        "        parse_text(text, fmt)\n"
+        "    except HistoryError:\n"
+        "        pass\n"
+    )
+    env = dict(os.environ, ETCDSIM_BUILD="source")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False, env=env)
+    assert proc.returncode == 0, proc.stderr

@@ -10,7 +10,8 @@ from sim.lincheck.history import HistoryError
 __all__ = ["detect"]
 
 # EDN: a map with a keyword key, maybe inside a vector, after blank space and ; comments.
-_EDN = re.compile(r"(?:[\s,]+|;[^\n]*)*\[?(?:[\s,]+|;[^\n]*)*\{[\s,]*:")
+# Possessive: a long run of blanks before something else fails at once, not in 2^n ways.
+_EDN = re.compile(r"(?:[\s,]++|;[^\n]*+)*+\[?(?:[\s,]++|;[^\n]*+)*+\{[\s,]*+:")
 
 
 def detect(text: str, source: str = "<string>") -> str:

@@ -27,7 +27,7 @@ MARKER = "jepsen.util -"
 MODEL_HINT = "cas-register"
 # An event line: the process (a number, or a keyword such as :nemesis), the type, :f, the value;
 # then, after a tab, an error.
-_EVENT = re.compile(r"(\d+|:\S+)\s+:(\S+)\s+(\S+)(?:\s+(.*?))?\s*")
+_EVENT = re.compile(r"(\d+|:\S+)\s+:(\S+)\s+(\S+)(?:\s+(.*))?")  # of a stripped line
 _KINDS = ("invoke", "ok", "fail", "info")
 _OPS = ("read", "write", "cas")
 
