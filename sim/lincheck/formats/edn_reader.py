@@ -97,12 +97,11 @@ def read_maps(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
         if m is None:
             m = _FLAT_MAP.match(text, pos)
             if m is not None:
-                g = m.groups()
-                names = tuple(name for name in g[0::2] if name is not None)
-                if len(set(names)) < len(names):
+                found = tuple(name for name in m.groups()[0::2] if name is not None)
+                if len(set(found)) < len(found):
                     m = None  # a key given twice: the general reader says so
                 else:
-                    same_shape = _shape(names)
+                    names, same_shape = found, _shape(found)
                     m = same_shape.match(text, pos)
         if m is not None:
             fields: dict[str, Any] = {}
