@@ -29,3 +29,8 @@ def test_the_leader_pause_case_has_unknown_writes_and_no_hints_and_is_checked() 
     assert unknown and all(op.applied is None for op in unknown)
     line = bench.leader_pause_figures(duration_s=8)
     assert ": linearizable in " in line and " unknown: " in line
+
+
+def test_the_edn_parse_figure_reads_a_generated_history_of_the_size_it_names() -> None:
+    line = bench.edn_parse_figure(ops=200, repeats=1)
+    assert "200 ops" in line and " s (best of 1; CPU " in line

@@ -129,6 +129,51 @@ def test_every_command_works_the_same_from_the_full_compiled_copy(tmp_path: Path
     assert _sim(fast, "bugs").returncode == 0
 
 
+@pytest.mark.xdist_group(FULL_BUILD_GROUP)
+@pytest.mark.skipif(not full_build_at_hand(), reason=NO_FULL_BUILD)
+def test_the_compiled_history_readers_read_and_refuse_as_the_sources_do(tmp_path: Path) -> None:
+    import random
+
+    from sim.lincheck.formats import load
+    from sim.lincheck.generate_kv import kv_edn_text
+    from sim.lincheck.history import HistoryError
+
+    fast = FAST
+    build(fast)
+    kv = tmp_path / "kv.edn"
+    kv.write_text("[" + kv_edn_text(random.Random(3), 300, keys=4, clients=5, unknown=0.05)
+                  .replace('"x 3 7 y"', '"x \\"3\\" 7 y"') + "]")  # maps read the slow way
+    register = tmp_path / "register.edn"
+    register.write_text("{:type :invoke, :f :cas, :value [1 2], :process 0, :time 1}\n"
+                        "{:type :fail, :f :cas, :value [1 2], :process 0, :time 2}\n")
+    bad = tmp_path / "bad.edn"
+    bad.write_text('{:process 0, :type :invoke, :f :put, :key "1", :value 1}\n'
+                   '{:process 0, :type :ok, :f :put, :key "1", :value ' + "9" * 30 + "}\n")
+    probe = ("import json, sys\nfrom sim.lincheck.formats import load\n"
+             "from sim.lincheck.history import HistoryError\nout = []\n"
+             "for path in sys.argv[1:]:\n"
+             "    try:\n"
+             "        h = load(path)\n"
+             "        out.append([[o.id, o.client, o.call, o.ret, o.f, repr(o.args), "
+             "repr(o.result), o.status.value, o.line, o.key, o.ret_line] for o in h.ops])\n"
+             "    except HistoryError as e:\n"
+             "        out.append(str(e))\n"
+             "print(json.dumps(out))\n")
+    files = [str(kv), str(register), str(bad)]
+    compiled = subprocess.run([sys.executable, "-c", probe, *files], cwd=fast,
+                              capture_output=True, text=True, check=True)
+    sources = []
+    for path in files:
+        try:
+            sources.append([[o.id, o.client, o.call, o.ret, o.f, repr(o.args), repr(o.result),
+                             o.status.value, o.line, o.key, o.ret_line] for o in load(path).ops])
+        except HistoryError as e:
+            sources.append(str(e))
+    assert json.loads(compiled.stdout) == sources
+    assert isinstance(sources[0], list) and 'x "3" 7 y' in str(sources[0])
+    assert "64 bits" in sources[2]
+
+
 _DATACLASSES = '''
 from __future__ import annotations
 from dataclasses import dataclass, field

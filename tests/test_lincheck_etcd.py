@@ -440,8 +440,9 @@ def _perturb(ops: list[Operation], rng: random.Random) -> list[Operation]:
         result["revision"] += rng.choice((-1, 1))
     elif choice == 1 and result.get("kvs"):
         kvs = [dict(k) for k in result["kvs"]]
-        kvs[0][rng.choice(["value", "mod_revision", "version"])] = rng.choice(
-            [f"v{rng.randrange(8)}", 1, 2, 3])
+        # Of the field's own type: a wrong-typed field is refused as bad input, not checked.
+        field = rng.choice(["value", "mod_revision", "version"])
+        kvs[0][field] = f"v{rng.randrange(8)}" if field == "value" else rng.choice([1, 2, 3])
         result["kvs"] = kvs
     elif choice == 2 and "succeeded" in result:
         result["succeeded"] = not result["succeeded"]

@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sim.lincheck.formats import FORMATS, detect, dump_jsonl, load, parse_text
-from sim.lincheck.history import FrozenMap, HistoryError, Operation, Status
+from sim.lincheck.formats.edn_reader import Keyword
+from sim.lincheck.history import INT_MAX, INT_MIN, FrozenMap, HistoryError, Operation, Status
 
 SAMPLES = Path("/work/shared/data/histories")
 
@@ -151,6 +152,7 @@ def test_jsonl_header_names_the_model_and_args_are_frozen() -> None:
         status=Status.OK,
         line=2,
         key="a",
+        ret_line=3,
     )
     assert (get.args, get.status, get.ret, get.result) == (None, Status.FAIL, 20, None)
     hash(put)  # an operation with frozen args is hashable, as the checker needs
@@ -165,7 +167,7 @@ def test_jsonl_without_a_header_has_no_model_hint() -> None:
 JSON_VALUES = st.recursive(
     st.none()
     | st.booleans()
-    | st.integers()
+    | st.integers(INT_MIN, INT_MAX)  # a history's integers fit in 64 bits
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=5),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
@@ -211,7 +213,7 @@ def jsonl_histories(draw: st.DrawFn) -> str:
 
 
 def _without_lines(ops: tuple[Operation, ...]) -> list[Operation]:
-    return [dataclasses.replace(op, line=0) for op in ops]
+    return [dataclasses.replace(op, line=0, ret_line=0) for op in ops]
 
 
 @given(jsonl_histories())
@@ -313,7 +315,7 @@ BAD_INPUTS = {
     "unterminated EDN string": ("edn", '{:process 0, :key "1}', 1, "unterminated string"),
     "EDN set": ("edn", "#{:a}", 1, "not supported"),
     "unknown EDN kind": ("edn", KV_GET.replace(":invoke", ":start"), 1, "unknown event kind"),
-    "unknown EDN op": ("edn", KV_GET.replace(":get", ":cas"), 1, "unknown operation :cas"),
+    "unknown EDN op": ("edn", KV_GET.replace(":get", ":delete"), 1, "unknown operation :delete"),
     "EDN key mismatch": (
         "edn",
         KV_GET + '\n{:process 0, :type :ok, :f :get, :key "2", :value ""}',
@@ -397,3 +399,128 @@ def test_near_miss_text_either_parses_or_raises_history_error(text: str, fmt: st
         assert str(e).startswith("fuzz.txt")
     else:
         assert history.ops
+
+
+# --- EDN: Knossos's cas register, one vector, integer values, and the quick path ---------------
+
+
+def test_knossos_cas_register_edn_follows_knossos_fail_did_not_happen_info_unknown() -> None:
+    text = "\n".join([
+        "; a Knossos history, written as one vector",
+        "[{:type :invoke, :f :write, :value 3, :process 0, :time 10, :index 0}",
+        " {:type :ok, :f :write, :value 3, :process 0, :time 20, :index 1}",
+        " {:type :invoke, :f :cas, :value [3 4], :process 1}",
+        " {:type :fail, :f :cas, :value [3 4], :process 1, :error :conflict}",
+        " {:type :info, :f :start, :value nil, :process :nemesis}",
+        " {:type :invoke, :f :cas, :value [3 5], :process 1}",
+        " {:type :ok, :f :cas, :value [3 5], :process 1}",
+        " {:type :invoke, :f :read, :value nil, :process 2}",
+        " {:type :invoke, :f :write, :value \"x\", :process 3}",
+        " {:type :info, :f :write, :value \"x\", :process 3}",
+        " {:type :ok, :f :read, :value 5, :process 2}]",
+    ])
+    history = parse_text(text, "auto")
+    assert (history.format, history.model_hint) == ("edn", "cas-register")
+    seen = [(op.line, op.client, op.f, op.args, op.status, op.result) for op in history.ops]
+    assert seen == [
+        (2, "0", "write", 3, Status.OK, None),
+        (4, "1", "cas", (3, 4), Status.FAIL, None),  # did not happen, as Knossos reads it
+        (7, "1", "cas", (3, 5), Status.OK, True),
+        (9, "2", "read", None, Status.OK, 5),
+        (10, "3", "write", "x", Status.UNKNOWN, None),
+    ]
+
+
+def test_edn_kv_values_may_be_integers_and_a_nil_get_reads_an_empty_key() -> None:
+    text = "\n".join([
+        '{:process 0, :type :invoke, :f :get, :key "k", :value nil}',
+        '{:process 0, :type :ok, :f :get, :key "k", :value nil}',
+        '{:process 0, :type :invoke, :f :put, :key "k", :value 7}',
+        '{:process 0, :type :ok, :f :put, :key "k", :value 7}',
+        '{:process 0, :type :invoke, :f :get, :key "k", :value nil}',
+        '{:process 0, :type :ok, :f :get, :key "k", :value 7}',
+    ])
+    ops = parse_text(text, "edn").ops
+    assert [(op.f, op.args, op.result) for op in ops] == [
+        ("get", None, ""), ("put", 7, None), ("get", None, 7)]
+
+
+@pytest.mark.parametrize(("text", "line", "words"), [
+    ('{:process 0, :type :invoke, :f :get, :key "k", :value nil}\n'
+     "{:process 1, :type :invoke, :f :read, :value nil}", 2,
+     ":read is a cas-register operation, but the history is a kv one (line 1)"),
+    ('{:process 0, :type :invoke, :f :append, :key "k", :value 7}', 1,
+     ":append needs a string :value, got 7"),
+    ("{:process 0, :type :invoke, :f :cas, :value [1]}", 1, ":cas needs :value [old new]"),
+    ("{:process 0, :type :invoke, :f :write, :value 1, :value 2}", 1, "duplicate map key"),
+    ('{:process 0 :type :invoke :f :write :value "a\\q"}', 1, "bad escape"),
+    ("[{:process 0, :type :invoke, :f :read}\n{:process 1, :type :invoke, :f :read}", 2,
+     "the vector of events is not closed"),
+    ("[{:process 0, :type :invoke, :f :read}] {:process 1}", 1, "after the vector"),
+    ("{:process 0, :type :invoke, :f :write, :value 1.5}", 1, "only integers"),
+    ('{:process 0, :type :invoke, :f :write, :value 007}', 1, "leading zero"),
+    ('{"process" 0, :type :invoke, :f :read}', 1, "keys of an event map must be keywords"),
+])
+def test_bad_edn_events_are_refused_with_their_line(text: str, line: int, words: str) -> None:
+    with pytest.raises(HistoryError) as info:
+        parse_text(text, "edn", "h.edn")
+    assert str(info.value).startswith(f"h.edn:{line}: "), info.value
+    assert words in str(info.value)
+
+
+EDN_ATOMS = st.one_of(
+    st.none(), st.booleans(), st.integers(INT_MIN, INT_MAX), st.text(max_size=6),
+    st.sampled_from(["invoke", "ok", "a-b?", "x/y", "a:b", "nil"]).map(Keyword),
+)
+
+
+def _edn(value: Any) -> str:
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Keyword):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # JSON's escapes are EDN's, \u included
+    if isinstance(value, list):
+        return "[" + " ".join(_edn(v) for v in value) + "]"
+    return str(value)
+
+
+@given(st.lists(st.lists(st.tuples(st.sampled_from(["process", "type", "f", "key", "value",
+                                                    "time", "t?", "a.b"]),
+                                   EDN_ATOMS | st.lists(EDN_ATOMS, max_size=3)),
+                         max_size=7, unique_by=lambda kv: kv[0]), min_size=1, max_size=5),
+       st.sampled_from([", ", " ", ",", "\n  "]), st.booleans())
+def test_the_quick_path_reads_every_map_as_the_general_reader_does(
+    maps: list[list[tuple[str, Any]]], sep: str, vector: bool
+) -> None:
+    from sim.lincheck.formats.edn_reader import read_edn, read_maps
+
+    texts = ["{" + sep.join(f":{k} {_edn(v)}" for k, v in pairs) + "}" for pairs in maps]
+    text = ("[" if vector else "") + "\n".join(texts) + ("]" if vector else "")
+    expected = [{k.name: v for k, v in read_edn(t).items()} for t in texts]
+    assert [fields for _, fields in read_maps(text)] == expected
+    lines = [line for line, _ in read_maps(text)]
+    assert lines == [1 + sum(t.count("\n") for t in texts[:i]) + i for i in range(len(texts))]
+
+
+def test_the_same_events_read_alike_one_a_line_and_as_one_vector_over_lines() -> None:
+    import random
+
+    from sim.lincheck.generate_kv import kv_edn_text
+
+    text = kv_edn_text(random.Random(5), 40, keys=3, clients=4, unknown=0.1)
+    per_line = parse_text(text, "auto")
+    as_vector = parse_text("[\n" + text.replace("}\n{", "}\n\n{") + "]\n", "auto")
+    assert [(op.f, op.key, op.args, op.result, op.status) for op in per_line.ops] == [
+        (op.f, op.key, op.args, op.result, op.status) for op in as_vector.ops]
+    assert [op.line for op in as_vector.ops] == [2 * op.line for op in per_line.ops]
+
+
+def test_a_jepsen_event_may_carry_an_error_after_a_tab() -> None:
+    text = ("INFO  jepsen.util - 3\t:invoke\t:write\t4\n"
+            "INFO  jepsen.util - 3\t:info\t:write\t4\tindeterminate: timed out\n")
+    (op,) = parse_text(text, "jepsen-log").ops
+    assert (op.f, op.args, op.status) == ("write", 4, Status.UNKNOWN)

@@ -56,7 +56,8 @@ HOT = (
     "sim/cluster/invariants.py",
     "sim/cluster/workload.py", "sim/cluster/etcd_cluster.py", "sim/cluster/raft_cluster.py",
     "sim/lincheck/checker.py", "sim/lincheck/models/etcd/", "sim/lincheck/history.py",
-    "sim/lincheck/formats/jsonl.py",
+    "sim/lincheck/formats/jsonl.py", "sim/lincheck/formats/edn_reader.py",
+    "sim/lincheck/formats/edn.py",
 )  # an entry ending in / is a package: all its modules (hot_modules)
 
 # Every import must resolve, so that mypyc compiles against the same types wherever it runs (a

@@ -191,6 +191,26 @@ def leader_pause_figures(duration_s: int = 20) -> str:
     return (f"{len(ops):,} ops, {unknown} unknown: {result.verdict.value} in {took:.2f} s")
 
 
+def edn_parse_figure(ops: int = 100_000, repeats: int = REPEATS) -> str:
+    """Reading a generated EDN kv history of `ops` operations (Porcupine's kv form, 10 clients,
+    10 keys) into operations, in this process: the best of `repeats`."""
+    import random
+
+    from sim.lincheck.formats import parse_text
+    from sim.lincheck.generate_kv import kv_edn_text
+
+    text = kv_edn_text(random.Random(1), ops)
+    walls, cpus = [], []
+    for _ in range(repeats):
+        start, cpu = time.perf_counter(), time.process_time()
+        history = parse_text(text, "edn", "generated.edn")
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
+    return (f"parse of a generated EDN kv history, {len(history.ops):,} ops "
+            f"({len(text) / 1e6:.1f} MB): {min(walls):.3f} s (best of {repeats}; CPU "
+            f"{min(cpus):.3f} s)")
+
+
 def interpreted_figures() -> None:
     """From the compiled copy: the compression figures of the sources themselves, for scale."""
     import subprocess
@@ -244,6 +264,7 @@ def main() -> None:
           "(2 workers)")
     etcd_figures()
     checker_figures()
+    print(f"{edn_parse_figure()}   (target: well under 1 s, as Porcupine)")
     check_command_figures()
     harness_figures()
     planted_bug_figures()

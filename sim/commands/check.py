@@ -19,10 +19,10 @@ from pathlib import Path
 
 from sim.lincheck.checker import check
 from sim.lincheck.formats import load
-from sim.lincheck.history import History, HistoryError
+from sim.lincheck.history import HistoryError
 from sim.lincheck.model import Model
-from sim.lincheck.models import MODELS
 from sim.lincheck.result import CheckResult, Verdict
+from sim.lincheck.validate import model_for, validate
 
 __all__ = ["EXIT", "cmd_check", "worst"]
 
@@ -37,22 +37,12 @@ def worst(codes: list[int]) -> int:
     return min(codes, key=_SEVERITY.index, default=0)
 
 
-def _model_name(history: History, chosen: str | None) -> str:
-    if chosen:
-        return chosen
-    if history.model_hint:
-        return history.model_hint
-    return "etcd" if history.format == "jsonl" else "kv"
-
-
 def _check_file(path: str, args: argparse.Namespace) -> tuple[CheckResult, Model, str]:
     """Read and check one file; HistoryError for bad input."""
     history = load(path, args.format)
-    name = _model_name(history, args.model)
-    if name not in MODELS:
-        raise HistoryError(path, 0, f"unknown model {name!r} named in the file")
-    model = MODELS[name]()
-    return check(history.ops, model, timeout=args.timeout), model, name
+    model = model_for(history, args.model)
+    validate(history, model)  # before any search: bad input is refused, never checked
+    return check(history.ops, model, timeout=args.timeout), model, model.name
 
 
 def _summary(result: CheckResult, name: str) -> str:

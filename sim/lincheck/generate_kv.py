@@ -1,9 +1,11 @@
-"""Porcupine-shaped kv histories (append / get / put on a few keys), for `make bench`.
+"""Porcupine-shaped kv histories (append / get / put on a few keys), linearizable by
+construction: for `make bench` and the checker's and EDN parser's tests.
 
-Concurrent clients run against one sequential store: each operation takes effect at a random
-instant between its call and its return, so the order of those instants is a linearization.
-`bad_keys` keys then get one stale read each: a get that misses a token whose append had
-returned before the get was called, which no order can explain.
+`generate_kv_history`: concurrent clients against one sequential store, each operation taking
+effect at a random instant between its call and its return; `bad_keys` keys then get one stale
+read each (a get that misses a token whose append returned before the get was called, which no
+order can explain). `kv_edn_text`: the same kind of history as EDN text, as Porcupine's kv data
+writes it; every operation takes effect when it returns, and time is the line.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 
 from sim.lincheck.history import Operation, Status
 
-__all__ = ["generate_kv_history"]
+__all__ = ["generate_kv_history", "kv_edn_text"]
 
 
 @dataclass
@@ -98,3 +100,38 @@ def _stale_reads(history: list[Operation], rng: random.Random, bad_keys: int) ->
                                    seen.replace(token, "", 1), Status.OK, key=key)
                 break
     return out
+
+
+def kv_edn_text(rng: random.Random, ops: int, keys: int = 10, clients: int = 10,
+                unknown: float = 0.0) -> str:
+    """`ops` operations of `clients` clients on `keys` keys, one EDN map a line; a share
+    `unknown` never returns (its effect may or may not happen: here it never does)."""
+    store: dict[str, str] = {}
+    pending: dict[int, tuple[str, str, str]] = {}
+    process = list(range(clients))  # a client whose call never returns goes on as a new one
+    lines: list[str] = []
+    invoked = 0
+    while invoked < ops or pending:
+        c = rng.randrange(clients)
+        p = process[c]
+        if c in pending:
+            f, key, value = pending.pop(c)
+            if f == "get":
+                value = store.get(key, "")
+            elif f == "put":
+                store[key] = value
+            else:
+                store[key] = store.get(key, "") + value
+            lines.append(f'{{:process {p}, :type :ok, :f :{f}, :key "{key}", :value "{value}"}}')
+        elif invoked < ops:
+            f = rng.choice(("get", "put", "append", "append"))
+            key = str(rng.randrange(keys))
+            value = f"x {p} {invoked} y"
+            shown = "nil" if f == "get" else f'"{value}"'
+            lines.append(f'{{:process {p}, :type :invoke, :f :{f}, :key "{key}", :value {shown}}}')
+            invoked += 1
+            if rng.random() < unknown:
+                process[c] += clients
+            else:
+                pending[c] = (f, key, value)
+    return "\n".join(lines) + "\n"

@@ -12,8 +12,13 @@ from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-__all__ = ["FrozenMap", "History", "HistoryError", "Operation", "Status", "freeze",
-           "is_mapping"]
+__all__ = ["INT_MAX", "INT_MIN", "FrozenMap", "History", "HistoryError", "Operation", "Status",
+           "brief", "freeze", "is_mapping"]
+
+# The integers a history file may hold: 64 bits, signed or not (as etcd's and Jepsen's are).
+INT_MIN = -(1 << 63)
+INT_MAX = (1 << 64) - 1
+_BRIEF = 60  # characters of a value an error message shows
 
 
 class FrozenMap(Mapping[str, Any]):
@@ -76,6 +81,14 @@ def is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
     return isinstance(value, Mapping)
 
 
+def brief(value: Any) -> str:
+    """A value for an error message: its repr, cut short."""
+    if isinstance(value, int) and not isinstance(value, bool) and not INT_MIN <= value <= INT_MAX:
+        return f"an integer of {value.bit_length()} bits"  # str() of a huge one may fail
+    text = repr(value)
+    return text if len(text) <= _BRIEF else text[:_BRIEF - 1] + "…"
+
+
 def freeze(value: Any) -> Any:
     """JSON value -> hashable: objects become FrozenMaps, arrays tuples."""
     if isinstance(value, dict):
@@ -107,6 +120,7 @@ class Operation:
     status: Status
     line: int = 0  # where the invocation is in the source file (0 if not from a file)
     key: str | None = None  # the key it touches, when the model partitions by key
+    ret_line: int = 0  # where its return is in the source file (0: none, or not from a file)
     # Unknown outcomes only, when the servers' logs were read: None, no word; 0, never applied;
     # else where it took effect, in the model's terms (etcd: the revision it left). A search
     # hint (`Model.hinted`), never evidence.

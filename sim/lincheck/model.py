@@ -3,7 +3,7 @@
 States must be hashable and compare by value: the search caches (operations done, state) pairs.
 `step` returns every state the model may be in after `op` given what the client saw — none if
 `op` cannot take effect now with that result, several if the model is nondeterministic or the
-result is unknown.
+result is unknown. `validate` refuses, before any search, an operation the model cannot check.
 """
 
 from __future__ import annotations
@@ -13,7 +13,16 @@ from typing import Any, ClassVar
 
 from sim.lincheck.history import Operation
 
-__all__ = ["Model"]
+__all__ = ["BadOperation", "Model"]
+
+
+class BadOperation(ValueError):
+    """An operation a model cannot check; the message names the field. `in_result`: the fault
+    is in what the operation returned (its return line), not in its call."""
+
+    def __init__(self, message: str, in_result: bool = False) -> None:
+        super().__init__(message)
+        self.in_result = in_result
 
 
 class Model:
@@ -28,6 +37,10 @@ class Model:
     def step(self, state: Any, op: Operation) -> Iterable[Hashable]:
         """States after `op` takes effect in `state` and yields what the client saw."""
         raise NotImplementedError
+
+    def validate(self, op: Operation) -> None:
+        """Raise BadOperation if `op` (its name, arguments or result) is not one this model can
+        check; by default every operation is accepted. `step` may then assume it is."""
 
     def partition(self, ops: Sequence[Operation]) -> list[list[Operation]]:
         """Independent parts checked alone (P-compositionality); by default one part."""

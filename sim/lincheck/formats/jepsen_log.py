@@ -2,12 +2,14 @@
 
     INFO  jepsen.util - 1	:invoke	:cas	[2 0]
 
-After ``jepsen.util -`` come the process (the client), the event type, ``:f`` and its value (EDN).
-Time is the line number. ``:read`` returns nil or an integer, ``:write v`` writes an integer,
-``:cas [a b]`` sets the register to b if it holds a. A ``:fail :cas`` is an observation — the
-compare did not hold and nothing changed — so it becomes an OK cas with result False. A
-``:fail :read :timed-out`` and every ``:info`` have unknown outcomes. Other log lines, and events
-of the ``:nemesis`` process, are skipped.
+After ``jepsen.util -`` come the process (the client), the event type, ``:f`` and its value (EDN),
+and, after a tab, an optional error (ignored), as Jepsen's ``op->str`` writes them. Time is the
+line number. ``:read`` returns nil or an integer, ``:write v`` writes an integer, ``:cas [a b]``
+sets the register to b if it holds a. A ``:fail :cas`` is an observation — the compare did not
+hold and nothing changed — so it becomes an OK cas with result False. A ``:fail :read
+:timed-out`` and every ``:info`` have unknown outcomes. Events of the ``:nemesis`` process are
+skipped, and so are lines without ``jepsen.util -`` (other log output); a ``jepsen.util`` line
+that is not an event is refused, with its line: nothing is skipped unread.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sim.lincheck.formats.edn import EdnError, Keyword, read_edn
+from sim.lincheck.formats.edn_reader import EdnError, Keyword, read_edn
 from sim.lincheck.formats.jsonl import Event, Invoke, Return, pair_events
 from sim.lincheck.history import History, HistoryError
 
@@ -23,9 +25,9 @@ __all__ = ["MARKER", "parse"]
 
 MARKER = "jepsen.util -"
 MODEL_HINT = "cas-register"
-# An event line: the process (a number, or a keyword such as :nemesis) then a keyword. Other
-# jepsen.util lines are ordinary log messages.
-_EVENT = re.compile(r"(\d+|:\S+)\s+:")
+# An event line: the process (a number, or a keyword such as :nemesis), the type, :f, the value;
+# then, after a tab, an error.
+_EVENT = re.compile(r"(\d+|:\S+)\s+:(\S+)\s+(\S+)(?:\s+(.*))?")  # of a stripped line
 _KINDS = ("invoke", "ok", "fail", "info")
 _OPS = ("read", "write", "cas")
 
@@ -37,38 +39,41 @@ def parse(text: str, source: str = "<string>") -> History:
         at = raw.find(MARKER)
         if at < 0:
             continue
-        rest = raw[at + len(MARKER) :].strip()
-        if not _EVENT.match(rest):
-            continue
-        ev = _event(rest, source, n)
+        ev = _event(raw[at + len(MARKER):].strip(), source, n)
         if ev is not None:
             events.append(ev)
     return pair_events(events, format="jepsen-log", source=source, model_hint=MODEL_HINT)
 
 
 def _event(rest: str, source: str, n: int) -> Event | None:
-    parts = rest.split(None, 3)
-    if len(parts) < 3:
-        raise HistoryError(
-            source, n, "expected '<process> <type> <f> [value]' after 'jepsen.util -'"
-        )
-    process, kind, f = parts[0], parts[1][1:], parts[2]
+    m = _EVENT.fullmatch(rest)
+    if m is None:
+        raise HistoryError(source, n, "a jepsen.util line that is not an event: expected "
+                                      "'<process> :<type> :<f> <value>' after 'jepsen.util -'")
+    process, kind, f, tail = m.groups()
     if process.startswith(":"):
         return None  # the nemesis: faults, not client operations
+    if len(process) > 18:
+        raise HistoryError(source, n, f"process of {len(process)} digits: at most 18")
     if kind not in _KINDS:
         raise HistoryError(
-            source, n, f"unknown event kind :{kind} (expected :invoke, :ok, :fail or :info)"
+            source, n, f"unknown event kind :{kind[:40]} (expected :invoke, :ok, :fail or :info)"
         )
     if not f.startswith(":") or f[1:] not in _OPS:
         raise HistoryError(
-            source, n, f"unknown operation {f} for jepsen-log (expected :read, :write or :cas)"
+            source, n,
+            f"unknown operation {f[:40]} for jepsen-log (expected :read, :write or :cas)"
         )
     f = f[1:]
-    try:
-        value = read_edn(parts[3]) if len(parts) == 4 else None
-    except EdnError as e:
-        raise HistoryError(source, n, f"bad value {parts[3]!r}: {e.reason}") from None
-    shown = parts[3] if len(parts) == 4 else "nothing"
+    shown = "nothing"
+    value: Any = None
+    if tail:
+        text, _, _error = tail.partition("\t")  # op->str puts the error after a tab
+        shown = text.strip()[:40]
+        try:
+            value = read_edn(text)
+        except EdnError as e:
+            raise HistoryError(source, n, f"bad value {shown!r}: {e.reason}") from None
     if kind == "invoke":
         return Invoke(n, n, process, f, _args(f, value, shown, source, n))
     if kind == "info" or (kind, f, value) == ("fail", "read", Keyword("timed-out")):

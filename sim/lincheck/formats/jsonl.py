@@ -30,6 +30,9 @@ Format (UTF-8, one JSON object per line; blank lines are ignored; line numbers c
   the file has an unknown outcome. ``args`` and ``result`` are frozen (objects become FrozenMaps,
   arrays tuples).
 
+Bounds, so that what a file costs to read depends on its size only: integers fit in 64 bits
+(signed or not), and values nest at most MAX_DEPTH deep.
+
 Every parser translates its lines into `Invoke` and `Return` events; `pair_events` turns them
 into `Operation`s, so pairing rules and their errors are the same for all formats.
 """
@@ -37,24 +40,29 @@ into `Operation`s, so pairing rules and their errors are the same for all format
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from sim.lincheck.history import (
+    INT_MAX,
+    INT_MIN,
+    FrozenMap,
     History,
     HistoryError,
     Operation,
     Status,
-    freeze,
+    brief,
     is_mapping,
 )
 
-__all__ = ["HEADER_FORMAT", "Invoke", "Return", "dump_jsonl", "pair_events", "parse",
-           "parse_objects"]
+__all__ = ["HEADER_FORMAT", "MAX_DEPTH", "Invoke", "Return", "dump_jsonl", "pair_events",
+           "parse", "parse_objects"]
 
 HEADER_FORMAT = "etcdsim-history"
 VERSION = 1
+MAX_DEPTH = 100  # nesting of arrays and objects in a line: far more than any request needs
 
 ReturnKind = Literal["ok", "fail", "info"]
 
@@ -102,40 +110,40 @@ def pair_events(
                 raise HistoryError(
                     source,
                     ev.line,
-                    f"client {ev.client} invokes {ev.f} while its {first.f} from line "
-                    f"{first.line} is still open",
+                    f"client {_clip(ev.client)} invokes {_clip(ev.f)} while its "
+                    f"{_clip(first.f)} from line {first.line} is still open",
                 )
             open_ops[ev.client] = (invokes, ev)
             invokes += 1
             continue
         opened = open_ops.pop(ev.client, None)
         if opened is None:
-            raise HistoryError(
-                source, ev.line, f"{ev.kind} for client {ev.client}, which has no open invocation"
-            )
+            raise HistoryError(source, ev.line, f"{ev.kind} for client {_clip(ev.client)}, "
+                                                 "which has no open invocation")
         op_id, inv = opened
         if ev.f is not None and ev.f != inv.f:
             raise HistoryError(
                 source,
                 ev.line,
-                f"{ev.kind} {ev.f} for client {ev.client}, whose open operation is {inv.f} "
-                f"(line {inv.line})",
+                f"{ev.kind} {_clip(ev.f)} for client {_clip(ev.client)}, whose open operation "
+                f"is {_clip(inv.f)} (line {inv.line})",
             )
         if ev.key is not None and ev.key != inv.key:
             raise HistoryError(
                 source,
                 ev.line,
-                f"{ev.kind} on key {ev.key!r} for client {ev.client}, whose open operation is on "
-                f"key {inv.key!r} (line {inv.line})",
+                f"{ev.kind} on key {brief(ev.key)} for client {_clip(ev.client)}, whose open "
+                f"operation is on key {brief(inv.key)} (line {inv.line})",
             )
         if ev.kind == "ok":
-            ops[op_id] = _operation(op_id, inv, Status.OK, ev.time, ev.result)
+            ops[op_id] = _operation(op_id, inv, Status.OK, ev.time, ev.result, ev.line)
         elif ev.kind == "fail":
-            ops[op_id] = _operation(op_id, inv, Status.FAIL, ev.time, None)
+            ops[op_id] = _operation(op_id, inv, Status.FAIL, ev.time, None, ev.line)
         else:
-            ops[op_id] = _operation(op_id, inv, Status.UNKNOWN, None, None, ev.applied)
+            ops[op_id] = _operation(op_id, inv, Status.UNKNOWN, None, None, ev.line,
+                                    ev.applied)
     for op_id, inv in open_ops.values():
-        ops[op_id] = _operation(op_id, inv, Status.UNKNOWN, None, None)
+        ops[op_id] = _operation(op_id, inv, Status.UNKNOWN, None, None, 0)
     if not ops:
         raise HistoryError(source, 0, "no operations in the file")
     return History(
@@ -146,8 +154,13 @@ def pair_events(
     )
 
 
+def _clip(name: str) -> str:
+    """A client's or an operation's name for a message, cut short."""
+    return name if len(name) <= 40 else name[:39] + "…"
+
+
 def _operation(op_id: int, inv: Invoke, status: Status, ret: int | None, result: Any,
-               applied: int | None = None) -> Operation:
+               ret_line: int, applied: int | None = None) -> Operation:
     return Operation(
         id=op_id,
         client=inv.client,
@@ -159,6 +172,7 @@ def _operation(op_id: int, inv: Invoke, status: Status, ret: int | None, result:
         status=status,
         line=inv.line,
         key=inv.key,
+        ret_line=ret_line,
         applied=applied,
     )
 
@@ -208,46 +222,74 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-# One decoder for every line: json.loads with an argument builds a new one per call.
+def _int64(digits: str) -> int:
+    if len(digits) > 21:  # before int() works through thousands of digits
+        raise ValueError(f"an integer of {len(digits.lstrip('-'))} digits does not fit in 64 "
+                         f"bits ({INT_MIN} to {INT_MAX})")
+    value = int(digits)
+    if not INT_MIN <= value <= INT_MAX:
+        raise ValueError(f"integer {digits} does not fit in 64 bits ({INT_MIN} to {INT_MAX})")
+    return value
+
+
+# One decoder for every line: json.loads with an argument builds a new one per call. A line
+# with a run of 19 digits or more (rare) is read by one that checks each integer's size.
 _DECODE = json.JSONDecoder(parse_constant=_reject_constant).decode
+_DECODE_CHECKED = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_int64).decode
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
 
 
 def _load_object(raw: str, source: str, n: int) -> dict[str, Any]:
     try:
-        obj = _DECODE(raw)
+        obj = (_DECODE_CHECKED if _LONG_DIGITS.search(raw) else _DECODE)(raw)
     except json.JSONDecodeError as bad:
         raise HistoryError(source, n, f"malformed JSON: {bad.msg} (column {bad.colno})") from None
     except ValueError as e:
         raise HistoryError(source, n, f"malformed JSON: {e}") from None
     except RecursionError:
-        raise HistoryError(source, n, "malformed JSON: nested too deeply") from None
+        raise HistoryError(source, n, f"nested more than {MAX_DEPTH} deep") from None
     if not isinstance(obj, dict):
         raise HistoryError(source, n, f"expected a JSON object, got {type(obj).__name__}")
     return obj
 
 
+def _frozen(value: Any, source: str, n: int, depth: int = 1) -> Any:
+    """A JSON value made hashable (objects become FrozenMaps, arrays tuples), nested at most
+    MAX_DEPTH deep."""
+    if isinstance(value, dict):
+        if depth >= MAX_DEPTH:
+            raise HistoryError(source, n, f"nested more than {MAX_DEPTH} deep")
+        return FrozenMap({k: _frozen(v, source, n, depth + 1) for k, v in value.items()})
+    if isinstance(value, list):
+        if depth >= MAX_DEPTH:
+            raise HistoryError(source, n, f"nested more than {MAX_DEPTH} deep")
+        return tuple([_frozen(v, source, n, depth + 1) for v in value])
+    return value
+
+
 def _header(obj: dict[str, Any], source: str, n: int) -> str | None:
     extra = sorted(set(obj) - _HEADER_FIELDS)
     if extra:
-        raise HistoryError(source, n, f"unknown header field {extra[0]!r}")
+        raise HistoryError(source, n, f"unknown header field {brief(extra[0])}")
     if obj["format"] != HEADER_FORMAT:
         raise HistoryError(
-            source, n, f"header format is {obj['format']!r}, expected {HEADER_FORMAT!r}"
+            source, n, f"header format is {brief(obj['format'])}, expected {HEADER_FORMAT!r}"
         )
     version = obj.get("version")
     if version != VERSION or isinstance(version, bool):
-        raise HistoryError(source, n, f"unsupported version {version!r} (this reader knows 1)")
+        raise HistoryError(source, n,
+                           f"unsupported version {brief(version)} (this reader knows 1)")
     model = obj.get("model")
     if model is not None and not isinstance(model, str):
-        raise HistoryError(source, n, f"header model must be a string, got {model!r}")
+        raise HistoryError(source, n, f"header model must be a string, got {brief(model)}")
     return model
 
 
 def _event(obj: dict[str, Any], source: str, n: int) -> Event:
     kind = obj.get("kind")
-    if kind not in _FIELDS:
+    if not isinstance(kind, str) or kind not in _FIELDS:
         raise HistoryError(
-            source, n, f"unknown event kind {kind!r} (expected invoke, ok, fail or info)"
+            source, n, f"unknown event kind {brief(kind)} (expected invoke, ok, fail or info)"
         )
     allowed = _FIELDS[kind]
     for name in obj:
@@ -255,32 +297,35 @@ def _event(obj: dict[str, Any], source: str, n: int) -> Event:
             raise HistoryError(
                 source,
                 n,
-                f"field {name!r} does not belong on {kind} events "
+                f"field {brief(name)} does not belong on {kind} events "
                 f"(allowed: {', '.join(sorted(allowed))})",
             )
     client = obj.get("client")
     if isinstance(client, bool) or not isinstance(client, (int, str)):
-        raise HistoryError(source, n, f"client must be an integer or a string, got {client!r}")
+        raise HistoryError(source, n,
+                           f"client must be an integer or a string, got {brief(client)}")
     time = obj.get("time")
     if isinstance(time, bool) or not isinstance(time, int) or time < 0:
-        raise HistoryError(source, n, f"time must be a non-negative integer, got {time!r}")
+        raise HistoryError(source, n, f"time must be a non-negative integer, got {brief(time)}")
     op = obj.get("op")
     if kind == "invoke":
         if not isinstance(op, str) or not op:
-            raise HistoryError(source, n, f"op must be a non-empty string, got {op!r}")
+            raise HistoryError(source, n, f"op must be a non-empty string, got {brief(op)}")
         key = obj.get("key")
         if key is not None and not isinstance(key, str):
-            raise HistoryError(source, n, f"key must be a string, got {key!r}")
-        return Invoke(n, time, str(client), op, freeze(obj.get("args")), key)
+            raise HistoryError(source, n, f"key must be a string, got {brief(key)}")
+        return Invoke(n, time, str(client), op, _frozen(obj.get("args"), source, n), key)
     if op is not None and (not isinstance(op, str) or not op):
-        raise HistoryError(source, n, f"op must be a non-empty string, got {op!r}")
+        raise HistoryError(source, n, f"op must be a non-empty string, got {brief(op)}")
+    ended: ReturnKind = "ok" if kind == "ok" else "fail" if kind == "fail" else "info"
     applied = obj.get("applied_revision")
     if applied is not None and (isinstance(applied, bool) or not isinstance(applied, int)
                                 or applied < 0):
         raise HistoryError(
-            source, n, f"applied_revision must be a non-negative integer, got {applied!r}"
+            source, n, f"applied_revision must be a non-negative integer, got {brief(applied)}"
         )
-    return Return(n, time, str(client), kind, freeze(obj.get("result")), op, applied=applied)
+    return Return(n, time, str(client), ended, _frozen(obj.get("result"), source, n), op,
+                  applied=applied)
 
 
 # --- writing ---------------------------------------------------------------------------------

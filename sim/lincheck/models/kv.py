@@ -1,9 +1,10 @@
-"""A key-value store of strings with get, put and append (Porcupine's kv model).
+"""A key-value store with get, put and append (Porcupine's kv model).
 
 Every key starts as "". `get` returns the value (`result`); `put` replaces it with `args`;
-`append` adds `args` to its end. Keys are independent, so the history is checked key by key.
-The state is a sorted tuple of (key, value) pairs without empty values, so equal stores compare
-equal; within one part it holds at most one pair.
+`append` adds `args` to its end. Values are strings or integers (an integer never equals a
+string, and only a string can be appended to). Keys are independent, so the history is checked
+key by key. The state is a sorted tuple of (key, value) pairs without empty values, so equal
+stores compare equal; within one part it holds at most one pair.
 """
 
 from __future__ import annotations
@@ -11,12 +12,18 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
-from sim.lincheck.history import Operation, Status
-from sim.lincheck.model import Model
+from sim.lincheck.history import Operation, Status, brief
+from sim.lincheck.model import BadOperation, Model
 
 __all__ = ["KV"]
 
-State = tuple[tuple[str, str], ...]
+Value = str | int
+State = tuple[tuple[str, Value], ...]
+_OPS = ("get", "put", "append")
+
+
+def _is_value(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
 class KV(Model):
@@ -40,8 +47,26 @@ class KV(Model):
         if f == "put":
             return (_set(state, key, op.args),)
         if f == "append":
+            if not isinstance(current, str):
+                return ()  # an integer cannot be appended to
             return (_set(state, key, current + op.args),)
         raise ValueError(f"kv has no operation {f!r} (expected get, put or append)")
+
+    def validate(self, op: Operation) -> None:
+        """get, put and append on a key; values strings or integers, appends strings."""
+        if op.f not in _OPS:
+            raise BadOperation(f"kv has no operation {op.f!r} (its operations are get, put and "
+                               "append)")
+        if op.key is None:
+            raise BadOperation("kv needs the key each operation touches, and none is given")
+        if op.f == "put" and not _is_value(op.args):
+            raise BadOperation(f"a put's value must be a string or an integer, got "
+                               f"{brief(op.args)}")
+        if op.f == "append" and not isinstance(op.args, str):
+            raise BadOperation(f"an append's value must be a string, got {brief(op.args)}")
+        if op.f == "get" and op.status is Status.OK and not _is_value(op.result):
+            raise BadOperation(f"a get returns a string or an integer, got {brief(op.result)}",
+                               in_result=True)
 
     def partition(self, ops: Sequence[Operation]) -> list[list[Operation]]:
         """One part per key, in key order, without the unknown-outcome ops no get can observe.
@@ -107,16 +132,16 @@ def _observable(op: Operation, seen: str) -> bool:
     return True  # not ours to judge: `step` reports it
 
 
-def _get(state: State, key: str) -> str:
+def _get(state: State, key: str) -> Value:
     for k, v in state:
         if k == key:
             return v
     return ""
 
 
-def _set(state: State, key: str, value: str) -> State:
+def _set(state: State, key: str, value: Value) -> State:
     rest = [(k, v) for k, v in state if k != key]
-    if value:
+    if value != "":
         rest.append((key, value))
-        rest.sort()
+        rest.sort()  # keys are distinct: values are never compared
     return tuple(rest)

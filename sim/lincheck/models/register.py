@@ -10,10 +10,17 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
-from sim.lincheck.history import Operation, Status
-from sim.lincheck.model import Model
+from sim.lincheck.history import Operation, Status, brief
+from sim.lincheck.model import BadOperation, Model
 
 __all__ = ["CasRegister"]
+
+_OPS = ("read", "write", "cas")
+
+
+def _is_value(value: Any) -> bool:
+    """A value the register may hold: an integer or a string (True would equal 1)."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
 class CasRegister(Model):
@@ -42,6 +49,29 @@ class CasRegister(Model):
                 return (new,) if state == old else ()
             return (state,) if state != old else ()
         raise ValueError(f"cas-register has no operation {f!r} (expected read, write or cas)")
+
+    def validate(self, op: Operation) -> None:
+        """read, write v and cas [old new], with integer or string values; an ok cas returns
+        true or false, an ok read nil (empty) or a value."""
+        f = op.f
+        if f not in _OPS:
+            raise BadOperation(f"cas-register has no operation {f!r} (its operations are read, "
+                               "write and cas)")
+        if f == "write" and not _is_value(op.args):
+            raise BadOperation(f"a write's value must be an integer or a string, got "
+                               f"{brief(op.args)}")
+        if f == "cas" and not (isinstance(op.args, tuple) and len(op.args) == 2
+                               and all(_is_value(v) for v in op.args)):
+            raise BadOperation(f"a cas takes [expected new], integers or strings, got "
+                               f"{brief(op.args)}")
+        if op.status is not Status.OK:
+            return
+        if f == "read" and op.result is not None and not _is_value(op.result):
+            raise BadOperation(f"a read returns nil, an integer or a string, got "
+                               f"{brief(op.result)}", in_result=True)
+        if f == "cas" and not isinstance(op.result, bool):
+            raise BadOperation(f"an ok cas returns true or false, got {brief(op.result)}",
+                               in_result=True)
 
     def partition(self, ops: Sequence[Operation]) -> list[list[Operation]]:
         """One part; a read with an unknown result constrains nothing, so it is left out."""

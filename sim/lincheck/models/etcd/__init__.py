@@ -23,15 +23,17 @@ Semantics follow etcd's server (etcdserver/txn, storage/mvcc), and where they ar
   it is the compacted / future revision error the store would give then; any other error means
   the request did not take effect (validation errors, e.g. duplicate keys in a txn).
 - Matching a result: a top-level or response field absent from the recorded result is not checked;
-  fields of a key-value take proto3 defaults ("" and 0). Unknown fields are ignored.
+  fields of a key-value take proto3 defaults ("" and 0). Unknown fields are ignored. The fields
+  etcd defines must have their types (`validate`, recorded.py): an int64 is a JSON integer or a
+  decimal string (as etcd's JSON gateway writes it), a flag true or false, null a default.
 - Serializable reads promise no recency, so they are not checked: a serializable range, and a
   txn whose every op on both branches is a serializable range (etcd's isTxnSerializable: the
   member answers from its own store; a txn with no op at all is one too). Any other read-only
   txn is linearizable, whatever flags its ranges carry. A read-only request whose outcome is
   unknown changes nothing, whenever it takes effect.
-- Not modelled (rejected with a HistoryError): leases, ignore_value / ignore_lease, sorting on a
-  target other than the key. A txn that writes one key twice is applied in order (etcd rejects
-  it before it runs).
+- Not modelled (refused by `validate`, or a HistoryError from `step`): leases, ignore_value /
+  ignore_lease, sorting on a target other than the key. A txn that writes one key twice is
+  applied in order (etcd rejects it before it runs).
 
 Keeping the search small. Revisions are global, so the history is one part; but almost every ok
 result names the revision it saw, which pins writes and reads in place. What is left is the
@@ -51,10 +53,10 @@ follows it):
 `contradictions` (contradictions.py) finds, without any search, the usual proofs that there is
 no linearization.
 
-The modules, each importing only those above it: errors, versions, requests (parsing), footprint
-(what a request touches), results (what an ok result shows), responses (matching), horizon,
-state, store (executing a request), feasibility, operations (compiled once), interchangeable,
-contradictions, describe, model.
+The modules, each importing only those above it: errors, versions, responses (matching),
+recorded (reading a result), requests (parsing), footprint (what a request touches), results
+(what an ok result shows), horizon, state, store (executing a request), feasibility,
+operations (compiled once), interchangeable, contradictions, describe, model.
 """
 
 from sim.lincheck.models.etcd.errors import COMPACTED, FUTURE_REV, StoreError, normalize_error

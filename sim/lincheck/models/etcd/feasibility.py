@@ -80,7 +80,10 @@ class Facts:
         self.ceiling = 0
         self.compacted_error = False
         self.horizon: Horizon | None = None  # of the same history
-        self.deleters: dict[str, list[int]] = {}  # k -> revisions that may have deleted it
+        # Revisions that may have deleted a key: see `_deleter_between`.
+        self._lost_keys: set[str] = set()  # keys an unknown-outcome request may delete
+        self._gap_from: dict[int, int] = {}  # a revision ok requests took -> the next not taken
+        self._top = 1  # the last revision an ok request took (or may have)
         self.open_from = 0  # and from here on, any revision may have deleted any key
         self._taken: list[int] = []
         self._multi: set[tuple[str, str]] = set()  # (k, v) some request puts with other keys
@@ -296,14 +299,19 @@ class Facts:
         # revision no ok request took.
         top = max(self._claimed | self._unsure, default=1)
         unsure = sorted(self._unsure)
-        gaps = [r for r in range(2, top + 1) if r not in self._claimed]
         deleters: dict[str, set[int]] = {}
         for rev, first, stop in self._ok_deletes:
             for k in keys_in(keys, first, stop):
                 deleters.setdefault(k, set()).add(rev)
-        lost = {k for first, stop in self._lost_deletes for k in keys_in(keys, first, stop)}
-        self.deleters = {k: sorted(deleters.get(k, set()).union(unsure, gaps if k in lost else ()))
-                         for k in keys}
+        self._lost_keys = {k for first, stop in self._lost_deletes
+                           for k in keys_in(keys, first, stop)}
+        # The revisions no ok request took (up to top) are not listed, one by one: revisions
+        # are numbers from the history, not its size. Each run of taken ones maps to the
+        # revision after it instead (see `_gap_after`).
+        self._top = top
+        self._gap_from = {}
+        for rev in sorted(self._claimed, reverse=True):
+            self._gap_from[rev] = self._gap_from.get(rev + 1, rev + 1)
         self.open_from = top + 1
         self.claimed = frozenset(self._claimed)
         # Revisions no unknown write can take to put a counted key: those ok requests took,
@@ -342,6 +350,23 @@ class Facts:
         self._seen_by = [INF] * (len(self._seen_at) + 1)
         for i in range(len(self._seen_at) - 1, -1, -1):
             self._seen_by[i] = min(self._seen_by[i + 1], self._returns[self._seen_at[i]])
+
+    def _gap_after(self, rev: int) -> int:
+        """The first revision after `rev`, from 2 to the top one an ok request took, that no ok
+        request took; INF if none."""
+        gap = max(rev + 1, 2)
+        gap = self._gap_from.get(gap, gap)
+        return gap if gap <= self._top else INF
+
+    def _deleter_between(self, key: str, lo: int, hi: int) -> bool:
+        """May a request have deleted `key` at a revision in (lo, hi]? An ok request that may
+        delete it, one of a revision an ok request may or may not have written, or, if an
+        unknown request may delete it, one no ok request took."""
+        oks = self._ok_deleters.get(key, ())
+        j = bisect.bisect_right(oks, lo)
+        if j < len(oks) and oks[j] <= hi:
+            return True
+        return key in self._lost_keys and self._gap_after(lo) <= hi
 
     def feasible(self, state: EtcdState) -> bool:
         """Is there room left for the puts that version reads still count?
@@ -408,9 +433,7 @@ class Facts:
             i = bisect.bisect_left(absent, r)
             if i == len(absent) or absent[i] >= self.open_from:
                 continue
-            deleters = self.deleters.get(key, ())
-            j = bisect.bisect_right(deleters, r)
-            if j == len(deleters) or deleters[j] > absent[i]:
+            if not self._deleter_between(key, r, absent[i]):
                 return False
             oks = self._ok_deleters.get(key, ())
             k = bisect.bisect_right(oks, r)
@@ -475,9 +498,7 @@ class Facts:
             i = bisect.bisect_left(absent, rev)
             if i < len(absent):
                 seen_absent = absent[i]
-                if seen_absent < self.open_from:
-                    deleters = self.deleters.get(key, ())
-                    j = bisect.bisect_right(deleters, rev)
-                    if j == len(deleters) or deleters[j] > seen_absent:
-                        return False
+                if seen_absent < self.open_from and not self._deleter_between(key, rev,
+                                                                              seen_absent):
+                    return False
         return True

@@ -6,7 +6,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from typing import ClassVar
 
 from sim.lincheck.history import HistoryError, Operation, Status
-from sim.lincheck.model import Model
+from sim.lincheck.model import BadOperation, Model
 from sim.lincheck.models.etcd.contradictions import find_contradictions
 from sim.lincheck.models.etcd.describe import describe
 from sim.lincheck.models.etcd.errors import COMPACTED, FUTURE_REV, StoreError
@@ -40,16 +40,33 @@ class EtcdModel(Model):
         return EtcdState(1, -1, {}, (), 0, self._horizon)
 
     def compile(self, op: Operation) -> Compiled:
-        """The operation's parsed request and expectations, cached; HistoryError if malformed."""
+        """The operation's parsed request and expectations, cached; HistoryError if malformed
+        (`validate` says the same as BadOperation, for a caller that knows the file)."""
+        try:
+            return self._compile(op)
+        except BadOperation as exc:
+            line = op.ret_line if exc.in_result and op.ret_line else op.line
+            raise HistoryError("history", line, f"operation {op.id} ({op.f}): {exc}") from None
+
+    def _compile(self, op: Operation) -> Compiled:
         c = self._compiled.get(id(op))
         if c is not None and c.op is op:
             return c
         try:
-            c = Compiled(op, parse_request(op.f, op.args))
+            req = parse_request(op.f, op.args)
         except ValueError as exc:
-            raise HistoryError("history", op.line, f"operation {op.id} ({op.f}): {exc}") from None
+            raise BadOperation(str(exc)) from None
+        try:
+            c = Compiled(op, req)
+        except ValueError as exc:
+            raise BadOperation(str(exc), in_result=True) from None
         self._compiled[id(op)] = c
         return c
+
+    def validate(self, op: Operation) -> None:
+        """etcd's requests (range, put, delete_range, txn, compact) with etcd's argument and
+        result types; an int64 may be a decimal string, as etcd's JSON gateway writes it."""
+        self._compile(op)
 
     def step(self, state: EtcdState, op: Operation) -> Iterable[Hashable]:
         """The store after `op`, if it can answer as the client saw; see the package docstring."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from sim.lincheck.history import Operation, Status, is_mapping
+from sim.lincheck.history import Operation, Status
 from sim.lincheck.models.etcd.errors import normalize_error
 from sim.lincheck.models.etcd.feasibility import Facts
+from sim.lincheck.models.etcd.recorded import read_result
 from sim.lincheck.models.etcd.requests import (
     CompactReq,
     PutReq,
@@ -20,7 +21,10 @@ _ANY = 1 << 62  # no revision recorded: any revision passes the quick filter
 
 
 class Compiled:
-    """One operation, compiled once: its request, what the client saw, the revisions it allows."""
+    """One operation, compiled once: its request, what the client saw, the revisions it allows.
+
+    An ok result's fields are checked (recorded.py): ValueError naming the first bad one.
+    """
 
     __slots__ = ("error", "facts", "fits", "observed", "op", "read_only", "req", "rev_hi",
                  "rev_lo", "unchecked")
@@ -36,17 +40,15 @@ class Compiled:
         self.read_only = is_read_only(req)  # it never changes the store
         self.facts: Facts | None = None  # set by EtcdModel.partition
         self.fits: dict[int, bool] = {}  # an unknown put: may it take this revision?
-        self.observed = plain(op.result)  # plain dicts and lists: quicker to match than frozen
-        result = op.result
         if op.status is not Status.OK:
+            self.observed = plain(op.result)  # plain dicts and lists: quicker to match
             return
-        if not is_mapping(result):
-            raise ValueError(f"an ok result must be an object, got {result!r}")
-        if "error" in result:
-            self.error = normalize_error(str(result["error"]))
+        self.observed = result = read_result(op.result)
+        if result.get("error") is not None:
+            self.error = normalize_error(result["error"])
             return
         rev = result.get("revision")
-        if isinstance(rev, int) and not isinstance(rev, bool):
+        if isinstance(rev, int):
             # The revision before the request that answers with `rev`: a quick filter.
             if isinstance(req, PutReq):
                 self.rev_lo = self.rev_hi = rev - 1
