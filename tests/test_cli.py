@@ -150,6 +150,21 @@ def test_a_swarm_sweep_is_not_guided() -> None:
     assert main(["sweep", "--seeds", "0:2", "--swarm", "--guided"]) == 2
 
 
+def test_a_run_whose_history_got_no_verdict_is_undecided_exit_3_never_pass(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from sim.cluster.etcd_cluster import EtcdCluster
+
+    monkeypatch.setattr(EtcdCluster, "linearizable",
+                        lambda self, timeout_s: ("unknown", "9 operations: no verdict"))
+    out_dir = tmp_path / "run"
+    assert main(["run", "--seed", "1", "--duration", "2", "--out", str(out_dir)]) == 3
+    verdict = next(line for line in capsys.readouterr().out.splitlines()
+                   if line.strip().startswith("verdict"))
+    assert "UNDECIDED" in verdict and "PASS" not in verdict
+    assert "verdict: UNDECIDED" in (out_dir / "summary.txt").read_text()
+
+
 def test_a_sweep_names_the_runs_whose_history_got_no_verdict_apart_from_failures(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

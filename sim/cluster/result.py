@@ -52,6 +52,18 @@ class RunResult:
         """True when no check failed."""
         return not self.violations
 
+    @property
+    def undecided(self) -> bool:
+        """True when the history's check found no verdict within its time limit."""
+        return self.checks.get("linearizable", "").startswith("unknown")
+
+    @property
+    def verdict(self) -> str:
+        """PASS, FAIL, or UNDECIDED: no check failed, but the history got no verdict in time."""
+        if not self.ok:
+            return "FAIL"
+        return "UNDECIDED" if self.undecided else "PASS"
+
     def __repr__(self) -> str:
         # Short: a failing `assert result.ok` shows this, and the fields run to megabytes (each
         # violation carries the trace before it). The artifacts have the rest.

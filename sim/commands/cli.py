@@ -1,8 +1,9 @@
 """The `etcdsim` command: its options, and each subcommand run from its own module.
 
-Exit codes: 0 clean, 1 a check failed, 2 bad usage (one line on stderr, no traceback);
-`check` also exits 3 when its time limit ran out. A subcommand's module is imported only when
-it runs, so `etcdsim check` loads the checker and nothing of the simulator.
+Exit codes: 0 clean, 1 a check failed, 2 bad usage (one line on stderr, no traceback), 3 no
+check failed but a history got no verdict in time (`run`'s UNDECIDED; `check`'s unknown).
+A subcommand's module is imported only when it runs, so `etcdsim check` loads the checker and
+nothing of the simulator.
 """
 
 from __future__ import annotations

@@ -28,6 +28,9 @@ OUTCOMES = ("(ok: answered; fail: certainly took no effect; info: outcome unknow
             "have taken effect, as after a timeout; open: no answer when the run ended)")
 
 
+EXIT_CODES = {"PASS": 0, "FAIL": 1, "UNDECIDED": 3}  # 3 as `etcdsim check` says unknown
+
+
 def run_config(args: argparse.Namespace, seed: int) -> RunConfig:
     """The run the command line asks for, at `seed`."""
     return RunConfig(seed=seed, nodes=args.nodes, duration_us=args.duration, faults=args.faults,
@@ -44,7 +47,10 @@ def print_result(result: RunResult, config: RunConfig, replay: str | None = None
     console = Console(highlight=False, soft_wrap=True)
     ratio = result.sim_seconds / result.wall_seconds if result.wall_seconds else 0.0
     faults = ", ".join(f"{k} {v}" for k, v in result.faults.items()) or "none"
-    verdict = "[bold green]PASS[/]" if result.ok else "[bold red]FAIL[/]"
+    verdict = {"PASS": "[bold green]PASS[/]", "FAIL": "[bold red]FAIL[/]",
+               "UNDECIDED": "[bold yellow]UNDECIDED[/] (no check failed; the history got no "
+                            "linearizability verdict within the check's time limit)"}[
+        result.verdict]
     console.print(f"[bold]etcdsim run[/]  seed {result.seed}  nodes {result.nodes}")
     console.print(f"  simulated   {result.sim_seconds:.1f} s   wall {result.wall_seconds:.2f} s"
                   f"   ({ratio:,.0f}x)")
@@ -65,7 +71,8 @@ def print_result(result: RunResult, config: RunConfig, replay: str | None = None
     console.print(f"  points      {hit_line(result.probes)}", markup=False)
     console.print("  checks")
     for name, outcome in result.checks.items():
-        colour = "green" if outcome.startswith("pass") else "red"
+        colour = ("green" if outcome.startswith("pass") else
+                  "yellow" if outcome.startswith("unknown") else "red")
         console.print(f"    {name:<22} [{colour}]{outcome}[/]")
     for v in result.violations:
         console.print(f"  [red]violation[/]   {v['check']} on node {v['node']} at "
@@ -142,7 +149,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"  artifacts   {out_dir}")
     if args.check_determinism and _check_determinism(args, result) != 0:
         return 1
-    return 0 if result.ok else 1
+    return EXIT_CODES[result.verdict]
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

@@ -68,7 +68,7 @@ def _summary(directory: Path, scenario: Scenario, result: RunResult, shrunk: str
     if limited:
         lines.append(f"faults that hold or delay only their first messages: {len(limited)} "
                      f"({sum(result.fault_messages)} messages held or delayed in all)")
-    lines += [f"verdict: {'PASS' if result.ok else 'FAIL'}", f"digest: {result.digest}", "",
+    lines += [f"verdict: {result.verdict}", f"digest: {result.digest}", "",
               "checks:"]
     lines += [f"  {name:<22} {outcome}" for name, outcome in result.checks.items()]
     for v in result.violations:

@@ -88,7 +88,7 @@ def render_run_report(
         f'<script type="application/json" id="run-data">{json_for_script(page.data())}</script>',
         f"<script>{OP_LINES_JS}{_SCRIPT}</script>",
     ]
-    verdict = "pass" if result.ok else "FAIL"
+    verdict = {"PASS": "pass", "FAIL": "FAIL", "UNDECIDED": "undecided"}[result.verdict]
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -208,7 +208,9 @@ def _stuck_operations(result: RunResult, ops: Sequence[Operation], timeout: floa
 
 
 def _header(result: RunResult, config: RunConfig, title: str, replay: str) -> str:
-    verdict = ("good", "pass") if result.ok else ("bad", "FAIL")
+    # Undecided is shown as a warning: no check failed, but a bug may hide in the history.
+    verdict = {"PASS": ("good", "pass"), "FAIL": ("bad", "FAIL"),
+               "UNDECIDED": ("bad", "undecided")}[result.verdict]
     faults = ", ".join(f"{escape(k)} {v}" for k, v in result.faults.items()) or "none"
     facts = [
         ("seed", str(result.seed)),
