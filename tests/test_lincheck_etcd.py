@@ -897,3 +897,12 @@ def test_a_txn_is_described_by_its_compares_and_branches() -> None:
              "success": [{"request_range": {"key": "a", "serializable": True}}]}
     assert EtcdModel().describe_operation(op("txn", guard, status=Status.UNKNOWN)) == \
         "txn(mod(a) < 3 && value([a, 'b')) != 'x' ? range(a, serializable) : ) -> unknown"
+
+
+def test_a_time_limit_that_runs_out_while_the_model_prepares_is_unknown_for_the_whole() -> None:
+    ops = generate_etcd_history(random.Random(5), 3000, keys=20, clients=6, unknown=0.05)
+    result = check(ops, EtcdModel(), timeout=1e-9)
+    assert result.verdict is Verdict.UNKNOWN
+    assert [(p.name, p.verdict, p.explored) for p in result.parts] == [
+        ("all", Verdict.UNKNOWN, 0)]
+    assert check(ops, EtcdModel(), timeout=60).verdict is Verdict.LINEARIZABLE

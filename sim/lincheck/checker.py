@@ -44,7 +44,7 @@ from collections.abc import Generator, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from sim.lincheck.history import Operation, Status
-from sim.lincheck.model import Model
+from sim.lincheck.model import Model, OutOfTime
 from sim.lincheck.result import CheckResult, PartResult, Verdict
 
 __all__ = ["check"]
@@ -80,7 +80,14 @@ def check(
         if op.status is Status.OK:
             _ret(op)  # every OK operation must have returned
         live.append(op)
-    parts = _check_parts(model.partition(live), model, deadline)
+    model.deadline = deadline
+    try:
+        parts = _check_parts(model.partition(live), model, deadline)
+    except OutOfTime:
+        # The model could not even prepare the history in time: nothing was decided.
+        parts = [PartResult(name="all", ops=live, verdict=Verdict.UNKNOWN)]
+    finally:
+        model.deadline = None  # what the model is asked later has no time limit of this check
     verdicts = {p.verdict for p in parts}
     if Verdict.NOT_LINEARIZABLE in verdicts:
         verdict = Verdict.NOT_LINEARIZABLE
@@ -156,7 +163,10 @@ def _part_steps(
     # unknown. The search then only looks for a witness prefix, within a small budget; a
     # linearization it finds would overrule the proof.
     contradictions = getattr(model, "contradictions", None)
-    proof = contradictions(ops) if contradictions is not None else []
+    try:
+        proof = contradictions(ops) if contradictions is not None else []
+    except OutOfTime:
+        return PartResult(name=_part_name(ops), ops=ops, verdict=Verdict.UNKNOWN)
     if proof:
         budget = time.perf_counter() + _WITNESS_BUDGET
         deadline = budget if deadline is None else min(deadline, budget)

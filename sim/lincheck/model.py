@@ -8,12 +8,26 @@ result is unknown. `validate` refuses, before any search, an operation the model
 
 from __future__ import annotations
 
+import time
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any, ClassVar
 
 from sim.lincheck.history import Operation
 
-__all__ = ["BadOperation", "Model"]
+__all__ = ["BadOperation", "Model", "OutOfTime", "check_time"]
+
+_EVERY = 1 << 10  # items a long preparation handles between reads of the clock
+
+
+class OutOfTime(Exception):
+    """A model's preparation of a history ran past the check's time limit."""
+
+
+def check_time(deadline: float | None, done: int) -> None:
+    """OutOfTime if `deadline` (perf_counter seconds) has passed; reads the clock only every
+    _EVERY items `done`, so a loop can call it for each one."""
+    if deadline is not None and not done & (_EVERY - 1) and time.perf_counter() > deadline:
+        raise OutOfTime
 
 
 class BadOperation(ValueError):
@@ -29,6 +43,9 @@ class Model:
     """Base class: override `init` and `step`; the rest has sensible defaults."""
 
     name: ClassVar[str] = "model"  # a class attribute (so also when compiled by mypyc)
+    # The check's time limit (perf_counter seconds), set by the checker before `partition`:
+    # a model whose preparation is long stops there (`check_time`).
+    deadline: float | None = None
 
     def init(self) -> Hashable:
         """The state before any operation."""
@@ -43,7 +60,8 @@ class Model:
         check; by default every operation is accepted. `step` may then assume it is."""
 
     def partition(self, ops: Sequence[Operation]) -> list[list[Operation]]:
-        """Independent parts checked alone (P-compositionality); by default one part."""
+        """Independent parts checked alone (P-compositionality); by default one part. A long
+        preparation may raise OutOfTime past `self.deadline` (see `check_time`)."""
         return [list(ops)]
 
     def read_only(self, op: Operation) -> bool:

@@ -6,6 +6,7 @@ import bisect
 from collections.abc import Sequence
 
 from sim.lincheck.history import Status
+from sim.lincheck.model import check_time
 from sim.lincheck.models.etcd.footprint import puts_of
 from sim.lincheck.models.etcd.operations import Compiled
 from sim.lincheck.models.etcd.results import observations, ok_puts
@@ -14,7 +15,8 @@ from sim.lincheck.models.etcd.versions import INF
 __all__ = ["find_contradictions"]
 
 
-def find_contradictions(compiled: Sequence[Compiled]) -> list[tuple[int, str]]:
+def find_contradictions(compiled: Sequence[Compiled],
+                        deadline: float | None = None) -> list[tuple[int, str]]:
     """(operation id, why) pairs, each a proof that the operations (none failed) have no
     linearization; see `EtcdModel.contradictions`."""
     writers: dict[tuple[str, str], int] = {}
@@ -27,7 +29,8 @@ def find_contradictions(compiled: Sequence[Compiled]) -> list[tuple[int, str]]:
     took: dict[int, int] = {}  # revision -> the ok request that took it
     at: dict[tuple[str, str], int] = {}  # (key, value) -> the revision an ok put wrote it
     puts: dict[str, list[tuple[int, int]]] = {}  # key -> (revision, request) of ok puts
-    for c in ok:
+    for n, c in enumerate(ok):
+        check_time(deadline, n)
         for key, value, rev in ok_puts(c.req, c.observed):
             other = took.setdefault(rev, c.op.id)
             if other != c.op.id:
@@ -37,7 +40,8 @@ def find_contradictions(compiled: Sequence[Compiled]) -> list[tuple[int, str]]:
     for writes in puts.values():
         writes.sort()
     seen: dict[tuple[str, int], tuple[str, int]] = {}
-    for c in ok:
+    for n, c in enumerate(ok):
+        check_time(deadline, n)
         for kv, upto, keys_only in observations(c.req, c.observed):
             name, mod = kv.get("key"), kv.get("mod_revision") or 0
             if not isinstance(name, str) or not isinstance(mod, int):

@@ -6,7 +6,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from typing import ClassVar
 
 from sim.lincheck.history import HistoryError, Operation, Status
-from sim.lincheck.model import BadOperation, Model
+from sim.lincheck.model import BadOperation, Model, check_time
 from sim.lincheck.models.etcd.contradictions import find_contradictions
 from sim.lincheck.models.etcd.describe import describe
 from sim.lincheck.models.etcd.errors import COMPACTED, FUTURE_REV, StoreError
@@ -138,10 +138,16 @@ class EtcdModel(Model):
 
         Also prepares the shortcuts for exactly these operations (see the package docstring): the
         next `init()` roots a search over them, and stepping another operation from it raises.
+        OutOfTime past `self.deadline`.
         """
+        deadline = self.deadline
         facts = Facts()
-        compiled = [self.compile(op) for op in ops]
-        for c in compiled:
+        compiled: list[Compiled] = []
+        for n, op in enumerate(ops):
+            check_time(deadline, n)
+            compiled.append(self.compile(op))
+        for n, c in enumerate(compiled):
+            check_time(deadline, n)
             facts.putter(c.req)
             for key, value in puts_of(c.req):
                 facts.writer(key, value)
@@ -161,7 +167,9 @@ class EtcdModel(Model):
                     facts.ceiling = max(facts.ceiling, 1 + max(revisions_asked(c.req), default=0))
                     facts.compacted_error = True
         facts.seal()
+        check_time(deadline, 0)
         facts.horizon = self._horizon = Horizon(compiled, sorted(facts.keys))
+        check_time(deadline, 0)
         for c in compiled:
             c.facts = facts
         self._classes = classes(compiled, facts.horizon)
@@ -186,8 +194,10 @@ class EtcdModel(Model):
         Finds the usual bugs: a read of a value no request writes, of an overwritten version
         (stale: an ok put wrote the key between the version read and the read's revision), two
         versions at one revision, a revision two ok writes took. Empty proves nothing.
+        OutOfTime past `self.deadline`.
         """
-        return find_contradictions([self.compile(op) for op in ops if op.status is not Status.FAIL])
+        return find_contradictions(
+            [self.compile(op) for op in ops if op.status is not Status.FAIL], self.deadline)
 
     def describe_operation(self, op: Operation) -> str:
         """E.g. `put(k1, 'v3') -> rev 7`."""
