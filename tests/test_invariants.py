@@ -94,6 +94,17 @@ def test_a_leader_missing_a_committed_entry_breaks_leader_completeness() -> None
         elect(w, 2, FakeLeader(2, {1: 2}))
 
 
+def test_a_leader_need_not_hold_an_entry_committed_in_a_later_term_than_its_own() -> None:
+    # Node 3 wins term 4 with grants sent before its voters moved to term 5, in which entry 1
+    # was committed: Leader Completeness speaks of entries committed in earlier terms only.
+    w = watcher()
+    w.committed(1, 1, FakeLeader(5, {1: 5}))
+    w.applied(1, Entry(5, 1, b"x"))
+    elect(w, 3, FakeLeader(4))
+    with violated("leader_completeness"):
+        elect(w, 2, FakeLeader(6))
+
+
 def test_two_nodes_applying_different_entries_at_one_index_break_state_machine_safety() -> None:
     w = watcher()
     apply(w, 1, Entry(1, 1, b"x"))
@@ -137,8 +148,8 @@ def test_earlier_entries_commit_with_the_leaders_own_and_followers_learn_any_com
     w.committed(1, 3, leader)  # type: ignore[arg-type]
     w.committed(2, 2, FOLLOWER)  # a follower's commit comes from the leader
     # What a node learnt as a follower before it won is not its own counting.
-    elect(w, 3, FakeLeader(5, {1: 1, 2: 2}, committed=2))
-    w.committed(3, 2, FakeLeader(5, {1: 1, 2: 2}, committed=2))  # type: ignore[arg-type]
+    elect(w, 3, FakeLeader(5, {1: 1, 2: 2, 3: 4}, committed=2))
+    w.committed(3, 2, FakeLeader(5, {1: 1, 2: 2, 3: 4}, committed=2))  # type: ignore[arg-type]
     assert w.checked["leader_commit_term"] == 1
 
 

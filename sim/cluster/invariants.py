@@ -90,6 +90,7 @@ class RaftInvariants:
         # The cluster's committed log as the first node to commit each index held it (term of
         # index i at i-1; 0 where that node's log had no term to tell).
         self._committed_terms: list[int] = []
+        self._commit_terms: list[int] = []  # index - 1 -> the term it was first seen committed in
         self._grants: dict[tuple[int, int], set[int]] = {}  # (term, candidate) -> voters
         # node -> request id -> the entry data its waiter proposed (this incarnation)
         self._waiting: dict[int, dict[int, bytes]] = {}
@@ -157,13 +158,19 @@ class RaftInvariants:
         view = self._nodes.get(node) or self._view(node)
         view.led = term
         view.led_from = raft_node.committed
+        # Raft's Leader Completeness: an entry committed in a term before `term` is in this
+        # leader's log. One committed in a later term need not be: a candidate may still win
+        # `term` with grants sent before its voters moved on (held, or it was paused).
         self.checked["leader_completeness"] += 1
-        m = self._max_committed
-        if m and raft_node.term_at(m) != self._applied[m].term:
+        commit_terms = self._commit_terms
+        m = len(commit_terms)
+        while m and commit_terms[m - 1] >= term:
+            m -= 1
+        if m and raft_node.term_at(m) != self._committed_terms[m - 1]:
             self._fail(
                 "leader_completeness", node,
-                f"leader of term {term} lacks committed entry {m} (term {self._applied[m].term}); "
-                f"has term {raft_node.term_at(m)}",
+                f"leader of term {term} lacks entry {m} (term {self._committed_terms[m - 1]}), "
+                f"committed in term {commit_terms[m - 1]}; has term {raft_node.term_at(m)}",
             )
 
     def committed(self, node: int, commit: int, raft_node: RaftNode) -> None:
@@ -188,6 +195,9 @@ class RaftInvariants:
         if commit > len(known):
             for index in range(len(known) + 1, commit + 1):
                 known.append(raft_node.term_at(index) or 0)
+                # The term it became committed in: the committing leader's, or the term of the
+                # follower it told (the same), or later (a restart replaying its commit index).
+                self._commit_terms.append(raft_node.term)
 
     def persisted(
         self, node: int, hard_state: HardState, entries: list[Entry], prev_term: int
