@@ -367,3 +367,17 @@ def test_a_lost_append_is_resent_after_a_heartbeat_response() -> None:
         net.tick(1)
         net.flush()
     assert net.node(3).committed == 2
+
+
+def test_a_follower_never_acknowledges_appends_a_newer_term_overwrote_before_it_persisted() -> None:
+    # Leader 2 of term 3 sends entries 2-3; before the driver takes a Ready, leader 3 of term 4
+    # overwrites entry 2. Acknowledging index 3 after persisting would claim entries the node
+    # never wrote; the answer to the new leader is the only one to go out.
+    node = follower([1], term=3)
+    node.step(app(1, 1, [3, 3], term=3))
+    node.step(Message(MT.MSG_APP, to=1, frm=3, term=4, index=1, log_term=1,
+                      entries=[Entry(term=4, index=2)]))
+    rd = node.ready()
+    assert terms_of(node) == [1, 4]
+    acks = [(m.to, m.term, m.index) for m in rd.messages if m.type is MT.MSG_APP_RESP]
+    assert acks == [(3, 4, 2)]

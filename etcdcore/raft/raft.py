@@ -204,6 +204,13 @@ class Raft:
         if self.term != term:
             self.term = term
             self.vote = NONE
+            if self.msgs:
+                # Acknowledgements the driver has not taken yet speak of appends from the old
+                # term, which the new term's leader may overwrite before the next Ready is
+                # persisted: sent after that write, they would acknowledge entries this node
+                # never made durable. Dropping them is safe, as any message may be lost (the
+                # same rule as canonical/raft's: no answer to an append once the term moved).
+                self.msgs = [m for m in self.msgs if m.type != _MSG_APP_RESP or m.reject]
         elif self.forget_vote_same_term:
             self.vote = NONE  # the planted bug: a step-down in the same term forgets the vote
         self.lead = NONE
