@@ -25,6 +25,7 @@ from sim.lincheck.generate import generate_etcd_history
 from sim.lincheck.generate_kv import kv_edn_text
 from sim.lincheck.history import HistoryError
 from sim.lincheck.validate import model_for, validate
+from tests.edn_text import edn_text
 
 SOURCE = "fuzzed.txt"
 CHECK_SECONDS = 0.5  # a hard history may come out unknown: a verdict is not the point here
@@ -152,22 +153,6 @@ EDN_VALUES = st.recursive(
     max_leaves=6)
 
 
-def _edn(value: Any) -> str:
-    if value is None:
-        return "nil"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Keyword):
-        return str(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + " ".join(_edn(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_edn(k)} {_edn(v)}" for k, v in value.items()) + "}"
-    return str(value)
-
-
 def _register_events(rng: random.Random, ops: int) -> list[dict[str, Any]]:
     """A cas register's events, as Knossos writes them (values not always consistent)."""
     events: list[dict[str, Any]] = []
@@ -202,7 +187,7 @@ def mutated_edn_histories(draw: st.DrawFn) -> str:
         del event[name]
     else:
         event[draw(st.sampled_from(["key", "index", "error", "value2"]))] = draw(EDN_VALUES)
-    maps = ["{" + ", ".join(f":{k} {_edn(v)}" for k, v in e.items()) + "}" for e in events]
+    maps = ["{" + ", ".join(f":{k} {edn_text(v)}" for k, v in e.items()) + "}" for e in events]
     text = "[" + "\n ".join(maps) + "]" if draw(st.booleans()) else "\n".join(maps)
     return _touch_text(text, draw)
 
@@ -228,11 +213,11 @@ def mutated_jepsen_logs(draw: st.DrawFn) -> str:
     lines = []
     for e in _register_events(rng, rng.randint(1, 10)):
         lines.append(f"INFO  jepsen.util - {e['process']}\t{e['type']}\t{e['f']}\t"
-                     f"{_edn(e['value'])}")
+                     f"{edn_text(e['value'])}")
     i = draw(st.integers(0, len(lines) - 1))
     head, *fields = lines[i].split("\t")
     j = draw(st.integers(0, len(fields) - 1))
-    fields[j] = _edn(draw(EDN_VALUES))
+    fields[j] = edn_text(draw(EDN_VALUES))
     lines[i] = "\t".join([head, *fields])
     if draw(st.booleans()):
         lines.insert(draw(st.integers(0, len(lines))), draw(st.sampled_from([

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from sim.lincheck.formats import FORMATS, detect, dump_jsonl, load, parse_text
 from sim.lincheck.formats.edn_reader import Keyword
 from sim.lincheck.history import INT_MAX, INT_MIN, FrozenMap, HistoryError, Operation, Status
+from tests.edn_text import edn_text
 
 SAMPLES = Path("/work/shared/data/histories")
 
@@ -474,20 +475,6 @@ EDN_ATOMS = st.one_of(
 )
 
 
-def _edn(value: Any) -> str:
-    if value is None:
-        return "nil"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Keyword):
-        return str(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # JSON's escapes are EDN's, \u included
-    if isinstance(value, list):
-        return "[" + " ".join(_edn(v) for v in value) + "]"
-    return str(value)
-
-
 @given(st.lists(st.lists(st.tuples(st.sampled_from(["process", "type", "f", "key", "value",
                                                     "time", "t?", "a.b"]),
                                    EDN_ATOMS | st.lists(EDN_ATOMS, max_size=3)),
@@ -498,7 +485,7 @@ def test_the_quick_path_reads_every_map_as_the_general_reader_does(
 ) -> None:
     from sim.lincheck.formats.edn_reader import read_edn, read_maps
 
-    texts = ["{" + sep.join(f":{k} {_edn(v)}" for k, v in pairs) + "}" for pairs in maps]
+    texts = ["{" + sep.join(f":{k} {edn_text(v)}" for k, v in pairs) + "}" for pairs in maps]
     text = ("[" if vector else "") + "\n".join(texts) + ("]" if vector else "")
     expected = [{k.name: v for k, v in read_edn(t).items()} for t in texts]
     assert [fields for _, fields in read_maps(text)] == expected

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ from sim.lincheck.models.etcd import (
     to_json,
 )
 
-__all__ = ["DEFAULT_MIX", "corrupt", "generate_etcd_history"]
+__all__ = ["DEFAULT_MIX", "corrupt", "distinct_instants", "generate_etcd_history"]
 
 # Relative weights of the kinds of operation a client invokes.
 DEFAULT_MIX: Mapping[str, float] = {
@@ -186,6 +186,20 @@ def _learn(client: _Client, f: str, args: Mapping[str, Any], result: Mapping[str
                    if kind == "request_put" else inner)
 
 
+def distinct_instants() -> Callable[[int], int]:
+    """`fresh(t)`: the first instant from `t` on that it has not returned before, so that no
+    call and return of a generated history tie."""
+    used: set[int] = set()
+
+    def fresh(t: int) -> int:
+        while t in used:
+            t += 1
+        used.add(t)
+        return t
+
+    return fresh
+
+
 def generate_etcd_history(rng: random.Random, ops: int, keys: int = 100, clients: int = 10,
                           unknown: float = 0.05, *, mix: Mapping[str, float] | None = None,
                           latency: int = 100, think: int = 50,
@@ -204,14 +218,7 @@ def generate_etcd_history(rng: random.Random, ops: int, keys: int = 100, clients
     chosen = dict(DEFAULT_MIX if mix is None else mix)
     names, weights = sorted(chosen), [chosen[n] for n in sorted(chosen)]
     key_names = [f"k{i:04d}" for i in range(keys)]
-    used: set[int] = set()
-
-    def fresh(t: int) -> int:
-        while t in used:  # distinct instants: no call and return tie
-            t += 1
-        used.add(t)
-        return t
-
+    fresh = distinct_instants()
     state: EtcdState = INITIAL
     team = [_Client(i, i) for i in range(clients)]
     done: list[_Pending] = []

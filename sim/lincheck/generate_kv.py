@@ -14,6 +14,7 @@ import heapq
 import random
 from dataclasses import dataclass
 
+from sim.lincheck.generate import distinct_instants
 from sim.lincheck.history import Operation, Status
 
 __all__ = ["generate_kv_history", "kv_edn_text"]
@@ -38,13 +39,7 @@ def generate_kv_history(rng: random.Random, ops: int, keys: int = 10, clients: i
     seq = 0
     done: list[_Op] = []
     invoked = 0
-    used: set[int] = set()
-
-    def fresh(t: int) -> int:
-        while t in used:  # distinct instants: no call and return tie
-            t += 1
-        used.add(t)
-        return t
+    fresh = distinct_instants()
 
     def push(t: int, what: str, client: int, op: _Op | None) -> None:
         nonlocal seq
