@@ -165,7 +165,7 @@ class EtcdCluster:
                 last = err.message
                 yield client.env.sleep(100_000)
                 continue
-            self.history.complete(self.prober_id, "put", "ok", response_result(req, resp))
+            self.history.complete(self.prober_id, "put", "ok", response_result(req, resp), req)
             delay = self.world.now - heal_at
             if self.world.now <= deadline:
                 self.liveness = "pass"

@@ -193,7 +193,7 @@ class ScriptedCluster:
                 history.failed(client_id, op, err, is_read_only(request), request)
                 out.append(err)
                 return
-            history.complete(client_id, op, "ok", response_result(request, resp))
+            history.complete(client_id, op, "ok", response_result(request, resp), request)
             out.append(resp)
 
         c.env.spawn(go(), "script")

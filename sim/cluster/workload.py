@@ -145,6 +145,7 @@ class History:
         # info events, with their requests and call times, for `hint`
         self._unknown: list[tuple[dict[str, Any], rpc.Request, int]] = []
         self._calls: dict[int, int] = {}  # client -> the time of its open call
+        self._answered: list[tuple[rpc.Request, int]] = []  # ok requests and their revisions
 
     def invoke(self, client: int, op: str, args: dict[str, Any], key: str | None) -> None:
         """A call starts."""
@@ -155,11 +156,15 @@ class History:
         event["time"] = self._calls[client] = self._now()
         self.events.append(event)
 
-    def complete(self, client: int, op: str, kind: str, result: Any = None) -> None:
-        """A call returns: kind is ok (with its result), fail or info."""
+    def complete(self, client: int, op: str, kind: str, result: Any = None,
+                 request: rpc.Request | None = None) -> None:
+        """A call returns: kind is ok (with its result), fail or info. An ok write's `request`
+        names the entry it took, which `hint` then gives no unknown-outcome twin."""
         event: dict[str, Any] = {"client": client, "kind": kind, "op": op}
         if kind == "ok":
             event["result"] = result
+            if request is not None and isinstance(result, dict) and "revision" in result:
+                self._answered.append((request, result["revision"]))
         event["time"] = self._now()
         self.events.append(event)
         name = f"{op}:{kind}"
@@ -192,6 +197,13 @@ class History:
         entries: dict[rpc.Request, list[tuple[int, int]]] = {}
         for request, revision, when in applied:
             entries.setdefault(request, []).append((when, revision))
+        for request, revision in self._answered:  # an ok twin's entry is its own
+            found = entries.get(request)
+            if found:
+                for i, (_, taken) in enumerate(found):
+                    if taken == revision:
+                        del found[i]
+                        break
         for event, request, call in self._unknown:
             found = entries.get(request)
             event["applied_revision"] = 0
@@ -634,4 +646,4 @@ def client_loop(client: Client, client_id: int, cfg: WorkloadConfig, history: Hi
             history.failed(client_id, op, err, is_read_only(req), req)
             continue
         picker.saw(req, resp)
-        history.complete(client_id, op, "ok", response_result(req, resp))
+        history.complete(client_id, op, "ok", response_result(req, resp), req)

@@ -53,7 +53,7 @@ _INFINITE = 1 << 62
 _CLOCK_EVERY = 1 << 10  # children looked at between reads of the clock; a power of two
 _NARROW_SCAN = 64  # classes of pending unknown ops a narrow search tries at a node, newest first
 _NARROW_CHAIN = 40  # unknown ops it places in a row where no OK one can move (a run of revisions)
-_NARROW_NODES = 10_000  # search nodes a narrow search may add to twice the OK ops, then gives up
+_NARROW_NODES = 10_000  # nodes a narrow search may add without getting further, then gives up
 _WITNESS_BUDGET = 1.0  # seconds of search for a witness once a model has proved a part wrong
 _TURN = 0.02  # seconds a part searches before the next part's turn
 
@@ -220,15 +220,15 @@ class _Search:
         # tried at a node (an earlier-called one fits wherever it would).
         self.classes = [model.interchangeable(op) for op in unknown]
         # Hints from the servers' logs (`Operation.applied`): where each unknown op took effect
-        # (tried first when the state is there), and which never did (a narrow search leaves
-        # those out).
+        # (tried first when the state is there), and which never did. A narrow search places a
+        # hinted op only where its hint says, and never one hinted never applied.
         self.due: dict[Hashable, list[int]] = {}
-        self.never = 0
+        self.never = 0  # hinted never applied, or applied elsewhere than where they are pending
         for j, op in enumerate(unknown):
             hint = model.hinted(op)
             if hint is not None:
                 self.due.setdefault(hint, []).append(j)
-            elif op.applied == 0:
+            if hint is not None or op.applied == 0:
                 self.never |= 1 << j
         self.narrow = False  # see `run`
         self.narrowed = False  # the narrow search left something out: its failure proves nothing
@@ -393,7 +393,10 @@ class _Search:
         if n_ok == 0:
             return _Outcome(Verdict.LINEARIZABLE, explored=1)
         children = self.children
-        give_up = 2 * n_ok + _NARROW_NODES if self.narrow else _INFINITE
+        # A narrow search gives up once it has looked at _NARROW_NODES nodes since it last got
+        # further (placed more OK ops than ever): stuck, not merely long.
+        patience = _NARROW_NODES if self.narrow else _INFINITE
+        give_up = patience
         # (w, rel, state) -> the minimal failed unknown-placed sets there: an int, or a list.
         # In a narrow search a failure may depend on the path (its chain); that search's
         # failure then counts for nothing anyway, since it has narrowed.
@@ -475,6 +478,7 @@ class _Search:
                 return _Outcome(Verdict.LINEARIZABLE, order=path, explored=explored)
             if c2 > best_count:
                 best_count = c2
+                give_up = explored + patience
                 best_node = (w2, rel2, s)
                 del best_path[low:]
                 best_path.extend(path[low:])
