@@ -8,9 +8,14 @@ from typing import Any, overload
 
 from sim.world.trace import Event, Trace
 
-__all__ = ["RunResult", "TraceEvents"]
+__all__ = ["RunResult", "TraceEvents", "history_undecided"]
 
 _REPR_DETAIL = 200  # characters of the first violation's detail in a RunResult's repr
+
+
+def history_undecided(checks: dict[str, str]) -> bool:
+    """True when a run's checks say its history got no linearizability verdict in time."""
+    return str(checks.get("linearizable", "")).startswith("unknown")
 
 
 @dataclass
@@ -55,7 +60,7 @@ class RunResult:
     @property
     def undecided(self) -> bool:
         """True when the history's check found no verdict within its time limit."""
-        return self.checks.get("linearizable", "").startswith("unknown")
+        return history_undecided(self.checks)
 
     @property
     def verdict(self) -> str:

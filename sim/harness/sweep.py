@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sim.cluster.config import RunConfig
+from sim.cluster.result import history_undecided
 from sim.harness.coverage import Coverage
 from sim.harness.guided import GENERATION, GuidedOutcome, guided_sweep
 from sim.harness.runner import run
@@ -364,14 +365,11 @@ def _failures(results: list[dict[str, Any]], outcome: GuidedOutcome | None, base
 def _undecided(results: list[dict[str, Any]], outcome: GuidedOutcome | None) -> list[str]:
     """The runs whose history got no linearizability verdict in time, labelled as failures
     are."""
-    def unknown(result: dict[str, Any]) -> bool:
-        return str(result.get("checks", {}).get("linearizable", "")).startswith("unknown")
-
     if outcome is None:
-        return [f"seed {r['seed']}" for r in results if unknown(r)]
+        return [f"seed {r['seed']}" for r in results if history_undecided(r.get("checks", {}))]
     return [f"seed {r.scenario.seed}" if r.fresh else
             f"run {r.index} (seed {r.scenario.seed}, {r.origin})"
-            for r in outcome.runs if unknown(r.result)]
+            for r in outcome.runs if history_undecided(r.result.get("checks", {}))]
 
 
 def _replay(scenario: Scenario, command: str | None, out_dir: Path | None) -> str:
